@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring shared-memory ABI: the one definition of what a ring object holds.
+ *
+ * The library, the inline fast paths and the dump tool all read this file.
+ * Everything here lives in shared memory and may be written by another
+ * process, so nothing in it is trusted: openers copy the header once,
+ * validate the copy against the object's real size, and use only the copy.
+ *
+ * An object is one mapping:
+ *
+ *   offset 0      struct shmring_hdr       header page (immutable once ready)
+ *   offset 4096   struct shmring_ctrl      control blocks, 128 bytes each
+ *   offset 6144   struct shmring_endpoint  ep_count entries, 128 bytes each
+ *   data_off      data area                data_size bytes, page aligned
+ *
+ * Every word that a different party writes sits in its own 128-byte block
+ * (two cache lines, so the adjacent-line prefetcher cannot make two parties
+ * share a pair of lines). Positions are 64-bit counters that only grow;
+ * index = position & (capacity - 1), so a corrupt position can never index
+ * outside the data area. Futex words are 32-bit and never the counters.
+ */
+#ifndef SHMRING_LAYOUT_H
+#define SHMRING_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shmring/internal/atomic.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_MAGIC 0x31474e49524d4853ULL /* "SHMRING1" in little endian */
+#define SHMRING_ABI_VERSION 1u
+#define SHMRING_READY 0x59444552u /* "REDY": the header is complete */
+
+#define SHMRING_BLOCK 128u     /* separation between parties */
+#define SHMRING_HDR_SIZE 4096u /* header page */
+#define SHMRING_CTRL_OFF 4096u
+#define SHMRING_CTRL_SIZE 2048u
+#define SHMRING_EP_OFF (SHMRING_CTRL_OFF + SHMRING_CTRL_SIZE)
+#define SHMRING_EP_SIZE 128u
+#define SHMRING_EP_MAX 4096u /* largest endpoint table an opener accepts */
+
+/* shmring_hdr.kind */
+#define SHMRING_KIND_SLOTS 1u /* fixed-size slots */
+#define SHMRING_KIND_MSG 2u   /* variable-length records in a byte ring */
+/* shmring_hdr.prod_mode, cons_mode */
+#define SHMRING_MODE_SINGLE 1u
+#define SHMRING_MODE_MULTI 2u
+
+/* shmring_hdr.flags */
+#define SHMRING_F_COUNTERS 0x1u /* keep the optional fast-path counters */
+#define SHMRING_F_MEMFD 0x2u    /* anonymous (memfd) object, no name */
+#define SHMRING_F_ALL 0x3u
+
+/*
+ * The header page. Written by the creator before it stores `ready`
+ * (release); read by openers after they load `ready` (acquire).
+ */
+struct shmring_hdr {
+	uint64_t magic;          /*   0: SHMRING_MAGIC */
+	uint32_t abi_version;    /*   8: SHMRING_ABI_VERSION */
+	uint32_t hdr_size;       /*  12: sizeof(struct shmring_hdr) */
+	uint16_t kind;           /*  16: SHMRING_KIND_* */
+	uint8_t prod_mode;       /*  18: SHMRING_MODE_* */
+	uint8_t cons_mode;       /*  19: SHMRING_MODE_* */
+	uint32_t flags;          /*  20: SHMRING_F_* */
+	uint32_t slot_size;      /*  24: payload bytes per slot; message ring: largest message */
+	uint32_t slot_stride;    /*  28: bytes from one slot to the next (slot rings) */
+	uint64_t capacity;       /*  32: slots, or bytes for a message ring; a power of two */
+	uint64_t total_size;     /*  40: size of the whole object */
+	uint64_t ctrl_off;       /*  48: SHMRING_CTRL_OFF */
+	uint64_t ep_off;         /*  56: SHMRING_EP_OFF */
+	uint32_t ep_count;       /*  64: endpoint table entries */
+	uint32_t mode;           /*  68: permission bits the creator asked for */
+	uint64_t data_off;       /*  72: page aligned */
+	uint64_t data_size;      /*  80 */
+	int32_t creator_pid;     /*  88 */
+	uint32_t creator_uid;    /*  92 */
+	uint64_t creator_start;  /*  96: process start, clock ticks after boot */
+	uint64_t create_time_ns; /* 104: CLOCK_REALTIME */
+	int32_t place_node;      /* 112: requested NUMA node, -1 for none */
+	uint32_t place_flags;    /* 116: placement request (topo.h) */
+	uint64_t page_size;      /* 120: page size of the data area */
+	uint64_t init_pos;       /* 128: first position (wrap-around tests seed it) */
+	uint8_t reserved0[120];  /* 136: zero */
+	SHMRING_ATOMIC(uint32_t) ready; /* 256: SHMRING_READY once complete */
+	uint8_t reserved1[124];  /* 260: zero */
+};
+
+/*
+ * One side's indices. For a single producer or consumer only that endpoint
+ * writes the block; in multi mode all endpoints of that side write it.
+ */
+struct shmring_side {
+	SHMRING_ATOMIC(uint64_t) pos;    /*  0: published position: producer head, consumer tail */
+	SHMRING_ATOMIC(uint64_t) claim;  /*  8: multi mode: next position to claim */
+	SHMRING_ATOMIC(uint64_t) cached; /* 16: the other side's position as this side last saw it */
+	uint8_t pad[104];
+};
+
+/*
+ * A futex block: the word a side sleeps on, and how many are asleep.
+ * 32-bit and aligned as futex(2) requires; never FUTEX_PRIVATE_FLAG.
+ */
+struct shmring_wait {
+	SHMRING_ATOMIC(uint32_t) futex;   /* 0: changed by every wake */
+	SHMRING_ATOMIC(uint32_t) waiters; /* 4: sleepers, published before sleeping */
+	uint8_t pad[120];
+};
+
+/* Counters written by one side (SHMRING_F_COUNTERS). */
+struct shmring_stats {
+	SHMRING_ATOMIC(uint64_t) blocked;     /*   0: try op found the ring full (producer) / empty (consumer) */
+	SHMRING_ATOMIC(uint64_t) high_water;  /*   8: producer: most slots (bytes) seen in use */
+	SHMRING_ATOMIC(uint64_t) sleeps;      /*  16: futex waits entered */
+	SHMRING_ATOMIC(uint64_t) wakes;       /*  24: futex wakes issued */
+	SHMRING_ATOMIC(uint64_t) wakes_empty; /*  32: wakes that found nobody asleep */
+	SHMRING_ATOMIC(uint64_t) futex_calls; /*  40: futex system calls of any kind */
+	SHMRING_ATOMIC(uint64_t) skipped;     /*  48: slots or records given up by recovery */
+	SHMRING_ATOMIC(uint64_t) corrupt;     /*  56: inconsistent peer state detected */
+	uint64_t reserved[8];                 /*  64 */
+};
+
+struct shmring_ctrl {
+	struct shmring_side prod;        /*    0: producer head */
+	struct shmring_side cons;        /*  128: consumer tail */
+	struct shmring_wait prod_wait;   /*  256: producers sleep here while full */
+	struct shmring_wait cons_wait;   /*  384: consumers sleep here while empty */
+	struct shmring_stats prod_stats; /*  512 */
+	struct shmring_stats cons_stats; /*  640 */
+	uint8_t kind_blocks[1280];       /*  768: 10 blocks kept for ring kinds */
+};
+
+/* shmring_endpoint.state */
+#define SHMRING_EP_FREE 0u
+#define SHMRING_EP_BUSY 1u   /* being filled in or taken over */
+#define SHMRING_EP_ACTIVE 2u
+
+/* shmring_endpoint.role, and the role argument of open/create */
+#define SHMRING_ROLE_NONE 0u
+#define SHMRING_PRODUCER 1u
+#define SHMRING_CONSUMER 2u
+#define SHMRING_OBSERVER 3u
+
+#define SHMRING_NO_CLAIM UINT64_MAX
+
+/*
+ * One attached producer or consumer. A single producer always uses entry
+ * 0, a single consumer entry 1; multi-mode endpoints take any free entry
+ * from 2 on. Each entry is its own block, so claim fields written on the
+ * fast path by one endpoint share no line with another's.
+ */
+struct shmring_endpoint {
+	SHMRING_ATOMIC(uint32_t) state;      /*  0: SHMRING_EP_* */
+	SHMRING_ATOMIC(uint32_t) role;       /*  4: SHMRING_PRODUCER / CONSUMER */
+	SHMRING_ATOMIC(int32_t) pid;         /*  8 */
+	SHMRING_ATOMIC(int32_t) tid;         /* 12 */
+	SHMRING_ATOMIC(uint64_t) start_time; /* 16: process start, clock ticks after boot */
+	SHMRING_ATOMIC(uint64_t) attach_ns;  /* 24: CLOCK_REALTIME at attach */
+	SHMRING_ATOMIC(uint64_t) claim_pos;  /* 32: multi mode: first position claimed, not finished */
+	SHMRING_ATOMIC(uint64_t) claim_end;  /* 40: one past the last claimed position */
+	SHMRING_ATOMIC(uint64_t) ops;        /* 48: operations completed (counters on) */
+	uint8_t pad[72];
+};
+
+/* Slot rings: each slot is an 8-byte sequence word then the payload. */
+#define SHMRING_SLOT_HDR 8u
+
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_hdr) == 384, "hdr size");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, capacity) == 32, "hdr capacity");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, data_off) == 72, "hdr data_off");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, creator_start) == 96, "hdr creator_start");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, init_pos) == 128, "hdr init_pos");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, ready) == 256, "hdr ready");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_BLOCK, "side block");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_wait) == SHMRING_BLOCK, "wait block");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_stats) == SHMRING_BLOCK, "stats block");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, cons) == 128, "ctrl cons");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, prod_wait) == 256, "ctrl prod_wait");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, cons_wait) == 384, "ctrl cons_wait");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, prod_stats) == 512, "ctrl prod_stats");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, cons_stats) == 640, "ctrl cons_stats");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, kind_blocks) == 768, "ctrl kind_blocks");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_ctrl) == SHMRING_CTRL_SIZE, "ctrl size");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_endpoint) == SHMRING_EP_SIZE, "endpoint size");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpoint claim_pos");
+SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
+SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit atomics");
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_LAYOUT_H */

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring: lock-free ring buffers in POSIX shared memory.
+ *
+ * Lifecycle, options, errors and version. The fast paths are inline in
+ * spsc.h (and the other ring headers); this header is included by them.
+ *
+ * Every function returns 0 or a count on success and a negative errno on
+ * failure; errno itself is never the channel. shmring_strerror() turns a
+ * code into text and shmring_errdetail() says, for the last failure of the
+ * calling thread, which field or value was wrong.
+ */
+#ifndef SHMRING_SHMRING_H
+#define SHMRING_SHMRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shmring/layout.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_PATCH 0
+
+/* Ring types: a kind plus producer and consumer modes. */
+#define SHMRING_SPSC 1u     /* fixed slots, one producer, one consumer */
+#define SHMRING_MPMC 2u     /* fixed slots, any number of each */
+#define SHMRING_MSG_SPSC 3u /* variable-length messages, one producer */
+#define SHMRING_MSG_MPSC 4u /* variable-length messages, many producers */
+
+#define SHMRING_NAME_MAX 200 /* bytes of a name, leading '/' included */
+#define SHMRING_SLOT_MAX (1u << 20)
+#define SHMRING_DEFAULT_MODE 0600u
+#define SHMRING_DEFAULT_OPEN_TIMEOUT_MS 1000u
+
+/* What a creator asks for. Zero-initialise, then set what matters. */
+struct shmring_params {
+	uint32_t type;          /* SHMRING_SPSC, ... */
+	uint32_t slot_size;     /* bytes per slot; message rings: largest message (0: capacity / 4) */
+	uint64_t capacity;      /* slots, or bytes for message rings: a power of two */
+	uint32_t mode;          /* permission bits of the object; 0: 0600 */
+	uint32_t flags;         /* SHMRING_F_COUNTERS */
+	uint32_t max_endpoints; /* multi-mode rings: endpoint table size; 0: 64 */
+	int32_t numa_node;      /* placement: see topo.h; -1 or 0 as given by shmring_params_init */
+	uint32_t place_flags;   /* placement flags (topo.h) */
+	uint32_t reserved0;
+	uint64_t init_pos;      /* first position; leave 0 (tests seed wrap-around with it) */
+	uint64_t reserved[4];
+};
+
+/* What an opener expects. NULL means: any ring, 0600, default timeout. */
+struct shmring_open_opts {
+	uint32_t type;       /* 0: any; else the ring must be this type */
+	uint32_t slot_size;  /* 0: any; else the ring's slot size must be this */
+	uint32_t mode;       /* widest permission bits accepted; 0: 0600 */
+	uint32_t timeout_ms; /* wait for a creator still initialising; 0: default */
+	uint32_t allow_uid;  /* also accept objects owned by this uid (with allow_other_uid) */
+	uint32_t allow_other_uid;
+	uint64_t reserved[2];
+};
+
+/*
+ * A handle: one endpoint's private view of a ring. Per process (and per
+ * thread: give each thread its own, see shmring_dup). The first fields are
+ * read by the inline fast paths; the rest belongs to the library.
+ */
+struct shmring {
+	unsigned char *data;       /* data area */
+	struct shmring_ctrl *ctrl; /* control blocks */
+	uint64_t mask;             /* capacity - 1 */
+	uint64_t pos;              /* this endpoint's next position */
+	uint64_t cached;           /* producer: consumer position last seen; consumer: producer's */
+	uint32_t stride;           /* slot rings: bytes per slot */
+	uint32_t slot_size;        /* payload bytes per slot, or largest message */
+	uint32_t flags;            /* SHMRING_F_* of the ring */
+	uint32_t role;             /* SHMRING_PRODUCER, ... */
+	uint64_t capacity;
+	uint64_t hwm;              /* producer: high-water mark this handle last stored */
+
+	/* slow path */
+	struct shmring_hdr *hdr;
+	struct shmring_endpoint *ep; /* our entry, or NULL */
+	void *map;
+	size_t map_size;
+	int fd;
+	int32_t owner_pid; /* process that attached this handle */
+	uint32_t type;     /* SHMRING_SPSC, ... */
+	uint32_t ep_count;
+	uint64_t ext[8];   /* per-kind and wait-policy state */
+};
+
+/* Fill *p with defaults for `type`, `capacity` and `slot_size`. */
+SHMRING_API void shmring_params_init(struct shmring_params *p, uint32_t type,
+				     uint64_t capacity, uint32_t slot_size);
+
+/*
+ * Create a named ring and attach to it as `role` (SHMRING_PRODUCER,
+ * SHMRING_CONSUMER, or SHMRING_ROLE_NONE to attach as neither).
+ * The object is created with O_EXCL and p->mode (fchmod, so the umask does
+ * not change it), sized and pre-allocated.
+ * Returns 0, or -EINVAL (bad name or parameter), -EEXIST (name taken,
+ * nothing touched), -ENOSPC (no room in /dev/shm), -ENOMEM, -EACCES.
+ */
+SHMRING_API int shmring_create(struct shmring *r, const char *name,
+			       const struct shmring_params *p, uint32_t role);
+
+/*
+ * Create a ring with no name (a sealed memfd), for threads and fork()ed
+ * children; shmring_fd() gives a descriptor to pass to another process,
+ * which attaches with shmring_open_fd().
+ */
+SHMRING_API int shmring_create_anon(struct shmring *r, const struct shmring_params *p,
+				    uint32_t role);
+
+/*
+ * Open an existing ring as SHMRING_PRODUCER, SHMRING_CONSUMER or
+ * SHMRING_OBSERVER (read-only mapping). Waits up to opts->timeout_ms for a
+ * creator still initialising. Returns 0, or -ENOENT (no such name),
+ * -EINVAL (bad name or role), -ETIMEDOUT (never became ready), -EPROTO
+ * (header or size invalid: shmring_errdetail() names the field),
+ * -EACCES / -EPERM (foreign owner or mode wider than accepted), -ELOOP
+ * (symlink), -EBUSY (a single producer/consumer is already attached and
+ * alive), -ENOSPC (endpoint table full), -ENOMEM.
+ */
+SHMRING_API int shmring_open(struct shmring *r, const char *name, uint32_t role,
+			     const struct shmring_open_opts *opts);
+
+/* Open a ring from a descriptor (memfd or shm fd); the fd is duplicated. */
+SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
+				const struct shmring_open_opts *opts);
+
+/*
+ * Another endpoint on the ring `src` is attached to (a thread's own
+ * producer or consumer handle, or the child's after fork()).
+ */
+SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role);
+
+/*
+ * Detach: leave the endpoint table and unmap. A handle inherited across
+ * fork() only unmaps; the parent's endpoint stays registered.
+ */
+SHMRING_API int shmring_close(struct shmring *r);
+
+/* Remove the name; attached processes keep the ring until they close. */
+SHMRING_API int shmring_unlink(const char *name);
+
+/* The ring's descriptor (kept open while attached). */
+SHMRING_API int shmring_fd(const struct shmring *r);
+
+/* Text for a negative (or positive) errno returned by shmring. */
+SHMRING_API const char *shmring_strerror(int err);
+
+/* Detail of the calling thread's last failure ("" if none). */
+SHMRING_API const char *shmring_errdetail(void);
+
+/* Liveness of an endpoint entry's process: 1 alive, 0 gone (or pid reused). */
+SHMRING_API int shmring_pid_alive(int32_t pid, uint64_t start_time);
+
+/* Start time (clock ticks after boot) of a process, 0 if it does not exist. */
+SHMRING_API uint64_t shmring_proc_start_time(int32_t pid);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <shmring/spsc.h>
+
+#endif /* SHMRING_SHMRING_H */

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every inline fast-path function compiled once more as an exported
+ * symbol, for bindings and dlsym users (the liburing ffi.c pattern).
+ */
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#define SHMRING_INLINE __attribute__((visibility("default")))
+#include <shmring/shmring.h>

@@ -1,0 +1,614 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The shared-memory region: create, open, validate, attach, close, unlink.
+ *
+ * A header is input from another process. Open copies it once, validates
+ * the copy against the object's real size by recomputing the whole
+ * geometry from the few fields that define it, and then uses only the
+ * copy; nothing is read from the mapping's header afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define CAPACITY_MAX (1ull << 40)
+#define DATA_MAX (1ull << 46)
+#define DEFAULT_MULTI_EPS 64u
+
+static const struct shmring_kind_ops *const kinds[] = {
+	&shmring__spsc_ops,
+};
+
+const struct shmring_kind_ops *shmring__kind_ops(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i]->type == type)
+			return kinds[i];
+	return NULL;
+}
+
+static const struct {
+	uint32_t type, kind, prod_mode, cons_mode;
+} type_map[] = {
+	{ SHMRING_SPSC, SHMRING_KIND_SLOTS, SHMRING_MODE_SINGLE, SHMRING_MODE_SINGLE },
+	{ SHMRING_MPMC, SHMRING_KIND_SLOTS, SHMRING_MODE_MULTI, SHMRING_MODE_MULTI },
+	{ SHMRING_MSG_SPSC, SHMRING_KIND_MSG, SHMRING_MODE_SINGLE, SHMRING_MODE_SINGLE },
+	{ SHMRING_MSG_MPSC, SHMRING_KIND_MSG, SHMRING_MODE_MULTI, SHMRING_MODE_SINGLE },
+};
+
+uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode)
+{
+	for (size_t i = 0; i < sizeof(type_map) / sizeof(type_map[0]); i++)
+		if (type_map[i].kind == kind && type_map[i].prod_mode == prod_mode &&
+		    type_map[i].cons_mode == cons_mode)
+			return type_map[i].type;
+	return 0;
+}
+
+void shmring_params_init(struct shmring_params *p, uint32_t type, uint64_t capacity,
+			 uint32_t slot_size)
+{
+	memset(p, 0, sizeof(*p));
+	p->type = type;
+	p->capacity = capacity;
+	p->slot_size = slot_size;
+	p->mode = SHMRING_DEFAULT_MODE;
+	p->numa_node = -1;
+}
+
+/* "/name" or "name": one component, 1..SHMRING_NAME_MAX bytes with the '/'. */
+static int check_name(const char *name, char out[SHMRING_NAME_MAX + 2])
+{
+	if (!name)
+		return shmring__fail(-EINVAL, "name is NULL");
+	const char *base = name[0] == '/' ? name + 1 : name;
+	size_t len = strlen(base);
+
+	if (len == 0)
+		return shmring__fail(-EINVAL, "name is empty");
+	if (len + 1 > SHMRING_NAME_MAX)
+		return shmring__fail(-EINVAL, "name is %zu bytes, the limit is %d", len + 1,
+				     SHMRING_NAME_MAX);
+	if (strchr(base, '/'))
+		return shmring__fail(-EINVAL, "name '%s' holds a second '/'", name);
+	if (!strcmp(base, ".") || !strcmp(base, ".."))
+		return shmring__fail(-EINVAL, "name '%s' is not a file name", name);
+	out[0] = '/';
+	memcpy(out + 1, base, len + 1);
+	return 0;
+}
+
+/*
+ * Derive the whole layout from type, slot_size, capacity, ep_count, flags
+ * and page size. Used by create, and by open on its private header copy.
+ */
+static int derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size, uint64_t capacity,
+		  uint32_t ep_count, uint64_t page_size)
+{
+	const struct shmring_kind_ops *ops = shmring__kind_ops(type);
+	int ret;
+
+	if (!ops)
+		return shmring__fail(type >= SHMRING_SPSC && type <= SHMRING_MSG_MPSC ? -ENOTSUP : -EINVAL,
+				     "ring type %u is not available", type);
+	for (size_t i = 0; i < sizeof(type_map) / sizeof(type_map[0]); i++) {
+		if (type_map[i].type == type) {
+			h->kind = (uint16_t)type_map[i].kind;
+			h->prod_mode = (uint8_t)type_map[i].prod_mode;
+			h->cons_mode = (uint8_t)type_map[i].cons_mode;
+		}
+	}
+	if (!shmring__is_pow2(capacity))
+		return shmring__fail(-EINVAL, "capacity %llu is not a power of two",
+				     (unsigned long long)capacity);
+	if (capacity > CAPACITY_MAX)
+		return shmring__fail(-EINVAL, "capacity %llu exceeds %llu", (unsigned long long)capacity,
+				     CAPACITY_MAX);
+	if (slot_size == 0 || slot_size > SHMRING_SLOT_MAX)
+		return shmring__fail(-EINVAL, "slot_size %u is outside 1..%u", slot_size,
+				     SHMRING_SLOT_MAX);
+	if (ep_count < 2 || ep_count > SHMRING_EP_MAX)
+		return shmring__fail(-EINVAL, "endpoint count %u is outside 2..%u", ep_count,
+				     SHMRING_EP_MAX);
+	if (!shmring__is_pow2(page_size) || page_size < 4096 || page_size > (1ull << 30))
+		return shmring__fail(-EINVAL, "page size %llu is invalid",
+				     (unsigned long long)page_size);
+	h->slot_size = slot_size;
+	h->capacity = capacity;
+	ret = ops->geometry(h);
+	if (ret < 0)
+		return ret;
+	if (h->data_size == 0 || h->data_size > DATA_MAX)
+		return shmring__fail(-EINVAL, "data area of %llu bytes is out of range",
+				     (unsigned long long)h->data_size);
+	h->hdr_size = sizeof(struct shmring_hdr);
+	h->ctrl_off = SHMRING_CTRL_OFF;
+	h->ep_off = SHMRING_EP_OFF;
+	h->ep_count = ep_count;
+	uint64_t end = SHMRING_EP_OFF + (uint64_t)ep_count * SHMRING_EP_SIZE;
+	h->data_off = (end + page_size - 1) & ~(page_size - 1);
+	h->page_size = page_size;
+	uint64_t total = h->data_off + h->data_size;
+	h->total_size = (total + page_size - 1) & ~(page_size - 1);
+	return 0;
+}
+
+static int check_params(const struct shmring_params *p)
+{
+	if (!p)
+		return shmring__fail(-EINVAL, "params is NULL");
+	if (p->mode & ~0777u)
+		return shmring__fail(-EINVAL, "mode %o has bits outside 0777", p->mode);
+	if (p->flags & ~(uint32_t)SHMRING_F_COUNTERS)
+		return shmring__fail(-EINVAL, "flags 0x%x hold unknown bits", p->flags);
+	return 0;
+}
+
+static uint32_t params_eps(const struct shmring_params *p, const struct shmring_hdr *h)
+{
+	if (h->prod_mode == SHMRING_MODE_SINGLE && h->cons_mode == SHMRING_MODE_SINGLE)
+		return 2;
+	return 2 + (p->max_endpoints ? p->max_endpoints : DEFAULT_MULTI_EPS);
+}
+
+static int check_role(uint32_t role, bool observer_ok)
+{
+	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER || role == SHMRING_ROLE_NONE)
+		return 0;
+	if (role == SHMRING_OBSERVER && observer_ok)
+		return 0;
+	return shmring__fail(-EINVAL, "role %u is invalid here", role);
+}
+
+static bool role_single(const struct shmring_hdr *h, uint32_t role)
+{
+	return (role == SHMRING_PRODUCER ? h->prod_mode : h->cons_mode) == SHMRING_MODE_SINGLE;
+}
+
+static void ep_fill(struct shmring_endpoint *e, uint32_t role)
+{
+	shmring_atomic_store(&e->role, role, SHMRING_RELAXED);
+	shmring_atomic_store(&e->pid, (int32_t)getpid(), SHMRING_RELAXED);
+	shmring_atomic_store(&e->tid, (int32_t)syscall(SYS_gettid), SHMRING_RELAXED);
+	shmring_atomic_store(&e->start_time, shmring_proc_start_time(getpid()), SHMRING_RELAXED);
+	shmring_atomic_store(&e->attach_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
+	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->ops, 0, SHMRING_RELAXED);
+	/* Release: pairs with the acquire load of state by readers of the
+	 * table (dump, recovery, takeover), who then read the fields above. */
+	shmring_atomic_store(&e->state, SHMRING_EP_ACTIVE, SHMRING_RELEASE);
+}
+
+/*
+ * Take an entry in the endpoint table. A single producer or consumer owns a
+ * fixed entry; a live owner makes it -EBUSY, a dead one is taken over.
+ */
+static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
+		       uint32_t timeout_ms)
+{
+	struct shmring_endpoint *eps =
+		(struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+
+	if (role_single(h, role)) {
+		struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
+
+		for (;;) {
+			/* Acquire: pairs with the release store in ep_fill. */
+			uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+
+			if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE) {
+				if (st == SHMRING_EP_ACTIVE &&
+				    shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+						      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
+					return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
+							     role == SHMRING_PRODUCER ? "producer" : "consumer",
+							     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
+				/* Acquire on success: we read the previous owner's
+				 * fields only after we own the entry. */
+				if (shmring_atomic_cas(&e->state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+						       SHMRING_RELAXED)) {
+					ep_fill(e, role);
+					r->ep = e;
+					return 0;
+				}
+				continue;
+			}
+			if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
+				return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
+						     role == SHMRING_PRODUCER ? "producer" : "consumer");
+			usleep(1000);
+		}
+	}
+	for (uint32_t i = 2; i < h->ep_count; i++) {
+		uint32_t st = SHMRING_EP_FREE;
+
+		if (shmring_atomic_cas(&eps[i].state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+				       SHMRING_RELAXED)) {
+			ep_fill(&eps[i], role);
+			r->ep = &eps[i];
+			return 0;
+		}
+	}
+	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken", h->ep_count - 2);
+}
+
+static void ep_unregister(struct shmring *r)
+{
+	if (!r->ep)
+		return;
+	shmring_atomic_store(&r->ep->pid, 0, SHMRING_RELAXED);
+	/* Release: our last ring operations happen before the entry is free. */
+	shmring_atomic_store(&r->ep->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+	r->ep = NULL;
+}
+
+/* Fill the handle from the validated private header copy. */
+static int attach(struct shmring *r, const struct shmring_hdr *h, int fd, void *map,
+		  uint32_t role, uint32_t timeout_ms)
+{
+	const struct shmring_kind_ops *ops = shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode));
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->map = map;
+	r->map_size = h->total_size;
+	r->fd = fd;
+	r->hdr = (struct shmring_hdr *)map;
+	r->ctrl = (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off);
+	r->data = (unsigned char *)map + h->data_off;
+	r->mask = h->capacity - 1;
+	r->capacity = h->capacity;
+	r->stride = h->slot_stride;
+	r->slot_size = h->slot_size;
+	r->flags = h->flags;
+	r->role = role;
+	r->type = ops->type;
+	r->ep_count = h->ep_count;
+	r->owner_pid = (int32_t)getpid();
+	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
+		ret = ep_register(r, h, role, timeout_ms);
+		if (ret < 0)
+			return ret;
+	}
+	ret = ops->attach(r);
+	if (ret < 0) {
+		ep_unregister(r);
+		return ret;
+	}
+	return 0;
+}
+
+static int fill_header(struct shmring_hdr *h, const struct shmring_params *p)
+{
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	ret = derive(h, p->type, p->slot_size, p->capacity, 2, (uint64_t)sysconf(_SC_PAGESIZE));
+	if (ret < 0)
+		return ret;
+	uint32_t eps = params_eps(p, h);
+	ret = derive(h, p->type, p->slot_size, p->capacity, eps, (uint64_t)sysconf(_SC_PAGESIZE));
+	if (ret < 0)
+		return ret;
+	h->magic = SHMRING_MAGIC;
+	h->abi_version = SHMRING_ABI_VERSION;
+	h->flags = p->flags;
+	h->mode = p->mode ? p->mode : SHMRING_DEFAULT_MODE;
+	h->creator_pid = (int32_t)getpid();
+	h->creator_uid = (uint32_t)geteuid();
+	h->creator_start = shmring_proc_start_time(getpid());
+	h->create_time_ns = shmring__now_ns(CLOCK_REALTIME);
+	h->place_node = p->numa_node;
+	h->place_flags = p->place_flags;
+	h->init_pos = p->init_pos;
+	return 0;
+}
+
+/* Size, pre-allocate, map and initialise a new object on fd. */
+static int build(struct shmring *r, int fd, const struct shmring_hdr *h, uint32_t role)
+{
+	void *map;
+	int ret;
+
+	if (ftruncate(fd, (off_t)h->total_size) < 0)
+		return shmring__fail(-errno, "ftruncate to %llu bytes: %s",
+				     (unsigned long long)h->total_size, strerror(errno));
+	map = mmap(NULL, h->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
+				     strerror(errno));
+	/* Allocate every page now, so a full /dev/shm fails here with
+	 * -ENOSPC instead of raising SIGBUS at first touch. */
+	ret = posix_fallocate(fd, 0, (off_t)h->total_size);
+	if (ret) {
+		munmap(map, h->total_size);
+		return shmring__fail(-ret, "pre-allocating %llu bytes: %s",
+				     (unsigned long long)h->total_size, strerror(ret));
+	}
+	struct shmring_hdr *sh = (struct shmring_hdr *)map;
+
+	memcpy(sh, h, offsetof(struct shmring_hdr, ready));
+	shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode))
+		->init(h, (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off),
+		       (unsigned char *)map + h->data_off);
+	/* Release: pairs with the opener's acquire load of ready; everything
+	 * written above is visible to whoever sees SHMRING_READY. */
+	shmring_atomic_store(&sh->ready, SHMRING_READY, SHMRING_RELEASE);
+	ret = attach(r, h, fd, map, role, 0);
+	if (ret < 0)
+		munmap(map, h->total_size);
+	return ret;
+}
+
+int shmring_create(struct shmring *r, const char *name, const struct shmring_params *p,
+		   uint32_t role)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	struct shmring_hdr h;
+	int fd, ret;
+
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if ((ret = check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
+	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p)) < 0)
+		return ret;
+	/* O_EXCL: never adopt an existing object. glibc adds O_NOFOLLOW. */
+	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
+	/* fchmod after create: the umask must neither widen nor narrow it. */
+	if (fchmod(fd, h.mode) < 0) {
+		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
+		goto fail;
+	}
+	ret = build(r, fd, &h, role);
+	if (ret < 0)
+		goto fail;
+	return 0;
+fail:
+	shm_unlink(path);
+	close(fd);
+	return ret;
+}
+
+int shmring_create_anon(struct shmring *r, const struct shmring_params *p, uint32_t role)
+{
+	struct shmring_hdr h;
+	int fd, ret;
+
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if ((ret = check_params(p)) < 0 || (ret = check_role(role, false)) < 0 ||
+	    (ret = fill_header(&h, p)) < 0)
+		return ret;
+	h.flags |= SHMRING_F_MEMFD;
+	fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return shmring__fail(-errno, "memfd_create: %s", strerror(errno));
+	if (fchmod(fd, h.mode) < 0) {
+		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
+		goto fail;
+	}
+	ret = build(r, fd, &h, role);
+	if (ret < 0)
+		goto fail;
+	/* Nobody can shrink (SIGBUS for every user) or grow it from now on. */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+/* Check the private copy field by field against a recomputed geometry. */
+static int validate(const struct shmring_hdr *c, uint64_t st_size,
+		    const struct shmring_open_opts *o)
+{
+	struct shmring_hdr d;
+	uint32_t type;
+	int ret;
+
+#define EXPECT(field, want)                                                                        \
+	do {                                                                                       \
+		if ((uint64_t)c->field != (uint64_t)(want))                                        \
+			return shmring__fail(-EPROTO, "header field " #field " is %llu, expected %llu", \
+					     (unsigned long long)c->field,                         \
+					     (unsigned long long)(want));                          \
+	} while (0)
+
+	if (c->magic != SHMRING_MAGIC)
+		return shmring__fail(-EPROTO, "header field magic is 0x%016llx, expected 0x%016llx",
+				     (unsigned long long)c->magic, SHMRING_MAGIC);
+	EXPECT(abi_version, SHMRING_ABI_VERSION);
+	EXPECT(hdr_size, sizeof(struct shmring_hdr));
+	type = shmring__type_of(c->kind, c->prod_mode, c->cons_mode);
+	if (!type)
+		return shmring__fail(-EPROTO, "header fields kind/prod_mode/cons_mode are %u/%u/%u: no such ring type",
+				     c->kind, c->prod_mode, c->cons_mode);
+	if (c->flags & ~(uint32_t)SHMRING_F_ALL)
+		return shmring__fail(-EPROTO, "header field flags is 0x%x, unknown bits 0x%x", c->flags,
+				     c->flags & ~(uint32_t)SHMRING_F_ALL);
+	if (c->mode & ~0777u)
+		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
+	memset(&d, 0, sizeof(d));
+	ret = derive(&d, type, c->slot_size, c->capacity, c->ep_count, c->page_size);
+	if (ret < 0)
+		return ret == -ENOTSUP ? ret
+				       : shmring__fail(-EPROTO, "header geometry: %s", shmring_errdetail());
+	EXPECT(slot_stride, d.slot_stride);
+	EXPECT(ctrl_off, d.ctrl_off);
+	EXPECT(ep_off, d.ep_off);
+	EXPECT(data_off, d.data_off);
+	EXPECT(data_size, d.data_size);
+	EXPECT(total_size, d.total_size);
+	if (c->total_size != st_size)
+		return shmring__fail(-EPROTO, "header field total_size is %llu, the object is %llu bytes",
+				     (unsigned long long)c->total_size, (unsigned long long)st_size);
+	if (o && o->type && o->type != type)
+		return shmring__fail(-EPROTO, "ring type is %u, expected %u", type, o->type);
+	if (o && o->slot_size && o->slot_size != c->slot_size)
+		return shmring__fail(-EPROTO, "header field slot_size is %u, expected %u", c->slot_size,
+				     o->slot_size);
+#undef EXPECT
+	return 0;
+}
+
+static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o)
+{
+	uint32_t accept_mode = o && o->mode ? o->mode : SHMRING_DEFAULT_MODE;
+	uint32_t timeout_ms = o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
+	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+	struct shmring_hdr copy;
+	struct stat st;
+	void *hp = MAP_FAILED, *map;
+	int ret;
+
+	for (;;) {
+		if (fstat(fd, &st) < 0)
+			return shmring__fail(-errno, "fstat: %s", strerror(errno));
+		if (!S_ISREG(st.st_mode))
+			return shmring__fail(-EPROTO, "not a regular file (mode %o)", st.st_mode);
+		if (st.st_uid != geteuid() && !(o && o->allow_other_uid && st.st_uid == o->allow_uid))
+			return shmring__fail(-EPERM, "owned by uid %u, not by uid %u",
+					     (unsigned)st.st_uid, (unsigned)geteuid());
+		if ((st.st_mode & 07777) & ~accept_mode)
+			return shmring__fail(-EACCES, "mode %o is wider than the accepted %o",
+					     (unsigned)(st.st_mode & 07777), accept_mode);
+		if (st.st_size > 0 && (uint64_t)st.st_size < SHMRING_HDR_SIZE)
+			return shmring__fail(-EPROTO, "object is %lld bytes, smaller than the %u-byte header",
+					     (long long)st.st_size, SHMRING_HDR_SIZE);
+		if (st.st_size > 0) {
+			if (hp == MAP_FAILED) {
+				hp = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+				if (hp == MAP_FAILED)
+					return shmring__fail(-errno, "mmap header: %s", strerror(errno));
+			}
+			/* Acquire: pairs with the creator's release store of ready. */
+			if (shmring_atomic_load(&((struct shmring_hdr *)hp)->ready, SHMRING_ACQUIRE) ==
+			    SHMRING_READY)
+				break;
+		}
+		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline) {
+			if (hp != MAP_FAILED)
+				munmap(hp, SHMRING_HDR_SIZE);
+			return shmring__fail(-ETIMEDOUT, "the creator did not finish within %u ms",
+					     timeout_ms);
+		}
+		usleep(1000);
+	}
+	/* One read of the shared header; only the copy is used from here on. */
+	memcpy(&copy, hp, sizeof(copy));
+	munmap(hp, SHMRING_HDR_SIZE);
+	ret = validate(&copy, (uint64_t)st.st_size, o);
+	if (ret < 0)
+		return ret;
+	map = mmap(NULL, copy.total_size,
+		   role == SHMRING_OBSERVER ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return shmring__fail(-errno, "mmap of %llu bytes: %s",
+				     (unsigned long long)copy.total_size, strerror(errno));
+	ret = attach(r, &copy, fd, map, role, timeout_ms);
+	if (ret < 0)
+		munmap(map, copy.total_size);
+	return ret;
+}
+
+int shmring_open(struct shmring *r, const char *name, uint32_t role,
+		 const struct shmring_open_opts *opts)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int fd, ret;
+
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0)
+		return ret;
+	fd = shm_open(path, (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
+	ret = open_common(r, fd, role, opts);
+	if (ret < 0)
+		close(fd);
+	return ret;
+}
+
+int shmring_open_fd(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *opts)
+{
+	int ret, nfd;
+
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if ((ret = check_role(role, true)) < 0)
+		return ret;
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (nfd < 0)
+		return shmring__fail(-errno, "dup of fd %d: %s", fd, strerror(errno));
+	ret = open_common(r, nfd, role, opts);
+	if (ret < 0)
+		close(nfd);
+	return ret;
+}
+
+int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
+{
+	struct shmring_open_opts o;
+	struct stat st;
+
+	if (!dst || !src || !src->map)
+		return shmring__fail(-EINVAL, "handle is NULL or closed");
+	if (fstat(src->fd, &st) < 0)
+		return shmring__fail(-errno, "fstat: %s", strerror(errno));
+	/* The ring is already trusted through src: accept its owner and mode. */
+	memset(&o, 0, sizeof(o));
+	o.mode = 07777;
+	o.allow_uid = (uint32_t)st.st_uid;
+	o.allow_other_uid = 1;
+	return shmring_open_fd(dst, src->fd, role, &o);
+}
+
+int shmring_close(struct shmring *r)
+{
+	if (!r || !r->map)
+		return -EINVAL;
+	/* A handle inherited through fork() belongs to the parent's entry. */
+	if (r->owner_pid == (int32_t)getpid())
+		ep_unregister(r);
+	munmap(r->map, r->map_size);
+	close(r->fd);
+	r->map = NULL;
+	r->fd = -1;
+	return 0;
+}
+
+int shmring_unlink(const char *name)
+{
+	char path[SHMRING_NAME_MAX + 2];
+	int ret;
+
+	shmring__clear_detail();
+	if ((ret = check_name(name, path)) < 0)
+		return ret;
+	if (shm_unlink(path) < 0)
+		return shmring__fail(-errno, "shm_unlink('%s'): %s", path, strerror(errno));
+	return 0;
+}
+
+int shmring_fd(const struct shmring *r)
+{
+	return r && r->map ? r->fd : -EINVAL;
+}

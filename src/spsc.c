@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* SPSC slot ring: geometry, initialisation and attach (the fast path is
+ * inline in include/shmring/spsc.h). */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A slot is the sequence word plus the payload. Small slots round up to a
+ * power of two so that none straddles a cache line; larger ones to 64. */
+static uint32_t slot_stride(uint32_t slot_size)
+{
+	uint32_t s = SHMRING_SLOT_HDR + ((slot_size + 7u) & ~7u);
+
+	if (s <= 64) {
+		uint32_t p = 16;
+
+		while (p < s)
+			p <<= 1;
+		return p;
+	}
+	return (s + 63u) & ~63u;
+}
+
+static int spsc_geometry(struct shmring_hdr *h)
+{
+	h->slot_stride = slot_stride(h->slot_size);
+	h->data_size = h->capacity * h->slot_stride; /* both bounded: no overflow */
+	return 0;
+}
+
+/* Sequence words start as if the lap before init_pos had been consumed:
+ * the slot of position p holds p + 1 - capacity, never p + 1. */
+static void spsc_init(const struct shmring_hdr *h, struct shmring_ctrl *c, unsigned char *data)
+{
+	uint64_t p0 = h->init_pos;
+
+	for (uint64_t i = 0; i < h->capacity; i++) {
+		uint64_t p = p0 + i;
+		SHMRING_ATOMIC(uint64_t) *seq =
+			(SHMRING_ATOMIC(uint64_t) *)(void *)(data + (p & (h->capacity - 1)) * h->slot_stride);
+
+		shmring_atomic_store(seq, p + 1 - h->capacity, SHMRING_RELAXED);
+	}
+	shmring_atomic_store(&c->prod.pos, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->prod.cached, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->cons.pos, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->cons.cached, p0, SHMRING_RELAXED);
+}
+
+static int spsc_attach(struct shmring *r)
+{
+	/* Acquire: pairs with the release stores of the previous owners. */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t h = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+
+	if (h - t > r->capacity)
+		return shmring__fail(-EPROTO, "positions are inconsistent: head %llu, tail %llu, capacity %llu",
+				     (unsigned long long)h, (unsigned long long)t,
+				     (unsigned long long)r->capacity);
+	if (r->role == SHMRING_PRODUCER) {
+		/* A producer that died between publishing a slot's sequence
+		 * word and its head left slots the consumer may already have
+		 * taken: resume after every published slot. */
+		while (h - t < r->capacity &&
+		       shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
+			h++;
+		/* Release: pairs with the consumer's acquire load of head. */
+		shmring_atomic_store(&r->ctrl->prod.pos, h, SHMRING_RELEASE);
+		r->pos = h;
+		r->cached = t;
+		r->hwm = shmring_atomic_load(&r->ctrl->prod_stats.high_water, SHMRING_RELAXED);
+	} else {
+		r->pos = t;
+		r->cached = t;
+	}
+	return 0;
+}
+
+const struct shmring_kind_ops shmring__spsc_ops = {
+	.type = SHMRING_SPSC,
+	.name = "spsc",
+	.geometry = spsc_geometry,
+	.init = spsc_init,
+	.attach = spsc_attach,
+};
