@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages that shmring's build, tests and benchmark
+# need. Installs only what is missing; runs apt-get update only then.
+# Non-interactive; uses sudo when not run as root.
+set -euo pipefail
+
+packages=(
+	# build
+	meson ninja-build pkg-config gcc g++ libc6-dev clang
+	# libraries
+	libhwloc-dev hwloc liburcu-dev libcriterion-dev
+	# benchmark baselines and plots
+	libck-dev libdpdk-dev gnuplot-nox python3
+	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
+	libclang-rt-14-dev spin stress-ng
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[[ "$status" == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	echo "setup: all ${#packages[@]} packages are installed"
+	exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+	command -v sudo >/dev/null || { echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+	sudo=(sudo -n)
+	[[ -t 0 ]] && sudo=(sudo)
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"

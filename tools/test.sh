@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install what is missing, build, and run the whole test suite.
+# Usage: bash tools/test.sh        (exit status 0 only if every suite passed)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+bash tools/setup.sh
+
+failed=()
+
+# run_suite <builddir> <meson setup args...>: configure (or reconfigure),
+# build and run every test suite in <builddir>.
+run_suite() {
+	local dir=$1
+	shift
+	echo "==> $dir: meson setup $*"
+	if [[ -f "$dir/build.ninja" ]]; then
+		meson setup --reconfigure "$dir" "$@" || { failed+=("$dir (setup)"); return 1; }
+	else
+		meson setup "$dir" "$@" || { failed+=("$dir (setup)"); return 1; }
+	fi
+	echo "==> $dir: build"
+	ninja -C "$dir" || { failed+=("$dir (build)"); return 1; }
+	echo "==> $dir: test"
+	meson test -C "$dir" --print-errorlogs || { failed+=("$dir (test)"); return 1; }
+}
+
+# Each suite runs even if an earlier one failed; the status reports all.
+run_suite build -Dwerror=true || true
+
+if ((${#failed[@]})); then
+	echo "FAILED: ${failed[*]}" >&2
+	exit 1
+fi
+echo "all test suites passed"
