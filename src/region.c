@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -23,6 +25,49 @@
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
 #define DEFAULT_MULTI_EPS 64u
+
+/*
+ * A mapping and its descriptor, shared by every handle of this process on
+ * the same ring (shmring_dup hands out another reference, so the threads
+ * of a process use one mapping), with the validated private header copy.
+ * Process-local: never stored in shared memory. The last handle to close
+ * unmaps and closes.
+ */
+struct shmring_mapping {
+	atomic_uint refs;
+	bool writable;
+	int fd;
+	void *map;
+	size_t size;
+	struct shmring_hdr hdr; /* validated copy; the shared header is never read again */
+};
+
+static struct shmring_mapping *mapping_new(const struct shmring_hdr *h, int fd, void *map,
+					   bool writable)
+{
+	struct shmring_mapping *m = malloc(sizeof(*m));
+
+	if (!m)
+		return NULL;
+	atomic_init(&m->refs, 1);
+	m->writable = writable;
+	m->fd = fd;
+	m->map = map;
+	m->size = h->total_size;
+	memcpy(&m->hdr, h, sizeof(*h));
+	return m;
+}
+
+static void mapping_put(struct shmring_mapping *m)
+{
+	/* acq_rel: the last owner's unmap happens after every other
+	 * handle's last use (their decrements release). */
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+		munmap(m->map, m->size);
+		close(m->fd);
+		free(m);
+	}
+}
 
 static const struct shmring_kind_ops *const kinds[] = {
 	&shmring__spsc_ops,
@@ -253,18 +298,24 @@ static void ep_unregister(struct shmring *r)
 	r->ep = NULL;
 }
 
-/* Fill the handle from the validated private header copy. */
-static int attach(struct shmring *r, const struct shmring_hdr *h, int fd, void *map,
-		  uint32_t role, uint32_t timeout_ms)
+/*
+ * Fill the handle from the mapping's validated header copy and register
+ * the endpoint. On failure the handle holds nothing and the caller still
+ * owns its reference to m.
+ */
+static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, uint32_t timeout_ms)
 {
+	const struct shmring_hdr *h = &m->hdr;
 	const struct shmring_kind_ops *ops = shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode));
+	unsigned char *map = (unsigned char *)m->map;
 	int ret;
 
 	memset(r, 0, sizeof(*r));
+	r->shared = m;
 	r->map = map;
 	r->map_size = h->total_size;
-	r->fd = fd;
-	r->hdr = (struct shmring_hdr *)map;
+	r->fd = m->fd;
+	r->hdr = (struct shmring_hdr *)(void *)map;
 	r->ctrl = (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off);
 	r->data = (unsigned char *)map + h->data_off;
 	r->mask = h->capacity - 1;
@@ -279,14 +330,38 @@ static int attach(struct shmring *r, const struct shmring_hdr *h, int fd, void *
 	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
 		ret = ep_register(r, h, role, timeout_ms);
 		if (ret < 0)
-			return ret;
+			goto fail;
 	}
 	ret = ops->attach(r);
 	if (ret < 0) {
 		ep_unregister(r);
-		return ret;
+		goto fail;
 	}
 	return 0;
+fail:
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	return ret;
+}
+
+/* Attach through a new mapping object that takes over fd and map on
+ * success; on failure map is unmapped and fd left to the caller. */
+static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, void *map,
+		      bool writable, uint32_t role, uint32_t timeout_ms)
+{
+	struct shmring_mapping *m = mapping_new(h, fd, map, writable);
+	int ret;
+
+	if (!m) {
+		munmap(map, h->total_size);
+		return shmring__fail(-ENOMEM, "no memory for the mapping");
+	}
+	ret = attach(r, m, role, timeout_ms);
+	if (ret < 0) {
+		munmap(map, h->total_size);
+		free(m);
+	}
+	return ret;
 }
 
 static int fill_header(struct shmring_hdr *h, const struct shmring_params *p)
@@ -345,10 +420,7 @@ static int build(struct shmring *r, int fd, const struct shmring_hdr *h, uint32_
 	/* Release: pairs with the opener's acquire load of ready; everything
 	 * written above is visible to whoever sees SHMRING_READY. */
 	shmring_atomic_store(&sh->ready, SHMRING_READY, SHMRING_RELEASE);
-	ret = attach(r, h, fd, map, role, 0);
-	if (ret < 0)
-		munmap(map, h->total_size);
-	return ret;
+	return attach_new(r, h, fd, map, true, role, 0);
 }
 
 int shmring_create(struct shmring *r, const char *name, const struct shmring_params *p,
@@ -414,7 +486,7 @@ fail:
 }
 
 /* Check the private copy field by field against a recomputed geometry. */
-static int validate(const struct shmring_hdr *c, uint64_t st_size,
+static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_uid,
 		    const struct shmring_open_opts *o)
 {
 	struct shmring_hdr d;
@@ -454,6 +526,18 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size,
 	EXPECT(data_off, d.data_off);
 	EXPECT(data_size, d.data_size);
 	EXPECT(total_size, d.total_size);
+	/* A ring with single producer and consumer has exactly their two entries. */
+	if (c->prod_mode == SHMRING_MODE_SINGLE && c->cons_mode == SHMRING_MODE_SINGLE)
+		EXPECT(ep_count, 2);
+	EXPECT(creator_uid, st_uid);
+	for (size_t i = 0; i < sizeof(c->reserved0); i++)
+		if (c->reserved0[i])
+			return shmring__fail(-EPROTO, "header field reserved0[%zu] is 0x%02x, expected 0",
+					     i, c->reserved0[i]);
+	for (size_t i = 0; i < sizeof(c->reserved1); i++)
+		if (c->reserved1[i])
+			return shmring__fail(-EPROTO, "header field reserved1[%zu] is 0x%02x, expected 0",
+					     i, c->reserved1[i]);
 	if (c->total_size != st_size)
 		return shmring__fail(-EPROTO, "header field total_size is %llu, the object is %llu bytes",
 				     (unsigned long long)c->total_size, (unsigned long long)st_size);
@@ -512,7 +596,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	/* One read of the shared header; only the copy is used from here on. */
 	memcpy(&copy, hp, sizeof(copy));
 	munmap(hp, SHMRING_HDR_SIZE);
-	ret = validate(&copy, (uint64_t)st.st_size, o);
+	ret = validate(&copy, (uint64_t)st.st_size, (uint32_t)st.st_uid, o);
 	if (ret < 0)
 		return ret;
 	map = mmap(NULL, copy.total_size,
@@ -520,10 +604,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s",
 				     (unsigned long long)copy.total_size, strerror(errno));
-	ret = attach(r, &copy, fd, map, role, timeout_ms);
-	if (ret < 0)
-		munmap(map, copy.total_size);
-	return ret;
+	return attach_new(r, &copy, fd, map, role != SHMRING_OBSERVER, role, timeout_ms);
 }
 
 int shmring_open(struct shmring *r, const char *name, uint32_t role,
@@ -566,11 +647,26 @@ int shmring_open_fd(struct shmring *r, int fd, uint32_t role, const struct shmri
 
 int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 {
+	struct shmring_mapping *m;
 	struct shmring_open_opts o;
 	struct stat st;
+	int ret;
 
-	if (!dst || !src || !src->map)
+	shmring__clear_detail();
+	if (!dst || !src || !src->map || !src->shared)
 		return shmring__fail(-EINVAL, "handle is NULL or closed");
+	if ((ret = check_role(role, true)) < 0)
+		return ret;
+	m = (struct shmring_mapping *)src->shared;
+	if (m->writable == (role != SHMRING_OBSERVER)) {
+		/* Same access: share the mapping, so that all handles of a
+		 * process (and a fork()ed child's) see the ring at one address. */
+		atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+		ret = attach(dst, m, role, SHMRING_DEFAULT_OPEN_TIMEOUT_MS);
+		if (ret < 0)
+			mapping_put(m);
+		return ret;
+	}
 	if (fstat(src->fd, &st) < 0)
 		return shmring__fail(-errno, "fstat: %s", strerror(errno));
 	/* The ring is already trusted through src: accept its owner and mode. */
@@ -583,13 +679,13 @@ int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 
 int shmring_close(struct shmring *r)
 {
-	if (!r || !r->map)
+	if (!r || !r->map || !r->shared)
 		return -EINVAL;
 	/* A handle inherited through fork() belongs to the parent's entry. */
 	if (r->owner_pid == (int32_t)getpid())
 		ep_unregister(r);
-	munmap(r->map, r->map_size);
-	close(r->fd);
+	mapping_put((struct shmring_mapping *)r->shared);
+	r->shared = NULL;
 	r->map = NULL;
 	r->fd = -1;
 	return 0;

@@ -91,6 +91,7 @@ struct shmring {
 	uint32_t type;     /* SHMRING_SPSC, ... */
 	uint32_t ep_count;
 	uint64_t ext[8];   /* per-kind and wait-policy state */
+	void *shared;      /* library: the process-local mapping, shared by shmring_dup */
 };
 
 /* Fill *p with defaults for `type`, `capacity` and `slot_size`. */
@@ -135,7 +136,11 @@ SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
 
 /*
  * Another endpoint on the ring `src` is attached to (a thread's own
- * producer or consumer handle, or the child's after fork()).
+ * producer or consumer handle, or the child's after fork()). The new
+ * handle shares src's mapping when it needs the same access (observer
+ * from an observer, producer/consumer from a writable handle), else it
+ * maps the ring again; each handle is closed on its own.
+ * Returns 0, or -EINVAL (closed handle, bad role), -EBUSY, -ENOMEM.
  */
 SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role);
 

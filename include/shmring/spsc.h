@@ -221,7 +221,10 @@ SHMRING_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *el
 	return k;
 }
 
-/* All-or-nothing: push n elements or none (-EAGAIN). */
+/*
+ * All-or-nothing: push n elements or none. Returns n, -EAGAIN (not all
+ * fit now), -EINVAL (n exceeds the capacity: it never will) or -EPROTO.
+ */
 SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
 {
 	int64_t k = shmring_spsc_free(r, n);
@@ -229,7 +232,7 @@ SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *ele
 	if (k < 0)
 		return k;
 	if ((uint64_t)k < n)
-		return -EAGAIN;
+		return n > r->capacity ? -EINVAL : -EAGAIN;
 	return shmring_spsc_push_burst(r, elems, n);
 }
 
@@ -251,7 +254,10 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, ui
 	return k;
 }
 
-/* All-or-nothing: pop n elements or none (-EAGAIN). */
+/*
+ * All-or-nothing: pop n elements or none. Returns n, -EAGAIN (fewer are
+ * there), -EINVAL (n exceeds the capacity) or -EPROTO.
+ */
 SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
 	int64_t k = shmring_spsc_avail(r, n);
@@ -259,7 +265,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uin
 	if (k < 0)
 		return k;
 	if ((uint64_t)k < n)
-		return -EAGAIN;
+		return n > r->capacity ? -EINVAL : -EAGAIN;
 	return shmring_spsc_pop_burst(r, elems, n);
 }
 
