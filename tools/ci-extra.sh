@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The CI steps beyond the gcc build: clang, ThreadSanitizer,
+# AddressSanitizer + UndefinedBehaviorSanitizer, a bounded libFuzzer run and
+# the spin model of the sleep/wake protocol. tools/test.sh calls this after
+# its gcc suite; it can also run alone (after tools/setup.sh).
+#
+# Usage: bash tools/ci-extra.sh [step...]
+#   steps: clang tsan asan fuzz spin (default: all, in that order)
+# Environment:
+#   SHMRING_FUZZ_SECONDS   libFuzzer run length (default 60)
+#   SHMRING_CI_NICE        prefix for heavy commands (default "nice")
+# Exit status 0 only if every step passed. Build directories: build-clang/,
+# build-tsan/, build-asan/, build-fuzz/ (see docs/reliability.md).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+fuzz_seconds=${SHMRING_FUZZ_SECONDS:-60}
+nice_cmd=${SHMRING_CI_NICE-nice}
+failed=()
+declare -A took
+
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+
+# configure <builddir> <meson setup args...> (CC from the environment is
+# read at the first setup only; meson keeps it on reconfigure)
+configure() {
+	local dir=$1
+	shift
+	echo "==> $dir: meson setup $*"
+	if [[ -f "$dir/build.ninja" ]]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	echo "==> $dir: build"
+	$nice_cmd ninja -C "$dir"
+}
+
+# suite <builddir> <meson test args...>
+suite() {
+	local dir=$1
+	shift
+	echo "==> $dir: meson test $*"
+	$nice_cmd meson test -C "$dir" --print-errorlogs "$@"
+}
+
+step_clang() {
+	CC=clang configure build-clang -Dwerror=true && suite build-clang
+}
+
+# ThreadSanitizer cannot follow shared memory into another process, so only
+# the tests registered in suite 'tsan' (thread variants) run here.
+step_tsan() {
+	configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dwerror=true &&
+		suite build-tsan --suite tsan
+}
+
+step_asan() {
+	configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true &&
+		suite build-asan
+}
+
+# libFuzzer over the attach path, seeded with real rings of every type,
+# for SHMRING_FUZZ_SECONDS under ASan + UBSan. The library is instrumented
+# for coverage too (fuzzer-no-link). A crash leaves its input in
+# build-fuzz/fuzz-artifacts/: copy it to tests/fuzz/regress/ and fix.
+step_fuzz() {
+	CC=clang configure build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dwerror=true -Dfuzz=enabled -Dc_args=-fsanitize=fuzzer-no-link || return 1
+	local f=build-fuzz
+	rm -rf "$f/fuzz-seeds" "$f/fuzz-artifacts"
+	mkdir -p "$f/fuzz-corpus" "$f/fuzz-artifacts"
+	"$f/tests/fuzz/fuzz_mkseed" "$f/fuzz-seeds" || return 1
+	echo "==> fuzz_attach: ${fuzz_seconds}s"
+	$nice_cmd "$f/tests/fuzz/fuzz_attach" -max_total_time="$fuzz_seconds" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$f/fuzz-artifacts/" \
+		"$f/fuzz-corpus" "$f/fuzz-seeds" tests/fuzz/regress 2>"$f/fuzz-attach.log" || {
+		tail -60 "$f/fuzz-attach.log"
+		return 1
+	}
+	grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' "$f/fuzz-attach.log" || true
+}
+
+# The Promela model of the sleep/wake protocol: exhaustive safety and
+# liveness (acceptance cycles) search; any error fails the step.
+step_spin() {
+	bash tests/spin/check.sh
+}
+
+steps=("$@")
+((${#steps[@]})) || steps=(clang tsan asan fuzz)
+for s in "${steps[@]}"; do
+	if ! declare -F "step_$s" >/dev/null; then
+		echo "unknown step '$s'" >&2
+		exit 2
+	fi
+	t0=$(date +%s)
+	if "step_$s"; then
+		took[$s]="ok $(($(date +%s) - t0))s"
+	else
+		took[$s]="FAILED $(($(date +%s) - t0))s"
+		failed+=("$s")
+	fi
+	echo "<== $s: ${took[$s]}"
+done
+
+echo "ci-extra summary:"
+for s in "${steps[@]}"; do
+	echo "  $s: ${took[$s]}"
+done
+if ((${#failed[@]})); then
+	echo "FAILED: ${failed[*]}" >&2
+	exit 1
+fi
