@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# The CI steps beyond the gcc build: clang, ThreadSanitizer,
-# AddressSanitizer + UndefinedBehaviorSanitizer, a bounded libFuzzer run and
-# the spin model of the sleep/wake protocol. tools/test.sh calls this after
-# its gcc suite; it can also run alone (after tools/setup.sh).
+# The CI steps that are more than "build and run every test" (tools/test.sh
+# runs the gcc, clang and ASan+UBSan suites with run_suite, then this):
+# ThreadSanitizer on the thread variants, a bounded libFuzzer run, and the
+# spin model of the sleep/wake protocol. It can also run alone (after
+# tools/setup.sh).
 #
 # Usage: bash tools/ci-extra.sh [step...]
-#   steps: clang tsan asan fuzz spin (default: all, in that order)
+#   steps: tsan fuzz spin (default: all, in that order)
 # Environment:
 #   SHMRING_FUZZ_SECONDS   libFuzzer run length (default 60)
 #   SHMRING_CI_NICE        prefix for heavy commands (default "nice")
-# Exit status 0 only if every step passed. Build directories: build-clang/,
-# build-tsan/, build-asan/, build-fuzz/ (see docs/reliability.md).
+# Exit status 0 only if every step passed. Build directories:
+# build-tsan/, build-fuzz/ (see docs/reliability.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,20 +49,11 @@ suite() {
 	$nice_cmd meson test -C "$dir" --print-errorlogs "$@"
 }
 
-step_clang() {
-	CC=clang configure build-clang -Dwerror=true && suite build-clang
-}
-
 # ThreadSanitizer cannot follow shared memory into another process, so only
 # the tests registered in suite 'tsan' (thread variants) run here.
 step_tsan() {
 	configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dwerror=true &&
 		suite build-tsan --suite tsan
-}
-
-step_asan() {
-	configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true &&
-		suite build-asan
 }
 
 # libFuzzer over the attach path, seeded with real rings of every type,
@@ -92,7 +84,7 @@ step_spin() {
 }
 
 steps=("$@")
-((${#steps[@]})) || steps=(clang tsan asan fuzz)
+((${#steps[@]})) || steps=(tsan fuzz)
 for s in "${steps[@]}"; do
 	if ! declare -F "step_$s" >/dev/null; then
 		echo "unknown step '$s'" >&2

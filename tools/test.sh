@@ -29,6 +29,11 @@ run_suite() {
 
 # Each suite runs even if an earlier one failed; the status reports all.
 run_suite build -Dwerror=true || true
+CC=clang run_suite build-clang -Dwerror=true || true
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true || true
+# ThreadSanitizer (suite 'tsan' only), libFuzzer, spin: see tools/ci-extra.sh
+bash tools/ci-extra.sh || failed+=("ci-extra")
 
 if ((${#failed[@]})); then
 	echo "FAILED: ${failed[*]}" >&2
