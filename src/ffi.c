@@ -6,3 +6,4 @@
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #define SHMRING_INLINE __attribute__((visibility("default")))
 #include <shmring/shmring.h>
+#include <shmring/wait.h>

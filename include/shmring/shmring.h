@@ -63,6 +63,21 @@ struct shmring_open_opts {
 	uint64_t reserved[2];
 };
 
+/* Per-handle wait policy and state, owned by wait.h (zero: defaults). */
+struct shmring_wait_state {
+	uint32_t mode;        /* SHMRING_WAIT_* */
+	uint32_t flags;       /* SHMRING_WAIT_F_* and internal SHMRING_WS_* bits */
+	uint32_t spin_max_ns; /* spin-then-sleep: longest spin */
+	uint32_t spin_ns;     /* current adaptive spin budget */
+	uint32_t slice_ms;    /* peer liveness re-check period while waiting */
+	uint32_t batch;       /* producer: wake check every `batch` pushes */
+	uint32_t pending;     /* producer: pushes since the last wake check */
+	uint32_t woke_prod;   /* futex word our last wake of producers left */
+	uint32_t woke_cons;   /* futex word our last wake of consumers left */
+	uint32_t reserved;
+	uint64_t mark;        /* producer: wake check when the fill reaches this */
+};
+
 /*
  * A handle: one endpoint's private view of a ring. Per process (and per
  * thread: give each thread its own, see shmring_dup). The first fields are
@@ -92,6 +107,7 @@ struct shmring {
 	uint32_t ep_count;
 	uint64_t ext[8];   /* per-kind and wait-policy state */
 	void *shared;      /* library: the process-local mapping, shared by shmring_dup */
+	struct shmring_wait_state wait; /* blocking waits (wait.h) */
 };
 
 /* Fill *p with defaults for `type`, `capacity` and `slot_size`. */

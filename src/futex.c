@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Blocking waits, slow path: the spin, the park on a futex word in the
+ * shared mapping, the wake system call, membarrier registration and the
+ * peer liveness check. The ordering argument is in include/shmring/wait.h.
+ *
+ * Futex calls never use FUTEX_PRIVATE_FLAG: the word is shared with other
+ * processes, and a private wait hashes on (mm, address) so a wake from
+ * another process would never find it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <shmring/wait.h>
+
+#include "internal.h"
+
+#define SPIN_CHECK_EVERY 32u     /* spin iterations between clock reads */
+#define FALLBACK_SLICE_NS 1000000ull /* sleeper without membarrier while `light` is set */
+
+/* ---- membarrier ---- */
+
+static pthread_once_t mb_once = PTHREAD_ONCE_INIT;
+static SHMRING_ATOMIC(int) mb_registered; /* 1: this process gets GLOBAL_EXPEDITED barriers */
+
+static long sys_membarrier(int cmd)
+{
+	return syscall(__NR_membarrier, cmd, 0u, 0);
+}
+
+/* A fork()ed child is normally registered already (the mm is copied); make
+ * sure of it, since the child's handles may keep relying on it. */
+static void mb_atfork_child(void)
+{
+	if (sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0) {
+		shmring_atomic_store(&mb_registered, 0, SHMRING_RELAXED);
+		fprintf(stderr, "shmring: membarrier registration lost in a forked child: %s\n",
+			strerror(errno));
+	}
+}
+
+static void mb_init(void)
+{
+	long q = sys_membarrier(MEMBARRIER_CMD_QUERY);
+
+	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED))
+		return;
+	if (sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) < 0)
+		return;
+	pthread_atfork(NULL, NULL, mb_atfork_child);
+	shmring_atomic_store(&mb_registered, 1, SHMRING_RELAXED);
+}
+
+int shmring_wait_light(void)
+{
+	pthread_once(&mb_once, mb_init);
+	return shmring_atomic_load(&mb_registered, SHMRING_RELAXED);
+}
+
+/* ---- counters (slow path only: always kept, any number of writers) ---- */
+
+static struct shmring_stats *side_stats(const struct shmring *r, uint32_t side)
+{
+	return side == SHMRING_PRODUCER ? &r->ctrl->prod_stats : &r->ctrl->cons_stats;
+}
+
+static void stat_add(SHMRING_ATOMIC(uint64_t) *c, uint64_t n)
+{
+	shmring_atomic_fetch_add(c, n, SHMRING_RELAXED);
+}
+
+/* ---- waker ---- */
+
+void shmring_wake_setup(struct shmring *r, uint32_t side)
+{
+	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
+
+	if (!(r->wait.flags & SHMRING_WAIT_F_FENCE) && shmring_wait_light()) {
+		/* Announce before the first light wake: a sleeper that reads
+		 * light == 0 after its seq_cst waiter increment is ordered
+		 * before the fence below, so our later waiter loads see it
+		 * (the setup half of the argument in wait.h). */
+		shmring_atomic_store(&shmring_wait_block(r, side)->light, 1, SHMRING_SEQ_CST);
+		shmring_atomic_fence(SHMRING_SEQ_CST);
+		r->wait.flags |= SHMRING_WS_LIGHT;
+	}
+	r->wait.flags |= bit;
+}
+
+static long futex_wake(SHMRING_ATOMIC(uint32_t) *word, uint32_t n)
+{
+	return syscall(SYS_futex, (void *)word, FUTEX_WAKE, (int)(n > INT_MAX ? INT_MAX : n), NULL, NULL, 0);
+}
+
+int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n)
+{
+	struct shmring_wait *w = shmring_wait_block(r, side);
+	/* The waker's own side: producers count the wakes they send. */
+	struct shmring_stats *st = side_stats(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER);
+	uint32_t *last = side == SHMRING_PRODUCER ? &r->wait.woke_prod : &r->wait.woke_cons;
+	long woken;
+
+	/* W3, epoch half: relaxed, ordered by the caller's barrier W2. Nobody
+	 * armed since our own last wake: whoever sleeps was woken by it. */
+	if (shmring_atomic_load(&w->futex, SHMRING_RELAXED) == *last)
+		return 0;
+	/* W4, release: a sleeper's S1 RMW that reads the bump also sees what
+	 * we published (pairs with that RMW; ready() re-checks anyway). */
+	*last = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_RELEASE) + 1;
+	woken = futex_wake(&w->futex, n);
+	stat_add(&st->futex_calls, 1);
+	stat_add(&st->wakes, 1);
+	if (woken < 0)
+		return -errno;
+	if (woken == 0)
+		stat_add(&st->wakes_empty, 1);
+	return (int)woken;
+}
+
+/* ---- policy ---- */
+
+int shmring_wait_policy_set(struct shmring *r, const struct shmring_wait_policy *p)
+{
+	if (!r || !p)
+		return -EINVAL;
+	if (p->mode > SHMRING_WAIT_SLEEP || (p->flags & ~SHMRING_WAIT_F_ALL))
+		return -EINVAL;
+	r->wait.mode = p->mode;
+	r->wait.spin_max_ns = p->spin_ns;
+	r->wait.spin_ns = 0; /* restart the adaptive budget */
+	r->wait.slice_ms = p->slice_ms;
+	r->wait.batch = p->wake_batch;
+	r->wait.mark = p->wake_mark;
+	/* Redo the wake setup: fences are always safe, light needs setup. */
+	r->wait.flags = p->flags;
+	return 0;
+}
+
+void shmring_wait_policy_get(const struct shmring *r, struct shmring_wait_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->mode = r->wait.mode;
+	p->flags = r->wait.flags & SHMRING_WAIT_F_ALL;
+	p->spin_ns = r->wait.spin_max_ns ? r->wait.spin_max_ns : SHMRING_WAIT_SPIN_NS_DEFAULT;
+	p->slice_ms = r->wait.slice_ms ? r->wait.slice_ms : SHMRING_WAIT_SLICE_MS_DEFAULT;
+	p->wake_batch = r->wait.batch;
+	p->wake_mark = r->wait.mark;
+}
+
+/* ---- sleeper ---- */
+
+void shmring_deadline_after(struct timespec *ts, uint64_t ns)
+{
+	uint64_t t = shmring__now_ns(CLOCK_MONOTONIC) + ns;
+
+	ts->tv_sec = (time_t)(t / 1000000000ull);
+	ts->tv_nsec = (long)(t % 1000000000ull);
+}
+
+/*
+ * The other side's state from the endpoint table: 1 if some endpoint of
+ * that role belongs to a live process, -EPIPE if none does but at least
+ * one registered endpoint of that role is a dead process, 0 if nobody of
+ * that role is attached (not yet, or closed cleanly: keep waiting).
+ */
+static int peer_state(const struct shmring *r, uint32_t peer_role)
+{
+	const struct shmring_endpoint *eps =
+		(const struct shmring_endpoint *)(const void *)((const unsigned char *)r->map + SHMRING_EP_OFF);
+	int dead = 0;
+
+	for (uint32_t i = 0; i < r->ep_count; i++) {
+		const struct shmring_endpoint *e = &eps[i];
+		/* Acquire: pairs with the release store of state when the entry
+		 * was filled in (region.c), so pid and start_time are complete. */
+		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+
+		if (st == SHMRING_EP_BUSY)
+			return 1; /* being attached or taken over: someone is coming */
+		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&e->role, SHMRING_RELAXED) != peer_role)
+			continue;
+		if (shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
+			return 1;
+		dead = 1;
+	}
+	return dead ? -EPIPE : 0;
+}
+
+static int ts_to_ns(const struct timespec *ts, uint64_t *ns)
+{
+	if (!ts) {
+		*ns = UINT64_MAX;
+		return 0;
+	}
+	if (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L)
+		return -EINVAL;
+	if (ts->tv_sec < 0) {
+		*ns = 0;
+		return 0;
+	}
+	if ((uint64_t)ts->tv_sec >= UINT64_MAX / 1000000000ull - 1) {
+		*ns = UINT64_MAX;
+		return 0;
+	}
+	*ns = (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+	return 0;
+}
+
+/* FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC time: an EINTR or a
+ * spurious return re-waits to the same instant, never a stretched one. */
+static long futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (until_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(until_ns / 1000000000ull);
+		ts.tv_nsec = (long)(until_ns % 1000000000ull);
+		tp = &ts;
+	}
+	return syscall(SYS_futex, (void *)word, FUTEX_WAIT_BITSET, val, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static uint64_t slice_ns(const struct shmring *r)
+{
+	uint32_t ms = r->wait.slice_ms ? r->wait.slice_ms : SHMRING_WAIT_SLICE_MS_DEFAULT;
+
+	return ms == SHMRING_WAIT_NO_SLICE ? UINT64_MAX : (uint64_t)ms * 1000000ull;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/*
+ * Slice expired: is the peer gone? Returns 0 to keep waiting, else the
+ * result of the wait (a last ready() so that what a dead peer left
+ * behind is still taken).
+ */
+static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg)
+{
+	int ret = peer_state(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER);
+
+	if (ret != -EPIPE)
+		return 0;
+	ret = ready(r, arg);
+	return ret > 0 ? 0 : ret < 0 ? ret : -EPIPE;
+}
+
+/*
+ * Spin for up to budget_ns (UINT64_MAX: until the deadline). Returns > 0
+ * ready, < 0 an error, 0 budget spent. *spent gets the time spun.
+ */
+static int spin(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg,
+		uint64_t deadline, uint64_t budget_ns, uint64_t *spent)
+{
+	uint64_t t0 = shmring__now_ns(CLOCK_MONOTONIC);
+	uint64_t slice = slice_ns(r), next_check = add_sat(t0, slice);
+	uint64_t end = add_sat(t0, budget_ns);
+	int ret;
+
+	if (deadline < end)
+		end = deadline;
+	for (;;) {
+		for (uint32_t i = 0; i < SPIN_CHECK_EVERY; i++) {
+			ret = ready(r, arg);
+			if (ret)
+				goto out;
+			shmring_cpu_relax();
+		}
+		uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
+
+		if (now >= end) {
+			ret = now >= deadline ? -ETIMEDOUT : 0;
+			goto out;
+		}
+		if (now >= next_check) {
+			ret = check_peer(r, side, ready, arg);
+			if (ret)
+				goto out;
+			next_check = add_sat(now, slice);
+		}
+	}
+out:
+	*spent = shmring__now_ns(CLOCK_MONOTONIC) - t0;
+	return ret;
+}
+
+/* S3: full barrier; plus membarrier when some waker relies on it.
+ * Returns 0, or -1 if membarrier was needed and failed. */
+static int arm_barrier(struct shmring_wait *w)
+{
+	/* Pairs with the wakers' seq_cst fence W2 (fence mode). */
+	shmring_atomic_fence(SHMRING_SEQ_CST);
+	/* seq_cst load: pairs with the seq_cst store of light in
+	 * shmring_wake_setup (see there). */
+	if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST) &&
+	    sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+		return -1;
+	return 0;
+}
+
+/* The park: S1..S5 of the argument in wait.h, looping until ready. */
+static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg,
+		uint64_t deadline)
+{
+	struct shmring_wait *w = shmring_wait_block(r, side);
+	struct shmring_stats *st = side_stats(r, side);
+	uint64_t slice = slice_ns(r);
+	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
+	uint64_t next_check = add_sat(now, slice);
+	int armed = 0, ret;
+
+	for (;;) {
+		/* S1, seq_cst RMW: announces this arming to wakers (W3). */
+		uint32_t v = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
+
+		if (!armed) {
+			/* S2, seq_cst RMW: the waiter count wakers test first. */
+			shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
+			armed = 1;
+		}
+		if (arm_barrier(w) < 0 && slice > FALLBACK_SLICE_NS) {
+			/* A light waker cannot be made to see us: poll. */
+			slice = FALLBACK_SLICE_NS;
+			next_check = add_sat(now, slice);
+		}
+		/* S4 */
+		ret = ready(r, arg);
+		if (ret) {
+			ret = ret > 0 ? 0 : ret;
+			break;
+		}
+		now = shmring__now_ns(CLOCK_MONOTONIC);
+		if (now >= deadline) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (now >= next_check) {
+			ret = check_peer(r, side, ready, arg);
+			if (ret)
+				break;
+			next_check = add_sat(now, slice);
+		}
+		/* S5 */
+		stat_add(&st->sleeps, 1);
+		stat_add(&st->futex_calls, 1);
+		if (futex_wait_abs(&w->futex, v, deadline < next_check ? deadline : next_check) < 0 &&
+		    errno == EINTR && (r->wait.flags & SHMRING_WAIT_F_EINTR)) {
+			ret = ready(r, arg);
+			ret = ret > 0 ? 0 : ret < 0 ? ret : -EINTR;
+			break;
+		}
+		/* Woken, EAGAIN (E moved), timed out, EINTR or spurious: re-arm
+		 * (S1) and re-check (S4). The waiter count stays published. */
+	}
+	/* Release: our reads of the ring happen before a waker that reads
+	 * the smaller count skips its wake (a skipped wake is only ever one
+	 * for a sleeper that has left). */
+	shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
+	return ret;
+}
+
+int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg,
+		       const struct timespec *deadline)
+{
+	uint64_t dl, spent = 0;
+	int ret;
+
+	if (!r || !r->ctrl || !ready || (side != SHMRING_PRODUCER && side != SHMRING_CONSUMER))
+		return -EINVAL;
+	ret = ts_to_ns(deadline, &dl);
+	if (ret < 0)
+		return ret;
+	ret = ready(r, arg);
+	if (ret)
+		return ret > 0 ? 0 : ret;
+
+	switch (r->wait.mode) {
+	case SHMRING_WAIT_SPIN:
+		ret = spin(r, side, ready, arg, dl, UINT64_MAX, &spent);
+		return ret > 0 ? 0 : ret;
+	case SHMRING_WAIT_SLEEP:
+		break;
+	default: {
+		/* Adaptive: a wait that spinning satisfied doubles the budget
+		 * (up to the maximum), one that had to sleep halves it (down to
+		 * 1/16 of the maximum, so quick answers are noticed again). */
+		uint64_t max = r->wait.spin_max_ns ? r->wait.spin_max_ns : SHMRING_WAIT_SPIN_NS_DEFAULT;
+		uint64_t min = max / 16 ? max / 16 : 1;
+		uint64_t budget = r->wait.spin_ns ? r->wait.spin_ns : max;
+
+		ret = spin(r, side, ready, arg, dl, budget, &spent);
+		if (ret > 0) {
+			budget = budget * 2 > max ? max : budget * 2;
+			r->wait.spin_ns = (uint32_t)budget;
+			return 0;
+		}
+		if (ret < 0)
+			return ret;
+		r->wait.spin_ns = (uint32_t)(budget / 2 < min ? min : budget / 2);
+		break;
+	}
+	}
+	return park(r, side, ready, arg, dl);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers for the blocking-wait tests. */
+#ifndef SHMRING_TESTS_WAIT_COMMON_H
+#define SHMRING_TESTS_WAIT_COMMON_H
+
+#include <shmring/wait.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "common.h"
+
+static inline uint64_t tw_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void tw_policy(struct shmring *r, uint32_t mode, uint32_t flags, uint32_t slice_ms)
+{
+	struct shmring_wait_policy p = { 0 };
+
+	p.mode = mode;
+	p.flags = flags;
+	p.slice_ms = slice_ms;
+	cr_assert_eq(shmring_wait_policy_set(r, &p), 0);
+}
+
+static inline uint64_t tw_stat(SHMRING_ATOMIC(uint64_t) *c)
+{
+	return shmring_atomic_load(c, SHMRING_RELAXED);
+}
+
+/* Wait (bounded) until somebody sleeps on the block; 1 if so. */
+static inline int tw_until_asleep(struct shmring_wait *w, unsigned ms)
+{
+	for (unsigned i = 0; i < ms * 10; i++) {
+		if (shmring_atomic_load(&w->waiters, SHMRING_RELAXED))
+			return 1;
+		usleep(100);
+	}
+	return 0;
+}
+
+/* A SIGALRM every `us` microseconds to the whole process (0: stop). */
+static volatile sig_atomic_t tw_alarms;
+
+static void tw_on_alarm(int sig)
+{
+	(void)sig;
+	tw_alarms++;
+}
+
+static inline void tw_alarm_storm(unsigned us, int restart)
+{
+	struct sigaction sa;
+	struct itimerval it;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = tw_on_alarm;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	memset(&it, 0, sizeof(it));
+	it.it_interval.tv_usec = us;
+	it.it_value.tv_usec = us;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+#endif
