@@ -332,6 +332,10 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 		if (ret < 0)
 			goto fail;
 	}
+	/* An observer moves nothing and trusts no position: it reports
+	 * inconsistent state (shmring-dump --check) instead of refusing it. */
+	if (role == SHMRING_OBSERVER)
+		return 0;
 	ret = ops->attach(r);
 	if (ret < 0) {
 		ep_unregister(r);
@@ -517,9 +521,15 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
 	memset(&d, 0, sizeof(d));
 	ret = derive(&d, type, c->slot_size, c->capacity, c->ep_count, c->page_size);
-	if (ret < 0)
-		return ret == -ENOTSUP ? ret
-				       : shmring__fail(-EPROTO, "header geometry: %s", shmring_errdetail());
+	if (ret < 0) {
+		char why[200];
+
+		if (ret == -ENOTSUP)
+			return ret;
+		/* A copy: the detail is the buffer shmring__fail writes to. */
+		snprintf(why, sizeof(why), "%s", shmring_errdetail());
+		return shmring__fail(-EPROTO, "header geometry: %s", why);
+	}
 	EXPECT(slot_stride, d.slot_stride);
 	EXPECT(ctrl_off, d.ctrl_off);
 	EXPECT(ep_off, d.ep_off);

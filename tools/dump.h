@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-dump internals: a read-only snapshot of a ring, and one small
+ * module per ring type that knows how to read that type's positions,
+ * messages and invariants.
+ *
+ * The reader never trusts the object: the library's observer open
+ * (shmring_open_fd with SHMRING_OBSERVER) maps it PROT_READ after
+ * validating a private copy of the header; the geometry used to address
+ * memory is the handle's (derived from that validated copy), never a
+ * value re-read from the mapping. Every shared word is read with an atomic
+ * load, and every index is position & mask. Nothing here writes to the
+ * mapping or makes a futex call.
+ */
+#ifndef SHMRING_TOOLS_DUMP_H
+#define SHMRING_TOOLS_DUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include <shmring/shmring.h>
+
+/* Exit codes (documented in --help, docs/shmring-dump.1). */
+#define DUMP_EXIT_OK 0
+#define DUMP_EXIT_CHECK 1   /* --check: an invariant failed */
+#define DUMP_EXIT_USAGE 2   /* bad command line */
+#define DUMP_EXIT_OPEN 3    /* missing, unreadable, not a shmring object, invalid header */
+#define DUMP_EXIT_NOTREADY 4 /* the creator has not finished initialising it */
+
+#define DUMP_PROBLEMS_MAX 32
+
+struct dump_counters {
+	uint64_t blocked, high_water, sleeps, wakes, wakes_empty, futex_calls, skipped, corrupt;
+};
+
+struct dump_side {
+	uint64_t pos, claim, cached;
+	uint32_t futex, waiters;
+	struct dump_counters st;
+};
+
+struct dump_ep {
+	uint32_t index, state, role;
+	int32_t pid, tid;
+	uint64_t start_time, attach_ns, claim_pos, claim_end, ops;
+	int alive;
+};
+
+struct dump_problem {
+	const char *invariant; /* short stable name, e.g. "positions-ordered" */
+	char detail[240];
+	bool warning;          /* reported, but does not fail --check */
+};
+
+struct dump_kind;
+
+/* One ring, as read at one moment. */
+struct dump_ring {
+	char name[SHMRING_NAME_MAX + 2]; /* "/name" */
+	struct stat st;
+	struct shmring r;         /* observer handle: PROT_READ mapping */
+	bool open;
+	struct shmring_hdr hdr;   /* display copy of the header, read once */
+	const struct dump_kind *kind;
+	uint32_t type;
+
+	/* snapshot */
+	struct dump_side prod, cons;
+	uint64_t head;      /* producer position as published */
+	uint64_t tail;      /* consumer position as published */
+	uint64_t avail_end; /* first position not readable by the consumer (>= head for SPSC) */
+	uint64_t fill;      /* unconsumed slots (slot rings) or bytes (message rings) */
+	bool consistent;    /* head and tail form a pair that existed at one moment */
+	bool stable;        /* positions did not move while the snapshot was taken */
+	bool creator_alive;
+	uint64_t snap_ns;   /* CLOCK_MONOTONIC of the snapshot */
+	uint64_t kind_priv[8]; /* the kind module's own snapshot state */
+
+	struct dump_ep *eps; /* entries not free */
+	uint32_t n_eps;
+	uint32_t n_prod, n_cons; /* attached, alive or not */
+
+	struct dump_problem problems[DUMP_PROBLEMS_MAX];
+	uint32_t n_problems;
+	uint32_t n_failed; /* problems that are not warnings */
+};
+
+/* One message found by a kind's reader. */
+struct dump_msg {
+	uint64_t pos;
+	uint32_t len;         /* payload bytes */
+	uint32_t rec_type;    /* message rings: record type; slot rings: 0 */
+	const unsigned char *data; /* private copy, len bytes */
+	bool consumed;        /* already consumed (--tail) */
+	bool torn;            /* overwritten while it was read: data is not valid */
+};
+
+typedef int (*dump_msg_fn)(const struct dump_ring *d, const struct dump_msg *m, void *arg);
+
+struct dump_kind {
+	uint32_t type;
+	const char *name;  /* "spsc" */
+	const char *unit;  /* what capacity counts: "slots" or "bytes" */
+	const char *invariants; /* what check() verifies, for --check's report */
+	/* Read positions, caches and fill into d (the generic part has read
+	 * the counters and the endpoint table already). */
+	void (*snapshot)(struct dump_ring *d);
+	/* Add every failed invariant to d->problems. */
+	void (*check)(struct dump_ring *d);
+	/* Call fn for up to n messages: the oldest unconsumed ones, or with
+	 * tail set the last n written. Returns the count, or fn's negative. */
+	int64_t (*messages)(struct dump_ring *d, bool tail, uint64_t n, dump_msg_fn fn, void *arg);
+};
+
+extern const struct dump_kind dump_kind_spsc;
+
+/* dump_snap.c */
+const struct dump_kind *dump_kind_of(uint32_t type);
+const char *dump_type_name(uint32_t type);
+/*
+ * Open `name` (as listed in /dev/shm, with or without '/') read-only.
+ * Returns 0, or a negative errno with `why` filled in; -ETIMEDOUT means
+ * not ready (still initialising); -ENOMSG means not a shmring object.
+ */
+int dump_open(struct dump_ring *d, const char *name, char *why, size_t why_len);
+/* Open from a descriptor (the fuzzer's entry point); fd is not kept. */
+int dump_open_fd(struct dump_ring *d, int fd, const char *name, char *why, size_t why_len);
+void dump_close(struct dump_ring *d);
+/* Take a snapshot of everything (counters, endpoints, positions). */
+void dump_snapshot(struct dump_ring *d);
+/* Run every invariant; returns the number of failed (non-warning) ones. */
+uint32_t dump_check(struct dump_ring *d);
+void dump_problem(struct dump_ring *d, bool warning, const char *invariant, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+uint64_t dump_now_ns(int clock);
+const char *dump_role_name(uint32_t role);
+const char *dump_state_name(uint32_t state);
+/* Copy n bytes from shared memory with relaxed atomic loads (no data race
+ * with a writer; the caller validates the copy afterwards). */
+void dump_copy(void *dst, const unsigned char *src, size_t n);
+
+/* dump_out.c: text and JSON writers */
+void dump_print_text(FILE *f, const struct dump_ring *d);
+void dump_print_json(FILE *f, const struct dump_ring *d);
+void json_str(FILE *f, const char *s);
+void json_strn(FILE *f, const unsigned char *s, size_t n);
+void text_name(FILE *f, const char *s);
+void hexdump(FILE *f, const unsigned char *p, size_t n, const char *indent);
+
+#endif
