@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include <shmring/shmring.h>
+#include <shmring/topo.h>
 
 #define SHMRING_HIDDEN __attribute__((visibility("hidden")))
 
@@ -38,6 +39,32 @@ SHMRING_HIDDEN uint64_t shmring__now_ns(int clock);
 
 /* Type (SHMRING_SPSC...) from kind and modes, 0 if no such type. */
 SHMRING_HIDDEN uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode);
+
+/*
+ * Placement at create (topo.c), used by region.c in this order: prepare
+ * (check the request, resolve the node and page size), huge_check (after
+ * the layout is known), bind (after mmap, before the pages are allocated),
+ * bind_end (after posix_fallocate), map (prefault/mlock; also on open).
+ */
+struct shmring__place {
+	uint64_t page_size; /* page size for the layout */
+	int32_t node;       /* node to bind to, -1 none */
+	int32_t req_node;   /* node recorded in the header, -1 none */
+	uint32_t outcome;   /* SHMRING_PLACE_FELL_BACK */
+	bool hugetlb;       /* memfd with MFD_HUGETLB */
+	void *saved;        /* thread memory policy saved around the pre-allocation */
+};
+SHMRING_HIDDEN int shmring__place_prepare(struct shmring__place *pl, const struct shmring_params *p,
+					  bool anon);
+/* 0: fine, 1: fell back to normal pages (re-derive with pl->page_size), <0 error. */
+SHMRING_HIDDEN int shmring__place_huge_check(struct shmring__place *pl, uint64_t total_size,
+					     uint32_t flags);
+SHMRING_HIDDEN int shmring__place_bind(struct shmring__place *pl, void *map, size_t len,
+				       uint32_t flags);
+SHMRING_HIDDEN void shmring__place_bind_end(struct shmring__place *pl);
+/* Prefault / mlock as flags ask; only a creator without FALLBACK gets errors. */
+SHMRING_HIDDEN int shmring__place_map(void *map, size_t len, uint32_t flags, bool creating,
+				      bool writable);
 
 static inline bool shmring__is_pow2(uint64_t x)
 {

@@ -368,18 +368,28 @@ static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, vo
 	return ret;
 }
 
-static int fill_header(struct shmring_hdr *h, const struct shmring_params *p)
+static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
+		       struct shmring__place *pl, bool anon)
 {
 	int ret;
 
+	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
+		return ret;
+again:
 	memset(h, 0, sizeof(*h));
-	ret = derive(h, p->type, p->slot_size, p->capacity, 2, (uint64_t)sysconf(_SC_PAGESIZE));
+	ret = derive(h, p->type, p->slot_size, p->capacity, 2, pl->page_size);
 	if (ret < 0)
 		return ret;
 	uint32_t eps = params_eps(p, h);
-	ret = derive(h, p->type, p->slot_size, p->capacity, eps, (uint64_t)sysconf(_SC_PAGESIZE));
+	ret = derive(h, p->type, p->slot_size, p->capacity, eps, pl->page_size);
 	if (ret < 0)
 		return ret;
+	/* Huge pages: enough free? Else an error, or normal pages (again). */
+	ret = shmring__place_huge_check(pl, h->total_size, p->place_flags);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		goto again;
 	h->magic = SHMRING_MAGIC;
 	h->abi_version = SHMRING_ABI_VERSION;
 	h->flags = p->flags;
@@ -388,14 +398,17 @@ static int fill_header(struct shmring_hdr *h, const struct shmring_params *p)
 	h->creator_uid = (uint32_t)geteuid();
 	h->creator_start = shmring_proc_start_time(getpid());
 	h->create_time_ns = shmring__now_ns(CLOCK_REALTIME);
-	h->place_node = p->numa_node;
-	h->place_flags = p->place_flags;
+	h->place_node = pl->req_node;
+	h->place_flags = p->place_flags | pl->outcome;
+	if (p->place_flags & SHMRING_PLACE_NEAR)
+		memcpy(h->place_cpus, p->place_cpus, sizeof(h->place_cpus));
 	h->init_pos = p->init_pos;
 	return 0;
 }
 
 /* Size, pre-allocate, map and initialise a new object on fd. */
-static int build(struct shmring *r, int fd, const struct shmring_hdr *h, uint32_t role)
+static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmring__place *pl,
+		 uint32_t role)
 {
 	void *map;
 	int ret;
@@ -407,13 +420,26 @@ static int build(struct shmring *r, int fd, const struct shmring_hdr *h, uint32_
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
 				     strerror(errno));
+	/* The NUMA policy goes on before any page exists (topo.c). */
+	ret = shmring__place_bind(pl, map, h->total_size, h->place_flags);
+	if (ret < 0) {
+		munmap(map, h->total_size);
+		return ret;
+	}
 	/* Allocate every page now, so a full /dev/shm fails here with
 	 * -ENOSPC instead of raising SIGBUS at first touch. */
 	ret = posix_fallocate(fd, 0, (off_t)h->total_size);
+	shmring__place_bind_end(pl);
 	if (ret) {
 		munmap(map, h->total_size);
 		return shmring__fail(-ret, "pre-allocating %llu bytes: %s",
 				     (unsigned long long)h->total_size, strerror(ret));
+	}
+	h->place_flags |= pl->outcome;
+	ret = shmring__place_map(map, h->total_size, h->place_flags, true, true);
+	if (ret < 0) {
+		munmap(map, h->total_size);
+		return ret;
 	}
 	struct shmring_hdr *sh = (struct shmring_hdr *)map;
 
@@ -431,6 +457,7 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 		   uint32_t role)
 {
 	char path[SHMRING_NAME_MAX + 2];
+	struct shmring__place pl;
 	struct shmring_hdr h;
 	int fd, ret;
 
@@ -438,7 +465,7 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
 	if ((ret = check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
-	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p)) < 0)
+	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p, &pl, false)) < 0)
 		return ret;
 	/* O_EXCL: never adopt an existing object. glibc adds O_NOFOLLOW. */
 	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -449,7 +476,7 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
 		goto fail;
 	}
-	ret = build(r, fd, &h, role);
+	ret = build(r, fd, &h, &pl, role);
 	if (ret < 0)
 		goto fail;
 	return 0;
@@ -461,6 +488,7 @@ fail:
 
 int shmring_create_anon(struct shmring *r, const struct shmring_params *p, uint32_t role)
 {
+	struct shmring__place pl;
 	struct shmring_hdr h;
 	int fd, ret;
 
@@ -468,17 +496,18 @@ int shmring_create_anon(struct shmring *r, const struct shmring_params *p, uint3
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
 	if ((ret = check_params(p)) < 0 || (ret = check_role(role, false)) < 0 ||
-	    (ret = fill_header(&h, p)) < 0)
+	    (ret = fill_header(&h, p, &pl, true)) < 0)
 		return ret;
 	h.flags |= SHMRING_F_MEMFD;
-	fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = memfd_create("shmring", MFD_CLOEXEC | MFD_ALLOW_SEALING | (pl.hugetlb ? MFD_HUGETLB : 0));
 	if (fd < 0)
-		return shmring__fail(-errno, "memfd_create: %s", strerror(errno));
+		return shmring__fail(-errno, "memfd_create%s: %s", pl.hugetlb ? " (huge pages)" : "",
+				     strerror(errno));
 	if (fchmod(fd, h.mode) < 0) {
 		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
 		goto fail;
 	}
-	ret = build(r, fd, &h, role);
+	ret = build(r, fd, &h, &pl, role);
 	if (ret < 0)
 		goto fail;
 	/* Nobody can shrink (SIGBUS for every user) or grow it from now on. */
@@ -568,6 +597,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	struct shmring_hdr copy;
 	struct stat st;
 	void *hp = MAP_FAILED, *map;
+	size_t hlen = SHMRING_HDR_SIZE;
 	int ret;
 
 	for (;;) {
@@ -586,7 +616,10 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 					     (long long)st.st_size, SHMRING_HDR_SIZE);
 		if (st.st_size > 0) {
 			if (hp == MAP_FAILED) {
-				hp = mmap(NULL, SHMRING_HDR_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+				/* hugetlbfs maps (and unmaps) whole huge pages */
+				if (st.st_blksize > (blksize_t)hlen && st.st_blksize <= (1 << 30))
+					hlen = (size_t)st.st_blksize;
+				hp = mmap(NULL, hlen, PROT_READ, MAP_SHARED, fd, 0);
 				if (hp == MAP_FAILED)
 					return shmring__fail(-errno, "mmap header: %s", strerror(errno));
 			}
@@ -597,7 +630,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 		}
 		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline) {
 			if (hp != MAP_FAILED)
-				munmap(hp, SHMRING_HDR_SIZE);
+				munmap(hp, hlen);
 			return shmring__fail(-ETIMEDOUT, "the creator did not finish within %u ms",
 					     timeout_ms);
 		}
@@ -605,7 +638,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	}
 	/* One read of the shared header; only the copy is used from here on. */
 	memcpy(&copy, hp, sizeof(copy));
-	munmap(hp, SHMRING_HDR_SIZE);
+	munmap(hp, hlen);
 	ret = validate(&copy, (uint64_t)st.st_size, (uint32_t)st.st_uid, o);
 	if (ret < 0)
 		return ret;
@@ -614,6 +647,9 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s",
 				     (unsigned long long)copy.total_size, strerror(errno));
+	/* Prefault / mlock as the creator asked; best effort (topo.c). */
+	if (role != SHMRING_OBSERVER)
+		shmring__place_map(map, copy.total_size, copy.place_flags, false, true);
 	return attach_new(r, &copy, fd, map, role != SHMRING_OBSERVER, role, timeout_ms);
 }
 

@@ -82,11 +82,12 @@ struct shmring_hdr {
 	uint32_t creator_uid;    /*  92 */
 	uint64_t creator_start;  /*  96: process start, clock ticks after boot */
 	uint64_t create_time_ns; /* 104: CLOCK_REALTIME */
-	int32_t place_node;      /* 112: requested NUMA node, -1 for none */
-	uint32_t place_flags;    /* 116: placement request (topo.h) */
-	uint64_t page_size;      /* 120: page size of the data area */
+	int32_t place_node;      /* 112: NUMA node asked for (NEAR/LOCAL: as resolved), -1 for none */
+	uint32_t place_flags;    /* 116: SHMRING_PLACE_* request, plus SHMRING_PLACE_FELL_BACK (topo.h) */
+	uint64_t page_size;      /* 120: page size of the layout (huge page size for huge pages) */
 	uint64_t init_pos;       /* 128: first position (wrap-around tests seed it) */
-	uint8_t reserved0[120];  /* 136: zero */
+	uint64_t place_cpus[4];  /* 136: SHMRING_PLACE_NEAR: the CPUs asked for, bit n = CPU n */
+	uint8_t reserved0[88];   /* 168: zero */
 	SHMRING_ATOMIC(uint32_t) ready; /* 256: SHMRING_READY once complete */
 	uint8_t reserved1[124];  /* 260: zero */
 };
@@ -177,6 +178,8 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, capacity) == 32, "hdr capacit
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, data_off) == 72, "hdr data_off");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, creator_start) == 96, "hdr creator_start");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, init_pos) == 128, "hdr init_pos");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_node) == 112, "hdr place_node");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_cpus) == 136, "hdr place_cpus");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, ready) == 256, "hdr ready");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_BLOCK, "side block");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_wait) == SHMRING_BLOCK, "wait block");

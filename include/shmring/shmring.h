@@ -45,10 +45,11 @@ struct shmring_params {
 	uint32_t mode;          /* permission bits of the object; 0: 0600 */
 	uint32_t flags;         /* SHMRING_F_COUNTERS */
 	uint32_t max_endpoints; /* multi-mode rings: endpoint table size; 0: 64 */
-	int32_t numa_node;      /* placement: see topo.h; -1 or 0 as given by shmring_params_init */
-	uint32_t place_flags;   /* placement flags (topo.h) */
+	int32_t numa_node;      /* SHMRING_PLACE_NODE: the NUMA node (topo.h); else unused */
+	uint32_t place_flags;   /* SHMRING_PLACE_* (topo.h); 0: nothing requested */
 	uint32_t reserved0;
 	uint64_t init_pos;      /* first position; leave 0 (tests seed wrap-around with it) */
+	uint64_t place_cpus[4]; /* SHMRING_PLACE_NEAR: bit n = CPU n (topo.h) */
 	uint64_t reserved[4];
 };
 
