@@ -125,7 +125,8 @@ struct shmring_stats {
 	SHMRING_ATOMIC(uint64_t) futex_calls; /*  40: futex system calls of any kind */
 	SHMRING_ATOMIC(uint64_t) skipped;     /*  48: slots or records given up by recovery */
 	SHMRING_ATOMIC(uint64_t) corrupt;     /*  56: inconsistent peer state detected */
-	uint64_t reserved[8];                 /*  64 */
+	SHMRING_ATOMIC(uint64_t) lost;        /*  64: messages held by a dead consumer, given up by recovery */
+	uint64_t reserved[7];                 /*  72 */
 };
 
 struct shmring_ctrl {
@@ -165,13 +166,28 @@ struct shmring_endpoint {
 	SHMRING_ATOMIC(uint64_t) start_time; /* 16: process start, clock ticks after boot */
 	SHMRING_ATOMIC(uint64_t) attach_ns;  /* 24: CLOCK_REALTIME at attach */
 	SHMRING_ATOMIC(uint64_t) claim_pos;  /* 32: multi mode: first position claimed, not finished */
-	SHMRING_ATOMIC(uint64_t) claim_end;  /* 40: one past the last claimed position */
+	SHMRING_ATOMIC(uint64_t) claim_end;  /* 40: one past the last claimed position; MPMC: claim_pos - n
+	                                      *     while the claim of n is announced but not yet won */
 	SHMRING_ATOMIC(uint64_t) ops;        /* 48: operations completed (counters on) */
 	uint8_t pad[72];
 };
 
 /* Slot rings: each slot is an 8-byte sequence word then the payload. */
 #define SHMRING_SLOT_HDR 8u
+
+/*
+ * MPMC: ctrl->kind_blocks[0..127]. The slot sequence word of an MPMC ring
+ * is (position << 2) | SHMRING_MPMC_* for the position it last held.
+ */
+struct shmring_mpmc_block {
+	SHMRING_ATOMIC(uint32_t) ep_hi;          /*   0: one past the highest endpoint entry ever used */
+	SHMRING_ATOMIC(int32_t) recover_pid;     /*   4: process running shmring_recover, 0 if none */
+	SHMRING_ATOMIC(uint64_t) recover_start;  /*   8: its start time */
+	uint8_t pad[112];
+};
+#define SHMRING_MPMC_PUB 1u    /* holds the message of that position */
+#define SHMRING_MPMC_SKIP 2u   /* given up by recovery: its producer died */
+#define SHMRING_MPMC_CANCEL 3u /* reserved, then given back unwritten by its producer */
 
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_hdr) == 384, "hdr size");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, capacity) == 32, "hdr capacity");
@@ -193,6 +209,8 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, cons_stats) == 640, "ctrl co
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, kind_blocks) == 768, "ctrl kind_blocks");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_ctrl) == SHMRING_CTRL_SIZE, "ctrl size");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_endpoint) == SHMRING_EP_SIZE, "endpoint size");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_stats, lost) == 64, "stats lost");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_mpmc_block) == SHMRING_BLOCK, "mpmc block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpoint claim_pos");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit atomics");

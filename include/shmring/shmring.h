@@ -185,10 +185,26 @@ SHMRING_API int shmring_pid_alive(int32_t pid, uint64_t start_time);
 /* Start time (clock ticks after boot) of a process, 0 if it does not exist. */
 SHMRING_API uint64_t shmring_proc_start_time(int32_t pid);
 
+/*
+ * Find endpoints whose process died (pid gone, or reused: the start time
+ * differs) and release what they held, so that the ring goes on: on an
+ * MPMC ring, positions a dead producer claimed and never published are
+ * marked skipped (consumers pass over them and count them in
+ * cons_stats.skipped; never delivered), and a dead consumer's claim is
+ * dropped (the messages it held are lost, counted in cons_stats.lost).
+ * Callable by any process attached to the ring (not through an observer's
+ * read-only handle), at any time, concurrently with traffic.
+ * Returns the number of endpoints recovered (0: none dead), or -EINVAL
+ * (closed handle), -EPERM (observer handle), -EBUSY (another live process
+ * is recovering this ring now), -ENOTSUP (ring type without recovery).
+ */
+SHMRING_API int shmring_recover(struct shmring *r);
+
 #ifdef __cplusplus
 }
 #endif
 
 #include <shmring/spsc.h>
+#include <shmring/mpmc.h>
 
 #endif /* SHMRING_SHMRING_H */

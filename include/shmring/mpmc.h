@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Multi-producer multi-consumer ring of fixed-size slots: inline fast path.
+ *
+ * ALGORITHM (chosen by measurement; figures below)
+ *
+ * Each side claims positions with one compare-and-swap on its claim
+ * counter (ctrl->prod.claim, ctrl->cons.claim), as in Vyukov's bounded
+ * queue, and each slot carries a sequence word saying which position it
+ * last held and in what state:
+ *
+ *   seq = (position << 2) | SHMRING_MPMC_PUB     message of that position
+ *                         | SHMRING_MPMC_SKIP    given up: producer died
+ *                         | SHMRING_MPMC_CANCEL  reserved, given back unwritten
+ *
+ * Unlike Vyukov's queue, consumers never write the slot. A consumer
+ * announces the position it is about to claim in its endpoint entry
+ * (claim_pos) before its claim CAS, and clears it when it is done reading.
+ * A producer may write position t while t - capacity is below both the
+ * consumer claim counter and every announced consumer position; it keeps
+ * that limit in its handle and recomputes it (shmring_mpmc_refresh, out of
+ * line: one read of cons.claim and of the consumer entries) only when the
+ * cached limit runs out, about once a lap while consumers keep up. The
+ * slot's cache line therefore moves only producer -> consumer; in
+ * Vyukov's queue the consumer's "slot free" store sends it back, which is
+ * two more coherence transfers per line.
+ *
+ * Producers also announce their claims (claim_pos / claim_end) before the
+ * CAS. That costs two stores to a line the endpoint owns, and is what makes
+ * recovery exact: shmring_recover() (src/recover.c) finds a dead process's
+ * announced positions, marks the ones it never published SKIP (a consumer
+ * passes a SKIP slot and counts it in cons_stats.skipped; its bytes are
+ * never delivered) and drops a dead consumer's announcement, counting what
+ * it held in cons_stats.lost.
+ *
+ * Preemption: a producer preempted between claim and publish holds only
+ * its own slots. Other producers keep claiming past it; consumers stop at
+ * its slot (FIFO order), as in Vyukov's queue, and nobody waits on a
+ * shared tail as in DPDK's or Concurrency Kit's MP rings, which is what
+ * makes those collapse when two producers share a core.
+ *
+ * MEASURED (tests/perf_mpmc.c, 2 vCPUs, 16-byte payload, capacity 1024,
+ * threads, run side by side in one process, median of 5; see the figures
+ * at the end of this comment, updated by the author of the measurement).
+ *
+ * ORDERING (P producer, C consumer, R recovery):
+ *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS of
+ *   prod.claim (release): R's acquire load of prod.claim sees P1.
+ *   P3 payload stores; P4 release store of seq = PUB: pairs with C1.
+ *   P5 release store claim_pos = NONE: pairs with R's acquire load of
+ *   claim_pos (seeing it means seeing P4).
+ *   C1 acquire load of seq; C2 store of claim_pos, C3 CAS of cons.claim
+ *   (release): pairs with P0. C4 payload reads; C5 release store
+ *   claim_pos = NONE: pairs with P0.
+ *   P0 (refresh) acquire loads of cons.claim and of consumers' claim_pos:
+ *   a consumer's reads of a slot happen before a producer overwrites it.
+ *
+ * Endpoint claim encoding (layout.h): claim_pos = first position, and
+ * claim_end = claim_pos - n while the claim of n positions is announced
+ * but not yet won, claim_pos + n once won; claim_pos = SHMRING_NO_CLAIM
+ * when the endpoint holds nothing.
+ *
+ * Handles: each thread or process uses its own (shmring_open, shmring_dup):
+ * claims are recorded per endpoint, and recovery tells processes apart by
+ * pid. A handle used by a child after fork() still names the parent in the
+ * endpoint table: the child must dup its own. Handle fields used here:
+ * r->cached (producer's write limit), r->pos and r->ext[0] (position and
+ * count of an outstanding reserve or peek).
+ *
+ * Test hook: define SHMRING_FAULT_HOOK(point) before including this header
+ * to call code at the labelled points below (the test's own inlined copy;
+ * the library's copies never have it).
+ */
+#ifndef SHMRING_MPMC_H
+#define SHMRING_MPMC_H
+
+#include <errno.h>
+#include <string.h>
+
+#include <shmring/shmring.h>
+#include <shmring/spsc.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fault points (tests only). */
+#define SHMRING_FAULT_PROD_CLAIMED 1        /* producer: slots claimed, nothing written */
+#define SHMRING_FAULT_PROD_MID_COPY 2       /* producer: half of the payload written */
+#define SHMRING_FAULT_PROD_BEFORE_PUBLISH 3 /* producer: payload written, not published */
+#define SHMRING_FAULT_CONS_CLAIMED 4        /* consumer: slots claimed, nothing read */
+#define SHMRING_FAULT_CONS_MID_COPY 5       /* consumer: half of the payload read */
+#define SHMRING_FAULT_CONS_BEFORE_RELEASE 6 /* consumer: payload read, claim not cleared */
+
+#ifdef SHMRING_FAULT_HOOK
+#define SHMRING_MPMC_FAULT(point) SHMRING_FAULT_HOOK(point)
+#else
+#define SHMRING_MPMC_FAULT(point) ((void)0)
+#endif
+
+/* The sequence word of a slot holding `pos` in state `st`. */
+#define SHMRING_MPMC_SEQ(pos, st) (((uint64_t)(pos) << 2) | (uint64_t)(st))
+
+/*
+ * Producer slow path: recompute how far producers may write (the cached
+ * limit in r->cached) so that `want` positions from `t` fit if they can.
+ * Returns 0, or -EPROTO when the ring's positions are impossible.
+ */
+SHMRING_API int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want);
+
+SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+{
+	/* P1: release, pairs with recovery's acquire loads of the entry: an
+	 * announcement seen there comes after our earlier publications. */
+	shmring_atomic_store(&e->claim_pos, pos, SHMRING_RELEASE);
+	shmring_atomic_store(&e->claim_end, pos - n, SHMRING_RELEASE);
+}
+
+SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+{
+	shmring_atomic_store(&e->claim_end, pos + n, SHMRING_RELAXED);
+}
+
+SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
+{
+	/* P5/C5: release, pairs with the acquire loads of claim_pos in
+	 * shmring_mpmc_refresh and recovery: our slot accesses come first. */
+	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELEASE);
+}
+
+SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
+{
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_atomic_fetch_add(c, 1, SHMRING_RELAXED);
+}
+
+/*
+ * Producer: claim up to n positions (exactly n when `all`). Returns the
+ * count claimed with *pos the first, 0 when full, or -EPROTO.
+ */
+SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
+						uint64_t *pos)
+{
+	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->prod.claim;
+	uint64_t t = shmring_atomic_load(claim, SHMRING_RELAXED);
+	int announced = 0;
+
+	for (;;) {
+		int64_t room = (int64_t)(r->cached - t);
+
+		if (shmring_unlikely(room < (int64_t)n)) {
+			int ret = shmring_mpmc_refresh(r, t, n);
+
+			room = (int64_t)(r->cached - t);
+			if (ret < 0 || room <= 0 || (all && room < (int64_t)n)) {
+				if (announced)
+					shmring_mpmc__clear(r->ep);
+				if (ret < 0)
+					return ret;
+				shmring_mpmc__count(r, &r->ctrl->prod_stats.blocked);
+				return 0;
+			}
+		}
+		uint64_t k = (uint64_t)room < n ? (uint64_t)room : n;
+
+		shmring_mpmc__announce(r->ep, t, k);
+		announced = 1;
+		/* P2: release, pairs with recovery's acquire load of prod.claim,
+		 * which then sees the announcement above. */
+		if (shmring_atomic_cas_weak(claim, &t, t + k, SHMRING_RELEASE, SHMRING_RELAXED)) {
+			shmring_mpmc__confirm(r->ep, t, k);
+			*pos = t;
+			return (int64_t)k;
+		}
+	}
+}
+
+/* Producer: mark n claimed slots from t in state st, then drop the claim. */
+SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
+{
+	for (uint64_t i = 0; i < n; i++)
+		/* P4: pairs with the consumer's acquire load of seq (C1). */
+		shmring_atomic_store(shmring_slot_seq(r, t + i), SHMRING_MPMC_SEQ(t + i, st),
+				     SHMRING_RELEASE);
+	shmring_mpmc__clear(r->ep);
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_stat_inc1(&r->ep->ops);
+}
+
+SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
+{
+#ifdef SHMRING_FAULT_HOOK
+	uint32_t half = r->slot_size / 2;
+
+	memcpy(shmring_slot(r, t), src, half);
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_MID_COPY);
+	memcpy((unsigned char *)shmring_slot(r, t) + half, (const unsigned char *)src + half,
+	       r->slot_size - half);
+#else
+	shmring_slot_copy(shmring_slot(r, t), src, r->slot_size);
+#endif
+}
+
+SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
+{
+#ifdef SHMRING_FAULT_HOOK
+	uint32_t half = r->slot_size / 2;
+
+	memcpy(dst, shmring_slot(r, t), half);
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_MID_COPY);
+	memcpy((unsigned char *)dst + half, (const unsigned char *)shmring_slot(r, t) + half,
+	       r->slot_size - half);
+#else
+	shmring_slot_copy(dst, shmring_slot(r, t), r->slot_size);
+#endif
+}
+
+/*
+ * Consumer: claim a run of ready slots from the consumer position holding
+ * up to n messages (exactly n when `all`; with `contig`, the messages are
+ * consecutive slots). Slots given up by recovery or cancelled by their
+ * producer inside the run are claimed and passed over. Returns the number
+ * of messages m, with the run [*pos, *pos + *slots); 0 when empty.
+ */
+SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
+						int contig, uint64_t *pos, uint64_t *slots)
+{
+	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->cons.claim;
+	uint64_t h = shmring_atomic_load(claim, SHMRING_RELAXED);
+	int announced = 0;
+
+	for (;;) {
+		uint64_t k = 0, m = 0, skipped = 0;
+
+		while (m < n && k < r->capacity) {
+			/* C1: pairs with the producer's release store of seq
+			 * (P4): its payload stores are visible after this. */
+			uint64_t s = shmring_atomic_load(shmring_slot_seq(r, h + k), SHMRING_ACQUIRE);
+			uint64_t base = SHMRING_MPMC_SEQ(h + k, 0);
+
+			if (shmring_likely(s == (base | SHMRING_MPMC_PUB))) {
+				m++;
+			} else if (s == (base | SHMRING_MPMC_SKIP) || s == (base | SHMRING_MPMC_CANCEL)) {
+				if (contig && m)
+					break;
+				skipped += s == (base | SHMRING_MPMC_SKIP);
+			} else {
+				break;
+			}
+			k++;
+		}
+		if (shmring_unlikely(m < n && (all || m == 0))) {
+			/* Empty for this request, unless there are slots to pass
+			 * over first (bulk requests leave them to the others). */
+			if (all || k == 0) {
+				if (announced)
+					shmring_mpmc__clear(r->ep);
+				shmring_mpmc__count(r, &r->ctrl->cons_stats.blocked);
+				return 0;
+			}
+		}
+		shmring_mpmc__announce(r->ep, h, k);
+		announced = 1;
+		/* C3: release, pairs with the producers' acquire load of
+		 * cons.claim (P0), which then sees our announcement. */
+		if (shmring_atomic_cas_weak(claim, &h, h + k, SHMRING_RELEASE, SHMRING_RELAXED)) {
+			shmring_mpmc__confirm(r->ep, h, k);
+			if (skipped)
+				shmring_atomic_fetch_add(&r->ctrl->cons_stats.skipped, skipped,
+							 SHMRING_RELAXED);
+			if (m == 0) {
+				/* Only slots to pass over: drop them, go on. */
+				shmring_mpmc__clear(r->ep);
+				h += k;
+				announced = 0;
+				continue;
+			}
+			*pos = h;
+			*slots = k;
+			return (int64_t)m;
+		}
+	}
+}
+
+/* Consumer: copy the messages of the claimed run [t, t + k) out. */
+SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, void *elems)
+{
+	unsigned char *dst = (unsigned char *)elems;
+	uint64_t m = 0;
+
+	for (uint64_t i = 0; i < k; i++) {
+		/* Relaxed: C1 already acquired this value; the claim keeps it. */
+		if (shmring_atomic_load(shmring_slot_seq(r, t + i), SHMRING_RELAXED) ==
+		    SHMRING_MPMC_SEQ(t + i, SHMRING_MPMC_PUB)) {
+			shmring_mpmc__copy_out(r, t + i, dst + (size_t)m * r->slot_size);
+			m++;
+		}
+	}
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
+	shmring_mpmc__clear(r->ep);
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_atomic_store(&r->ep->ops,
+				     shmring_atomic_load(&r->ep->ops, SHMRING_RELAXED) + m,
+				     SHMRING_RELAXED);
+}
+
+/*
+ * Copy one slot_size element in. The handle must be a producer.
+ * Returns 0, -EAGAIN (full), -EBADF (not a producer handle) or -EPROTO
+ * (the ring's positions are impossible).
+ */
+SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
+{
+	uint64_t t;
+	int64_t k;
+
+	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+		return -EBADF;
+	k = shmring_mpmc__claim_prod(r, 1, 1, &t);
+	if (shmring_unlikely(k <= 0))
+		return k == 0 ? -EAGAIN : (int)k;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_CLAIMED);
+	shmring_mpmc__copy_in(r, t, elem);
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_BEFORE_PUBLISH);
+	shmring_mpmc__publish(r, t, 1, SHMRING_MPMC_PUB);
+	return 0;
+}
+
+/*
+ * Copy the oldest available element out. The handle must be a consumer.
+ * Returns 0, -EAGAIN (empty) or -EBADF (not a consumer handle).
+ */
+SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+{
+	uint64_t h, k;
+
+	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+		return -EBADF;
+	if (shmring_unlikely(shmring_mpmc__claim_cons(r, 1, 0, 0, &h, &k) == 0))
+		return -EAGAIN;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
+	shmring_mpmc__take(r, h, k, elem);
+	return 0;
+}
+
+SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
+					    int all)
+{
+	const unsigned char *src = (const unsigned char *)elems;
+	uint64_t t;
+	int64_t k;
+
+	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+		return -EBADF;
+	if (shmring_unlikely(n == 0 || (all && n > r->capacity)))
+		return n == 0 ? 0 : -EINVAL;
+	k = shmring_mpmc__claim_prod(r, n, all, &t);
+	if (shmring_unlikely(k <= 0))
+		return k == 0 && all ? -EAGAIN : k;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_CLAIMED);
+	for (int64_t i = 0; i < k; i++)
+		shmring_mpmc__copy_in(r, t + (uint64_t)i, src + (size_t)i * r->slot_size);
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_BEFORE_PUBLISH);
+	shmring_mpmc__publish(r, t, (uint64_t)k, SHMRING_MPMC_PUB);
+	return k;
+}
+
+/*
+ * Copy up to n elements (contiguous, slot_size bytes each) in with one
+ * claim. Returns the count pushed (0 when full), -EBADF or -EPROTO.
+ */
+SHMRING_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *elems, uint64_t n)
+{
+	return shmring_mpmc__push_n(r, elems, n, 0);
+}
+
+/*
+ * All or nothing: push n elements, or none. Returns n, -EAGAIN (not
+ * enough room), -EINVAL (n larger than the capacity), -EBADF or -EPROTO.
+ */
+SHMRING_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
+{
+	return shmring_mpmc__push_n(r, elems, n, 1);
+}
+
+SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all)
+{
+	uint64_t h, k;
+	int64_t m;
+
+	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+		return -EBADF;
+	if (shmring_unlikely(n == 0 || (all && n > r->capacity)))
+		return n == 0 ? 0 : -EINVAL;
+	m = shmring_mpmc__claim_cons(r, n, all, 0, &h, &k);
+	if (m == 0)
+		return all ? -EAGAIN : 0;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
+	shmring_mpmc__take(r, h, k, elems);
+	return m;
+}
+
+/* Copy up to n elements out. Returns the count (0 when empty) or -EBADF. */
+SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
+{
+	return shmring_mpmc__pop_n(r, elems, n, 0);
+}
+
+/*
+ * All or nothing: pop n elements, or none. Returns n, -EAGAIN (fewer
+ * available), -EINVAL (n larger than the capacity) or -EBADF.
+ */
+SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
+{
+	return shmring_mpmc__pop_n(r, elems, n, 1);
+}
+
+/*
+ * Zero copy, producer: claim up to n consecutive slots to write in place.
+ * *pos receives the first position; slot i is shmring_slot(r, *pos + i).
+ * Returns the count (0 when full), -EBUSY (a reservation is outstanding),
+ * -EBADF or -EPROTO. Claimed slots are ours until shmring_mpmc_commit:
+ * consumers wait at them, so commit soon.
+ */
+SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
+{
+	int64_t k;
+
+	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+		return -EBADF;
+	if (shmring_unlikely(r->ext[0] != 0))
+		return -EBUSY;
+	if (n == 0)
+		return 0;
+	k = shmring_mpmc__claim_prod(r, n, 0, pos);
+	if (k > 0) {
+		r->pos = *pos;
+		r->ext[0] = (uint64_t)k;
+	}
+	return k;
+}
+
+/*
+ * Publish the first n reserved slots; the rest of the reservation is
+ * given back (consumers pass over it, nothing is delivered). Returns 0,
+ * or -EINVAL when n exceeds the reservation (nothing is published).
+ */
+SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
+{
+	uint64_t k = r->ext[0];
+
+	if (shmring_unlikely(n > k))
+		return -EINVAL;
+	if (k == 0)
+		return 0;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_BEFORE_PUBLISH);
+	for (uint64_t i = 0; i < k; i++)
+		/* P4: pairs with the consumer's acquire load of seq (C1). */
+		shmring_atomic_store(shmring_slot_seq(r, r->pos + i),
+				     SHMRING_MPMC_SEQ(r->pos + i, i < n ? SHMRING_MPMC_PUB : SHMRING_MPMC_CANCEL),
+				     SHMRING_RELEASE);
+	shmring_mpmc__clear(r->ep);
+	r->ext[0] = 0;
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_atomic_store(&r->ep->ops,
+				     shmring_atomic_load(&r->ep->ops, SHMRING_RELAXED) + n,
+				     SHMRING_RELAXED);
+	return 0;
+}
+
+/*
+ * Zero copy, consumer: claim up to n consecutive messages to read in place
+ * from *pos on (slot i is shmring_slot(r, *pos + i)). Returns the count
+ * (0 when empty), -EBUSY (a peek is outstanding) or -EBADF. Producers
+ * cannot reuse the slots (nor, after a lap, any slot) until
+ * shmring_mpmc_release: release soon.
+ */
+SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
+{
+	uint64_t h, k;
+	int64_t m;
+
+	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+		return -EBADF;
+	if (shmring_unlikely(r->ext[0] != 0))
+		return -EBUSY;
+	if (n == 0)
+		return 0;
+	m = shmring_mpmc__claim_cons(r, n, 0, 1, &h, &k);
+	if (m > 0) {
+		/* The run may start with slots to pass over; the messages
+		 * are its last m slots. */
+		*pos = h + (k - (uint64_t)m);
+		r->pos = h;
+		r->ext[0] = k;
+	}
+	return m;
+}
+
+/* Give back everything the last peek claimed. Returns 0 (also when none). */
+SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
+{
+	if (r->ext[0] == 0)
+		return 0;
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
+	shmring_mpmc__clear(r->ep);
+	r->ext[0] = 0;
+	return 0;
+}
+
+/* Claimed but not yet taken positions (an estimate while others run). */
+SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
+{
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+	uint64_t n = h - t;
+
+	return n > r->capacity ? 0 : n;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_MPMC_H */

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Recovery from dead endpoints: shmring_recover() dispatches by ring type.
+ *
+ * MPMC (the claim protocol is in include/shmring/mpmc.h): every endpoint
+ * announces the positions it claims in its entry before the claim CAS
+ * (claim_end = claim_pos - n), and marks the claim won after it
+ * (claim_end = claim_pos + n). For an entry whose process is dead:
+ *
+ *  - producer: each announced position t that some producer has claimed
+ *    (cons.claim <= t < prod.claim) and whose slot was never published is
+ *    marked SKIP with a CAS. If the claim was won, t was the dead
+ *    producer's. If it was only announced (killed between the two stores
+ *    around its CAS), t is the dead producer's unless a live producer's
+ *    announcement also holds t; then it is left to a later call. A live
+ *    producer that owns t announced it before claiming it and keeps the
+ *    announcement until after publishing, so it is never skipped under it.
+ *    Consumers pass over SKIP slots, count them in cons_stats.skipped and
+ *    never deliver their bytes; prod_stats.skipped counts the slots skipped.
+ *
+ *  - consumer: its announcement is dropped, so producers may reuse the
+ *    slots. The messages of a won claim are lost, counted in
+ *    cons_stats.lost. A claim only announced is counted too when cons.claim
+ *    has passed it: it may have been won (an upper bound by one claim).
+ *
+ * Then the entry is freed. One process recovers a ring at a time (a lock
+ * in the MPMC kind block, taken over from a dead holder).
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static struct shmring_endpoint *ep_table(struct shmring *r)
+{
+	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+}
+
+static int ep_dead(struct shmring_endpoint *e)
+{
+	/* Acquire: pairs with the release store of state in registration. */
+	if (shmring_atomic_load(&e->state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE)
+		return 0;
+	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+}
+
+static void ep_free(struct shmring_endpoint *e)
+{
+	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
+	/* Release: pairs with the acquire CAS of a new registration. */
+	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+}
+
+int shmring__ep_reap(struct shmring *r)
+{
+	struct shmring_endpoint *eps = ep_table(r);
+	int n = 0;
+
+	for (uint32_t i = 0; i < r->ep_count; i++) {
+		uint32_t st = SHMRING_EP_ACTIVE;
+
+		if (!ep_dead(&eps[i]))
+			continue;
+		/* Acquire: we read the dead owner's fields after taking it. */
+		if (!shmring_atomic_cas(&eps[i].state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+					SHMRING_RELAXED))
+			continue;
+		ep_free(&eps[i]);
+		n++;
+	}
+	return n;
+}
+
+/* The announced claim of an entry: 1 won, 0 only announced, -1 none or
+ * not a claim (a corrupt entry). *pos, *n receive it. */
+static int claim_of(struct shmring *r, struct shmring_endpoint *e, uint64_t *pos, uint64_t *n)
+{
+	/* Acquire: pairs with the release stores of the announcement (P1)
+	 * and of its clearing (P5): what the endpoint published before
+	 * them is visible after. */
+	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_ACQUIRE);
+	uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_ACQUIRE);
+
+	if (cp == SHMRING_NO_CLAIM)
+		return -1;
+	*pos = cp;
+	if (ce - cp - 1 < r->capacity) {
+		*n = ce - cp;
+		return 1;
+	}
+	if (cp - ce - 1 < r->capacity) {
+		*n = cp - ce;
+		return 0;
+	}
+	return -1;
+}
+
+/* Does a live producer other than `skip` announce position t? */
+static int live_producer_holds(struct shmring *r, uint32_t hi, const struct shmring_endpoint *skip,
+			       uint64_t t)
+{
+	struct shmring_endpoint *eps = ep_table(r);
+
+	for (uint32_t i = 2; i < hi; i++) {
+		struct shmring_endpoint *e = &eps[i];
+		uint64_t cp, n;
+		int won;
+
+		if (e == skip || shmring_atomic_load(&e->state, SHMRING_ACQUIRE) == SHMRING_EP_FREE ||
+		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
+			continue;
+		won = claim_of(r, e, &cp, &n);
+		if (won < 0) {
+			/* Torn or corrupt: count it as holding t if it looks
+			 * like a claim at all (we only skip on certainty). */
+			if (shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) == SHMRING_NO_CLAIM)
+				continue;
+		} else if (t - cp >= n) {
+			continue;
+		}
+		if (shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
+			return 1;
+	}
+	return 0;
+}
+
+static void mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmring_endpoint *e)
+{
+	struct shmring_ctrl *c = r->ctrl;
+	uint64_t cp, n;
+	int won = claim_of(r, e, &cp, &n);
+
+	if (won < 0)
+		return;
+	/* Acquire: pairs with the producers' release CAS of prod.claim (P2):
+	 * the announcement of whoever claimed below it is visible. */
+	uint64_t pc = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
+	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t t = cp + i;
+
+		/* Claimed by a producer, not yet passed by the consumers. */
+		if (t - cc >= pc - cc)
+			continue;
+		if (!won && live_producer_holds(r, hi, e, t))
+			continue;
+		SHMRING_ATOMIC(uint64_t) *seq = shmring_slot_seq(r, t);
+		/* Acquire: pairs with the publication (P4), if there was one. */
+		uint64_t s = shmring_atomic_load(seq, SHMRING_ACQUIRE);
+		/* Unpublished means the slot still holds a lap before t
+		 * (at least a capacity behind). Anything at t or later was
+		 * published, or t was taken and the slot reused. */
+		int64_t behind = (int64_t)(SHMRING_MPMC_SEQ(t, 0) - (s & ~(uint64_t)3)) >> 2;
+
+		if (behind < (int64_t)r->capacity)
+			continue;
+		/* Release: pairs with the consumers' acquire load of seq (C1). */
+		if (shmring_atomic_cas(seq, &s, SHMRING_MPMC_SEQ(t, SHMRING_MPMC_SKIP), SHMRING_RELEASE,
+				       SHMRING_RELAXED))
+			shmring_atomic_fetch_add(&c->prod_stats.skipped, 1, SHMRING_RELAXED);
+	}
+}
+
+static void mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
+{
+	struct shmring_ctrl *c = r->ctrl;
+	uint64_t cp, n, lost = 0;
+	int won = claim_of(r, e, &cp, &n);
+
+	if (won < 0)
+		return;
+	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3). */
+	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+
+	/* An announced claim cons.claim has not passed was never won. */
+	if (won || (int64_t)(cc - cp) > 0) {
+		for (uint64_t i = 0; i < n; i++) {
+			/* Acquire: pairs with the publication (P4). */
+			uint64_t s = shmring_atomic_load(shmring_slot_seq(r, cp + i), SHMRING_ACQUIRE);
+
+			lost += s == SHMRING_MPMC_SEQ(cp + i, SHMRING_MPMC_PUB);
+		}
+	}
+	if (lost)
+		shmring_atomic_fetch_add(&c->cons_stats.lost, lost, SHMRING_RELAXED);
+}
+
+/* One recoverer at a time; a dead holder's lock is taken over. */
+static int recover_lock(struct shmring_mpmc_block *b)
+{
+	int32_t me = (int32_t)getpid();
+
+	for (int tries = 0; tries < 4; tries++) {
+		int32_t holder = 0;
+
+		/* Acquire: pairs with the release in recover_unlock. */
+		if (shmring_atomic_cas(&b->recover_pid, &holder, me, SHMRING_ACQUIRE, SHMRING_RELAXED))
+			goto locked;
+		if (holder == me)
+			return -EBUSY; /* another thread of ours is at it */
+		if (shmring_pid_alive(holder, shmring_atomic_load(&b->recover_start, SHMRING_RELAXED)))
+			return -EBUSY;
+		if (shmring_atomic_cas(&b->recover_pid, &holder, me, SHMRING_ACQUIRE, SHMRING_RELAXED))
+			goto locked;
+	}
+	return -EBUSY;
+locked:
+	shmring_atomic_store(&b->recover_start, shmring_proc_start_time(me), SHMRING_RELAXED);
+	return 0;
+}
+
+static void recover_unlock(struct shmring_mpmc_block *b)
+{
+	shmring_atomic_store(&b->recover_start, 0, SHMRING_RELAXED);
+	/* Release: our recovery happens before the next recoverer's. */
+	shmring_atomic_store(&b->recover_pid, 0, SHMRING_RELEASE);
+}
+
+int shmring__mpmc_recover(struct shmring *r)
+{
+	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
+	struct shmring_endpoint *eps = ep_table(r);
+	int ret, n = 0;
+
+	ret = recover_lock(b);
+	if (ret < 0)
+		return ret;
+	/* Acquire: pairs with the release update of ep_hi at attach. */
+	uint32_t hi = shmring_atomic_load(&b->ep_hi, SHMRING_ACQUIRE);
+
+	if (hi > r->ep_count)
+		hi = r->ep_count;
+	/* Producers first: a dead consumer's entry keeps producers out of
+	 * slots a lap ahead, never the slots skipped here. */
+	for (int pass = 0; pass < 2; pass++) {
+		uint32_t role = pass == 0 ? SHMRING_PRODUCER : SHMRING_CONSUMER;
+
+		for (uint32_t i = 2; i < hi; i++) {
+			struct shmring_endpoint *e = &eps[i];
+
+			if (shmring_atomic_load(&e->role, SHMRING_RELAXED) != role || !ep_dead(e))
+				continue;
+			if (role == SHMRING_PRODUCER)
+				mpmc_recover_producer(r, hi, e);
+			else
+				mpmc_recover_consumer(r, e);
+			/* Still ours to free: registration only takes FREE
+			 * entries, and the lock keeps other recoverers out. */
+			ep_free(e);
+			n++;
+		}
+	}
+	recover_unlock(b);
+	return n;
+}
+
+int shmring_recover(struct shmring *r)
+{
+	if (!r || !r->map)
+		return -EINVAL;
+	if (r->role == SHMRING_OBSERVER)
+		return -EPERM;
+	switch (r->type) {
+	case SHMRING_MPMC:
+		return shmring__mpmc_recover(r);
+	case SHMRING_SPSC:
+		/* A new SPSC endpoint takes a dead one's entry over and
+		 * resumes from the slots; here only the entries are freed. */
+		return shmring__ep_reap(r);
+	case SHMRING_MSG_SPSC:
+	case SHMRING_MSG_MPSC:
+		/* Becomes `return shmring__msg_recover(r);` with src/msg.c. */
+		return -ENOTSUP;
+	default:
+		return -EINVAL;
+	}
+}
