@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MPMC recovery: a producer or consumer process SIGKILLed at each labelled
+ * point of its operation (the SHMRING_FAULT_HOOK points of mpmc.h, compiled
+ * into this test's inlined copy of the fast path only), many times; then
+ * shmring_recover() and a check of every message:
+ *
+ *  - killed producer: every message whose push returned before the kill
+ *    arrives exactly once, in order; the one being pushed never arrives
+ *    (its slots are skipped, and counted); the other producer's messages
+ *    all arrive; the ring keeps working.
+ *  - killed consumer: nothing arrives twice; what is missing is exactly
+ *    what the dead consumer had claimed, and cons_stats.lost says so.
+ */
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <time.h>
+
+static void t_fault_hook(int point);
+#define SHMRING_FAULT_HOOK(point) t_fault_hook(point)
+
+#include "common.h"
+
+static int fault_point;
+static long fault_countdown;
+
+static void t_fault_hook(int point)
+{
+	if (point == fault_point && --fault_countdown == 0) {
+		kill(getpid(), SIGKILL);
+		for (;;)
+			pause();
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t st_get(SHMRING_ATOMIC(uint64_t) *c)
+{
+	return shmring_atomic_load(c, SHMRING_RELAXED);
+}
+
+#define SURVIVOR_MSGS 300
+#define VICTIM_MAX 2000
+
+struct prod_log {
+	_Atomic uint64_t committed; /* victim: messages whose push returned */
+};
+
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
+	return rnd_state >> 33;
+}
+
+/* Producer child: push [0, n) as producer `id`, mixing single pushes,
+ * bursts and reserve/commit. The victim records what returned. */
+static void producer_child(struct shmring *ring, uint64_t id, uint64_t n, struct prod_log *log)
+{
+	struct shmring p;
+	struct t_msg m[4];
+
+	if (shmring_dup(&p, ring, SHMRING_PRODUCER) < 0)
+		_exit(10);
+	for (uint64_t seq = 0; seq < n;) {
+		uint64_t op = rnd() % 3, want = 1 + rnd() % 4;
+		int64_t k;
+
+		if (want > n - seq)
+			want = n - seq;
+		for (uint64_t j = 0; j < want; j++)
+			t_msg_make(&m[j], id, seq + j);
+		if (op == 0) {
+			k = shmring_mpmc_try_push(&p, &m[0]) == 0;
+		} else if (op == 1) {
+			k = shmring_mpmc_push_burst(&p, m, want);
+		} else {
+			uint64_t pos;
+
+			k = shmring_mpmc_reserve(&p, want, &pos);
+			for (int64_t j = 0; j < k; j++)
+				memcpy(shmring_slot(&p, pos + (uint64_t)j), &m[j], sizeof(m[j]));
+			if (k > 0 && shmring_mpmc_commit(&p, (uint64_t)k) < 0)
+				_exit(11);
+		}
+		if (k < 0)
+			_exit(12);
+		if (k == 0) {
+			sched_yield();
+			continue;
+		}
+		seq += (uint64_t)k;
+		if (log)
+			atomic_store(&log->committed, seq);
+	}
+	shmring_close(&p);
+	_exit(0);
+}
+
+struct totals {
+	uint64_t kills, checked, lost, skipped;
+};
+
+static void producer_kill_round(int point, struct totals *tot)
+{
+	struct shmring ring, c, p;
+	struct shmring_params prm;
+	struct prod_log *log = mmap(NULL, sizeof(*log), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t next[2] = { 0, 0 }, got = 0;
+	int survivor_done = 0, victim_dead = 0, recovered = 0;
+	pid_t sv, vc;
+
+	cr_assert(log != MAP_FAILED);
+	shmring_params_init(&prm, SHMRING_MPMC, 1u << (rnd() % 4 + 1), sizeof(struct t_msg));
+	prm.init_pos = rnd() % 2 ? UINT64_MAX - 50 : 0;
+	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0);
+	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
+	sv = fork();
+	if (sv == 0) {
+		rnd_state ^= 0x5555;
+		producer_child(&ring, 0, SURVIVOR_MSGS, NULL);
+	}
+	fault_point = point;
+	fault_countdown = 1 + (long)(rnd() % 12);
+	vc = fork();
+	if (vc == 0)
+		producer_child(&ring, 1, VICTIM_MAX, log);
+	fault_point = 0;
+
+	uint64_t deadline = now_ms() + 20000;
+	struct t_msg m[4];
+
+	for (;;) {
+		int64_t k = shmring_mpmc_pop_burst(&c, m, 1 + rnd() % 4);
+
+		cr_assert(k >= 0, "pop: %lld", (long long)k);
+		for (int64_t j = 0; j < k; j++) {
+			cr_assert(t_msg_ok(&m[j]), "torn or corrupt message");
+			cr_assert(m[j].producer < 2);
+			cr_assert_eq(m[j].seq, next[m[j].producer], "producer %llu: seq %llu, expected %llu",
+				     (unsigned long long)m[j].producer, (unsigned long long)m[j].seq,
+				     (unsigned long long)next[m[j].producer]);
+			next[m[j].producer]++;
+			got++;
+		}
+		if (k > 0)
+			continue;
+		if (!victim_dead) {
+			int st;
+			pid_t w = waitpid(vc, &st, WNOHANG);
+
+			if (w == vc) {
+				cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+					  "victim was not killed (status 0x%x)", st);
+				victim_dead = 1;
+			}
+		}
+		if (victim_dead && !recovered) {
+			int n = shmring_recover(&c);
+
+			cr_assert_eq(n, 1, "recover: %d", n);
+			recovered = 1;
+			continue;
+		}
+		if (!survivor_done) {
+			int st;
+
+			if (waitpid(sv, &st, WNOHANG) == sv) {
+				cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "survivor status 0x%x", st);
+				survivor_done = 1;
+			}
+		}
+		if (survivor_done && recovered && next[0] == SURVIVOR_MSGS &&
+		    next[1] >= atomic_load(&log->committed))
+			break;
+		cr_assert(now_ms() < deadline, "no progress: survivor %llu/%d victim %llu/%llu dead %d",
+			  (unsigned long long)next[0], SURVIVOR_MSGS, (unsigned long long)next[1],
+			  (unsigned long long)atomic_load(&log->committed), victim_dead);
+		sched_yield();
+	}
+	/* Exactly what returned before the kill; the push in flight is gone. */
+	cr_assert_eq(next[1], atomic_load(&log->committed));
+	uint64_t skipped = st_get(&ring.ctrl->prod_stats.skipped);
+
+	cr_assert_gt(skipped, 0, "the killed push left no skipped slot");
+	cr_assert_eq(st_get(&ring.ctrl->cons_stats.skipped), skipped);
+	/* The ring keeps working at full capacity. */
+	cr_assert_eq(shmring_dup(&p, &ring, SHMRING_PRODUCER), 0);
+	for (uint64_t i = 0; i < ring.capacity; i++) {
+		t_msg_make(&m[0], 7, i);
+		cr_assert_eq(shmring_mpmc_try_push(&p, &m[0]), 0);
+	}
+	for (uint64_t i = 0; i < ring.capacity; i++) {
+		cr_assert_eq(shmring_mpmc_try_pop(&c, &m[0]), 0);
+		cr_assert(t_msg_ok(&m[0]) && m[0].producer == 7 && m[0].seq == i);
+	}
+	cr_assert_eq(shmring_mpmc_try_pop(&c, &m[0]), -EAGAIN);
+	tot->kills++;
+	tot->checked += got;
+	tot->skipped += skipped;
+	shmring_close(&p);
+	shmring_close(&c);
+	shmring_close(&ring);
+	munmap(log, sizeof(*log));
+}
+
+static void producer_kills(int point, const char *label)
+{
+	struct totals tot = { 0 };
+	uint64_t rounds = t_scale(120);
+
+	rnd_state = 0x9e3779b97f4a7c15ull * (uint64_t)(point + 1) ^ (uint64_t)getpid();
+	for (uint64_t i = 0; i < rounds; i++)
+		producer_kill_round(point, &tot);
+	fprintf(stderr, "producer killed %s: %llu kills, %llu messages checked, %llu slots skipped; every message pushed before the kill arrived once\n",
+		label, (unsigned long long)tot.kills, (unsigned long long)tot.checked,
+		(unsigned long long)tot.skipped);
+}
+
+Test(mpmc_recover, producer_killed_after_claim, .timeout = 300)
+{
+	producer_kills(SHMRING_FAULT_PROD_CLAIMED, "after claim");
+}
+
+Test(mpmc_recover, producer_killed_mid_copy, .timeout = 300)
+{
+	producer_kills(SHMRING_FAULT_PROD_MID_COPY, "mid-copy");
+}
+
+Test(mpmc_recover, producer_killed_before_publish, .timeout = 300)
+{
+	producer_kills(SHMRING_FAULT_PROD_BEFORE_PUBLISH, "before publish");
+}
+
+/* Consumer child: take messages of producer 0 as they come, mixing single
+ * pops, bursts and peek/release, and record each once it is ours. */
+#define CONS_MSGS 400
+static void consumer_child(struct shmring *ring, _Atomic unsigned char *seen)
+{
+	struct shmring c;
+	struct t_msg m[4];
+	uint64_t last = UINT64_MAX;
+
+	if (shmring_dup(&c, ring, SHMRING_CONSUMER) < 0)
+		_exit(10);
+	for (;;) {
+		uint64_t op = rnd() % 3, want = 1 + rnd() % 4;
+		int64_t k;
+
+		if (op == 0) {
+			k = shmring_mpmc_try_pop(&c, &m[0]) == 0;
+		} else if (op == 1) {
+			k = shmring_mpmc_pop_burst(&c, m, want);
+		} else {
+			uint64_t pos;
+
+			k = shmring_mpmc_peek(&c, want, &pos);
+			for (int64_t j = 0; j < k; j++)
+				memcpy(&m[j], shmring_slot(&c, pos + (uint64_t)j), sizeof(m[j]));
+			if (k > 0)
+				shmring_mpmc_release(&c);
+		}
+		if (k < 0)
+			_exit(12);
+		if (k == 0) {
+			sched_yield();
+			continue;
+		}
+		for (int64_t j = 0; j < k; j++) {
+			if (!t_msg_ok(&m[j]) || m[j].seq >= CONS_MSGS ||
+			    (last != UINT64_MAX && m[j].seq <= last))
+				_exit(13);
+			last = m[j].seq;
+			atomic_fetch_add(&seen[m[j].seq], 1);
+		}
+	}
+}
+
+static void consumer_kill_round(int point, struct totals *tot)
+{
+	struct shmring ring, c, p;
+	struct shmring_params prm;
+	_Atomic unsigned char *seen = mmap(NULL, CONS_MSGS, PROT_READ | PROT_WRITE,
+					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t pushed = 0, last = UINT64_MAX;
+	int victim_dead = 0, recovered = 0;
+	struct t_msg m;
+	pid_t vc;
+
+	cr_assert(seen != MAP_FAILED);
+	shmring_params_init(&prm, SHMRING_MPMC, 1u << (rnd() % 4 + 1), sizeof(struct t_msg));
+	prm.init_pos = rnd() % 2 ? UINT64_MAX - 50 : 0;
+	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0);
+	cr_assert_eq(shmring_dup(&p, &ring, SHMRING_PRODUCER), 0);
+	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
+	fault_point = point;
+	fault_countdown = 1 + (long)(rnd() % 12);
+	vc = fork();
+	if (vc == 0)
+		consumer_child(&ring, seen);
+	fault_point = 0;
+
+	uint64_t deadline = now_ms() + 20000;
+
+	/* Push everything; the victim takes until it dies, then we do. */
+	for (;;) {
+		if (pushed < CONS_MSGS) {
+			t_msg_make(&m, 0, pushed);
+			if (shmring_mpmc_try_push(&p, &m) == 0) {
+				pushed++;
+				continue;
+			}
+		}
+		if (!victim_dead) {
+			int st;
+
+			if (waitpid(vc, &st, WNOHANG) == vc) {
+				cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+					  "victim was not killed (status 0x%x)", st);
+				victim_dead = 1;
+			}
+		}
+		if (victim_dead && !recovered) {
+			int n = shmring_recover(&c);
+
+			cr_assert_eq(n, 1, "recover: %d", n);
+			recovered = 1;
+		}
+		if (recovered) {
+			int ret = shmring_mpmc_try_pop(&c, &m);
+
+			if (ret == 0) {
+				cr_assert(t_msg_ok(&m) && m.seq < CONS_MSGS);
+				cr_assert(last == UINT64_MAX || m.seq > last, "out of order");
+				last = m.seq;
+				atomic_fetch_add(&seen[m.seq], 1);
+				continue;
+			}
+			if (pushed == CONS_MSGS)
+				break;
+		}
+		cr_assert(now_ms() < deadline, "no progress: pushed %llu dead %d",
+			  (unsigned long long)pushed, victim_dead);
+		sched_yield();
+	}
+	uint64_t missing = 0;
+
+	for (int i = 0; i < CONS_MSGS; i++) {
+		cr_assert_leq(seen[i], 1, "message %d delivered twice", i);
+		missing += seen[i] == 0;
+	}
+	uint64_t lost = st_get(&ring.ctrl->cons_stats.lost);
+
+	cr_assert_eq(missing, lost, "missing %llu, counted lost %llu", (unsigned long long)missing,
+		     (unsigned long long)lost);
+	cr_assert(missing >= 1 && missing <= 4, "the victim held 1..4 messages, %llu missing",
+		  (unsigned long long)missing);
+	tot->kills++;
+	tot->checked += CONS_MSGS;
+	tot->lost += lost;
+	shmring_close(&p);
+	shmring_close(&c);
+	shmring_close(&ring);
+	munmap((void *)seen, CONS_MSGS);
+}
+
+static void consumer_kills(int point, const char *label)
+{
+	struct totals tot = { 0 };
+	uint64_t rounds = t_scale(120);
+
+	rnd_state = 0x2545f4914f6cdd1dull * (uint64_t)(point + 1) ^ (uint64_t)getpid();
+	for (uint64_t i = 0; i < rounds; i++)
+		consumer_kill_round(point, &tot);
+	fprintf(stderr, "consumer killed %s: %llu kills, %llu messages checked, %llu lost (all held by the killed consumer)\n",
+		label, (unsigned long long)tot.kills, (unsigned long long)tot.checked,
+		(unsigned long long)tot.lost);
+}
+
+Test(mpmc_recover, consumer_killed_after_claim, .timeout = 300)
+{
+	consumer_kills(SHMRING_FAULT_CONS_CLAIMED, "after claim");
+}
+
+Test(mpmc_recover, consumer_killed_mid_copy, .timeout = 300)
+{
+	consumer_kills(SHMRING_FAULT_CONS_MID_COPY, "mid-copy");
+}
+
+Test(mpmc_recover, consumer_killed_before_release, .timeout = 300)
+{
+	consumer_kills(SHMRING_FAULT_CONS_BEFORE_RELEASE, "before release");
+}
+
+/* Recovery with nobody dead changes nothing; a dead endpoint that held
+ * nothing is only freed. */
+Test(mpmc_recover, nothing_dead, .timeout = 30)
+{
+	struct shmring ring, c;
+	struct shmring_params prm;
+	pid_t pid;
+
+	shmring_params_init(&prm, SHMRING_MPMC, 8, 8);
+	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0);
+	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_recover(&c), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct shmring p;
+
+		if (shmring_dup(&p, &ring, SHMRING_PRODUCER) < 0)
+			_exit(1);
+		kill(getpid(), SIGKILL);
+	}
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert_eq(shmring_recover(&c), 1);
+	cr_assert_eq(shmring_recover(&c), 0);
+	cr_assert_eq(st_get(&ring.ctrl->prod_stats.skipped), 0);
+	shmring_close(&c);
+	shmring_close(&ring);
+}
