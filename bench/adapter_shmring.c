@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring subjects: the SPSC ring (single and burst).
+ *
+ * The rings are created without a name (memfd) before the endpoints start;
+ * each endpoint attaches its own handle with shmring_dup, in its thread or
+ * in its forked process, exactly as an application would.
+ */
+#include <stdlib.h>
+
+#include <shmring/shmring.h>
+#include <shmring/spsc.h>
+
+#include "bench.h"
+
+struct sr_state {
+	struct shmring ring[2];
+	int nrings;
+};
+
+struct sr_ep {
+	struct shmring r;
+};
+
+static int sr_setup_type(struct bench_run *run, uint32_t type)
+{
+	struct sr_state *st = calloc(1, sizeof(*st));
+	struct shmring_params p;
+	int r;
+
+	if (!st)
+		return -ENOMEM;
+	shmring_params_init(&p, type, run->capacity, run->size);
+	for (st->nrings = 0; st->nrings < (run->rtt ? 2 : 1); st->nrings++) {
+		r = shmring_create_anon(&st->ring[st->nrings], &p, SHMRING_ROLE_NONE);
+		if (r < 0) {
+			while (st->nrings > 0)
+				shmring_close(&st->ring[--st->nrings]);
+			free(st);
+			return r;
+		}
+	}
+	run->state = st;
+	return 0;
+}
+
+static int sr_setup_spsc(struct bench_run *run)
+{
+	return sr_setup_type(run, SHMRING_SPSC);
+}
+
+static void sr_teardown(struct bench_run *run)
+{
+	struct sr_state *st = run->state;
+
+	while (st->nrings > 0)
+		shmring_close(&st->ring[--st->nrings]);
+	free(st);
+}
+
+static int sr_ep_open(struct bench_run *run, void *vep, int ring, int role)
+{
+	struct sr_state *st = run->state;
+	struct sr_ep *ep = vep;
+
+	return shmring_dup(&ep->r, &st->ring[ring], role == BR_PROD ? SHMRING_PRODUCER : SHMRING_CONSUMER);
+}
+
+static void sr_ep_close(struct bench_run *run, void *vep)
+{
+	struct sr_ep *ep = vep;
+
+	(void)run;
+	shmring_close(&ep->r);
+}
+
+/* single-message operations */
+static inline int spsc_send(struct sr_ep *ep, const void *m, uint32_t size)
+{
+	int r = shmring_spsc_try_push(&ep->r, m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+static inline int spsc_recv(struct sr_ep *ep, void *m, uint32_t size)
+{
+	int r = shmring_spsc_try_pop(&ep->r, m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+BENCH_LOOPS(spsc, struct sr_ep, spsc_send, spsc_recv)
+
+/* burst operations */
+#define spsc_send_burst(ep, m, size, n) shmring_spsc_push_burst(&(ep)->r, (m), (n))
+#define spsc_recv_burst(ep, m, size, n) shmring_spsc_pop_burst(&(ep)->r, (m), (n))
+
+BENCH_BURST_LOOPS(spsc_burst, struct sr_ep, spsc_send_burst, spsc_recv_burst)
+
+static const struct bench_subject subjects[] = {
+	{
+		.name = "shmring-spsc",
+		.group = "shmring",
+		.desc = "SPSC slot ring, try_push/try_pop one message at a time",
+		.flags = BS_TPUT | BS_RTT | BS_SIZES,
+		.max_size = SHMRING_SLOT_MAX,
+		.setup = sr_setup_spsc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open,
+		.ep_close = sr_ep_close,
+		.producer = spsc_producer,
+		.consumer = spsc_consumer,
+		.client = spsc_client,
+		.server = spsc_server,
+	},
+	{
+		.name = "shmring-spsc-burst",
+		.group = "shmring",
+		.desc = "SPSC slot ring, push_burst/pop_burst",
+		.flags = BS_TPUT | BS_BURST,
+		.max_size = 8,
+		.burst = 32,
+		.setup = sr_setup_spsc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open,
+		.ep_close = sr_ep_close,
+		.producer = spsc_burst_producer,
+		.consumer = spsc_burst_consumer,
+	},
+};
+
+const struct bench_subjects bench_subjects_shmring = { subjects, sizeof(subjects) / sizeof(subjects[0]) };

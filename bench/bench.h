@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring-bench: the harness every subject runs through.
+ *
+ * A subject (a shmring ring, a baseline, a floor) is a small adapter: it
+ * creates its rings (setup), attaches one endpoint (ep_open) and moves one
+ * message (SEND/RECV, optionally SEND_BURST/RECV_BURST). The loops that
+ * time those operations are written once, below, as macros that each
+ * adapter instantiates with its own operations inlined, so every subject
+ * runs the same loop code and pays no indirect call per message.
+ *
+ * SEND/RECV contract: return 1 when one message moved, 0 when the ring was
+ * full/empty (the loop spins and retries), or a negative errno. Kernel
+ * baselines block inside SEND/RECV and return 1. Burst forms return how
+ * many moved (0..n) or a negative errno.
+ *
+ * Messages carry a 64-bit tag in their first 8 bytes: producer id in the
+ * top 16 bits, a sequence number (from 1) below. The consumer checks
+ * per-producer order and sums the tags; the producers' sums must match,
+ * so a lost, duplicated or reordered message is an error, not a figure.
+ */
+#ifndef SHMRING_BENCH_H
+#define SHMRING_BENCH_H
+
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define BENCH_MAX_EP 16        /* producers or consumers per run */
+#define BENCH_POISON UINT64_MAX /* end-of-stream tag */
+#define BENCH_ID_SHIFT 48
+#define BENCH_SEQ_MASK ((1ull << BENCH_ID_SHIFT) - 1)
+#define BENCH_MAX_BURST 256
+
+/* Subject flags */
+#define BS_TPUT 0x01u    /* one-way throughput */
+#define BS_RTT 0x02u     /* ping-pong round trip */
+#define BS_BURST 0x04u   /* has SEND_BURST/RECV_BURST: runs with burst > 1 */
+#define BS_MULTI 0x08u   /* many producers and consumers */
+#define BS_THREADS 0x10u /* threads only (process-local pointers) */
+#define BS_BLOCK 0x20u   /* sleeps in the kernel when it waits */
+#define BS_SIZES 0x40u   /* any message size from 8 to max_size */
+#define BS_MPSC 0x80u    /* many producers, one consumer */
+#define BS_PROCS 0x100u  /* processes only */
+#define BS_CUSTOM 0x200u /* runs its own loop (memcpy floor) */
+
+/* Roles of an endpoint */
+enum { BR_PROD = 1, BR_CONS = 2 };
+
+/*
+ * Log-linear histogram of nanosecond values (HdrHistogram's scheme): exact
+ * below 128, then 64 sub-buckets per power of two, so a recorded value is
+ * known within 1/64 (1.6%) and the whole range of uint64 fits in 3776
+ * counters, whatever the number of samples.
+ */
+#define BH_SUB_BITS 6
+#define BH_BUCKETS ((64 - BH_SUB_BITS) * (1u << BH_SUB_BITS) + (1u << BH_SUB_BITS))
+
+struct bench_hist {
+	uint64_t count, min, max, sum;
+	uint64_t b[BH_BUCKETS];
+};
+
+static inline unsigned bench_hist_index(uint64_t v)
+{
+	if (v < (2u << BH_SUB_BITS))
+		return (unsigned)v;
+	unsigned e = (unsigned)(63 - __builtin_clzll(v)) - BH_SUB_BITS;
+	return (e << BH_SUB_BITS) + (unsigned)(v >> e);
+}
+
+static inline void bench_hist_add(struct bench_hist *h, uint64_t v)
+{
+	h->b[bench_hist_index(v)]++;
+	h->count++;
+	h->sum += v;
+	if (v > h->max)
+		h->max = v;
+	if (v < h->min)
+		h->min = v;
+}
+
+/* Shared state of one run: lives in a MAP_SHARED mapping, so endpoints
+ * in child processes report through it. */
+struct bench_run {
+	/* what to run */
+	const struct bench_subject *s;
+	uint32_t size, burst, nprod, ncons;
+	uint32_t procs;      /* endpoints are processes, not threads */
+	uint32_t rtt;        /* ping-pong instead of throughput */
+	uint64_t capacity;   /* slots (or bytes, message rings) */
+	uint64_t count;      /* messages in all (tput) or round trips (rtt) */
+	int cpu[2];          /* producer side, consumer side */
+	void *state;         /* the adapter's rings, set by setup() */
+
+	/* synchronisation and results */
+	_Atomic uint32_t ready, go, prod_done, errors;
+	_Atomic uint64_t t_start, t_end;
+	_Atomic uint64_t sum_sent, sum_recv, nsent, nrecv;
+	uint64_t deadline;   /* producers and clients stop early after this */
+	uint64_t check_mask; /* producers look at the clock every mask + 1 messages */
+	char errmsg[160];
+	struct bench_hist hist;
+};
+
+struct bench_subject {
+	const char *name;
+	const char *group; /* "shmring", "baseline" or "floor" */
+	const char *desc;
+	uint32_t flags;
+	uint32_t max_size;
+	uint32_t min_size; /* 0: 8 */
+	uint32_t burst; /* burst size for BS_BURST subjects */
+	/* Create the rings (rtt: two, else one) in run->state. 0 or -errno. */
+	int (*setup)(struct bench_run *run);
+	void (*teardown)(struct bench_run *run);
+	size_t ep_size;
+	/* Attach an endpoint to ring `ring` (0 or 1) as `role`. */
+	int (*ep_open)(struct bench_run *run, void *ep, int ring, int role);
+	void (*ep_close)(struct bench_run *run, void *ep);
+	void (*producer)(struct bench_run *run, void *ep, uint32_t id);
+	void (*consumer)(struct bench_run *run, void *ep, uint32_t id);
+	void (*client)(struct bench_run *run, void *tx, void *rx);
+	void (*server)(struct bench_run *run, void *rx, void *tx);
+	/* BS_CUSTOM: whole run in the calling thread; returns ns or -errno. */
+	int64_t (*custom)(struct bench_run *run);
+};
+
+/* A list of subjects, one per adapter file. */
+struct bench_subjects {
+	const struct bench_subject *v;
+	size_t n;
+};
+
+static inline uint64_t bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void bench_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Spin once on a full or empty ring. Pause, and after a long streak give
+ * the CPU away: with more endpoints than cores (4P4C on two) a waiter must
+ * let a preempted peer run; on an idle core sched_yield returns at once. */
+static inline void bench_relax(unsigned *spins)
+{
+	if (++*spins < 256) {
+		bench_pause();
+		return;
+	}
+	*spins = 0;
+	sched_yield();
+}
+
+void bench_fail(struct bench_run *run, const char *what, int err);
+void *bench_alloc_shared(size_t size);
+void bench_free_shared(void *p, size_t size);
+void *bench_msgbuf(struct bench_run *run, size_t n);
+
+static inline uint64_t bench_tag_get(const void *m)
+{
+	uint64_t v;
+
+	memcpy(&v, m, sizeof(v));
+	return v;
+}
+
+static inline void bench_tag_set(void *m, uint64_t v)
+{
+	memcpy(m, &v, sizeof(v));
+}
+
+/* Consumer-side check of one tag: per-producer order. Returns 1 for the
+ * poison, 0 for a message, -1 for an order or id error. */
+static inline int bench_check(uint64_t v, uint64_t *last, uint64_t *sum, uint64_t *n)
+{
+	if (v == BENCH_POISON)
+		return 1;
+	uint64_t id = v >> BENCH_ID_SHIFT, seq = v & BENCH_SEQ_MASK;
+
+	if (id >= BENCH_MAX_EP || seq <= last[id])
+		return -1;
+	last[id] = seq;
+	*sum += v;
+	++*n;
+	return 0;
+}
+
+/* Record the failure and leave the loop. */
+#define BENCH_ERR(run, what, err)             \
+	do {                                  \
+		bench_fail((run), (what), (err)); \
+		return;                       \
+	} while (0)
+
+void bench_producer_done(struct bench_run *run, uint64_t sum, uint64_t n);
+void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
+
+/*
+ * The loops. PFX names the functions; EP is the adapter's endpoint type;
+ * SEND(ep, msg, size) and RECV(ep, msg, size) as described above.
+ */
+#define BENCH_LOOPS(PFX, EP, SEND, RECV)                                                   \
+	static void PFX##_producer(struct bench_run *run, void *vep, uint32_t id)             \
+	{                                                                                      \
+		EP *ep = (EP *)vep;                                                            \
+		uint32_t size = run->size;                                                     \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, size);                   \
+		uint64_t n = run->count / run->nprod + (id < run->count % run->nprod);          \
+		uint64_t sum = 0;                                                              \
+		unsigned spins = 0;                                                            \
+		int r;                                                                         \
+		if (!m)                                                                        \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		memset(m, 0x5a, size);                                                         \
+		for (uint64_t i = 1; i <= n; i++) {                                            \
+			uint64_t v = ((uint64_t)id << BENCH_ID_SHIFT) | i;                      \
+			bench_tag_set(m, v);                                                   \
+			while ((r = SEND(ep, m, size)) == 0)                                   \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "send", r);                             \
+			sum += v;                                                              \
+			if ((i & run->check_mask) == 0 && bench_now() > run->deadline) {                    \
+				n = i;                                                         \
+				break;                                                         \
+			}                                                                      \
+		}                                                                              \
+		bench_producer_done(run, sum, n);                                              \
+		/* The last producer ends the stream: one poison per consumer. */              \
+		if (atomic_fetch_add(&run->prod_done, 1) + 1 == run->nprod) {                  \
+			bench_tag_set(m, BENCH_POISON);                                        \
+			for (uint32_t c = 0; c < run->ncons; c++) {                            \
+				while ((r = SEND(ep, m, size)) == 0)                           \
+					bench_relax(&spins);                                   \
+				if (r < 0)                                                     \
+					BENCH_ERR(run, "send", r);                     \
+			}                                                                      \
+		}                                                                              \
+	}                                                                                      \
+	static void PFX##_consumer(struct bench_run *run, void *vep, uint32_t id)             \
+	{                                                                                      \
+		EP *ep = (EP *)vep;                                                            \
+		uint32_t size = run->size;                                                     \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, size);                   \
+		uint64_t last[BENCH_MAX_EP] = { 0 }, sum = 0, n = 0;                           \
+		unsigned spins = 0;                                                            \
+		int r;                                                                         \
+		(void)id;                                                                      \
+		if (!m)                                                                        \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		for (;;) {                                                                     \
+			while ((r = RECV(ep, m, size)) == 0)                                   \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "recv", r);                             \
+			r = bench_check(bench_tag_get(m), last, &sum, &n);                     \
+			if (r > 0)                                                             \
+				break;                                                         \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "message order", -EPROTO);              \
+		}                                                                              \
+		bench_consumer_done(run, sum, n);                                              \
+	}                                                                                      \
+	static void PFX##_client(struct bench_run *run, void *vtx, void *vrx)                 \
+	{                                                                                      \
+		EP *tx = (EP *)vtx, *rx = (EP *)vrx;                                           \
+		uint32_t size = run->size;                                                     \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, size);                   \
+		unsigned char *in = (unsigned char *)bench_msgbuf(run, size);                  \
+		unsigned spins = 0;                                                            \
+		int r;                                                                         \
+		if (!m || !in)                                                                 \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		memset(m, 0x5a, size);                                                         \
+		for (uint64_t i = 1; i <= run->count; i++) {                                   \
+			bench_tag_set(m, i);                                                   \
+			uint64_t t0 = bench_now();                                             \
+			while ((r = SEND(tx, m, size)) == 0)                                   \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "send", r);                             \
+			while ((r = RECV(rx, in, size)) == 0)                                  \
+				bench_relax(&spins);                                           \
+			uint64_t t1 = bench_now();                                             \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "recv", r);                             \
+			if (bench_tag_get(in) != i)                                            \
+				BENCH_ERR(run, "echo mismatch", -EPROTO);              \
+			bench_hist_add(&run->hist, t1 - t0);                                   \
+			if ((i & 63) == 0 && t1 > run->deadline)                               \
+				break;                                                         \
+		}                                                                              \
+		bench_tag_set(m, BENCH_POISON);                                                \
+		while ((r = SEND(tx, m, size)) == 0)                                           \
+			bench_relax(&spins);                                                   \
+		bench_consumer_done(run, 0, run->hist.count);                                  \
+	}                                                                                      \
+	static void PFX##_server(struct bench_run *run, void *vrx, void *vtx)                 \
+	{                                                                                      \
+		EP *tx = (EP *)vtx, *rx = (EP *)vrx;                                           \
+		uint32_t size = run->size;                                                     \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, size);                   \
+		unsigned spins = 0;                                                            \
+		int r;                                                                         \
+		if (!m)                                                                        \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		for (;;) {                                                                     \
+			while ((r = RECV(rx, m, size)) == 0)                                   \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "recv", r);                             \
+			if (bench_tag_get(m) == BENCH_POISON)                                  \
+				break;                                                         \
+			while ((r = SEND(tx, m, size)) == 0)                                   \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "send", r);                             \
+		}                                                                              \
+	}
+
+/*
+ * Burst loops: SEND_BURST(ep, msgs, size, n) and RECV_BURST(ep, msgs, size,
+ * n) move up to n contiguous messages of `size` bytes.
+ */
+#define BENCH_BURST_LOOPS(PFX, EP, SEND_BURST, RECV_BURST)                                 \
+	static void PFX##_producer(struct bench_run *run, void *vep, uint32_t id)             \
+	{                                                                                      \
+		EP *ep = (EP *)vep;                                                            \
+		uint32_t size = run->size, burst = run->burst;                                 \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, (size_t)size * burst);   \
+		uint64_t n = run->count / run->nprod + (id < run->count % run->nprod);          \
+		uint64_t sum = 0, i = 1;                                                       \
+		unsigned ticks = 0;                                                            \
+		unsigned spins = 0;                                                            \
+		int64_t r;                                                                     \
+		if (!m)                                                                        \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		memset(m, 0x5a, (size_t)size * burst);                                         \
+		while (i <= n) {                                                               \
+			uint32_t k = n - i + 1 < burst ? (uint32_t)(n - i + 1) : burst;         \
+			for (uint32_t j = 0; j < k; j++) {                                     \
+				uint64_t v = ((uint64_t)id << BENCH_ID_SHIFT) | (i + j);        \
+				bench_tag_set(m + (size_t)j * size, v);                        \
+				sum += v;                                                      \
+			}                                                                      \
+			for (uint32_t off = 0; off < k;) {                                     \
+				r = SEND_BURST(ep, m + (size_t)off * size, size, k - off);      \
+				if (r < 0)                                                     \
+					BENCH_ERR(run, "send burst", (int)r);          \
+				if (r == 0)                                                    \
+					bench_relax(&spins);                                   \
+				off += (uint32_t)r;                                            \
+			}                                                                      \
+			i += k;                                                                \
+			if ((++ticks & 7) == 0 && bench_now() > run->deadline)                 \
+				break;                                                         \
+		}                                                                              \
+		bench_producer_done(run, sum, i - 1);                                          \
+		if (atomic_fetch_add(&run->prod_done, 1) + 1 == run->nprod) {                  \
+			bench_tag_set(m, BENCH_POISON);                                        \
+			for (uint32_t c = 0; c < run->ncons; c++) {                            \
+				while ((r = SEND_BURST(ep, m, size, 1)) == 0)                  \
+					bench_relax(&spins);                                   \
+				if (r < 0)                                                     \
+					BENCH_ERR(run, "send burst", (int)r);          \
+			}                                                                      \
+		}                                                                              \
+	}                                                                                      \
+	static void PFX##_consumer(struct bench_run *run, void *vep, uint32_t id)             \
+	{                                                                                      \
+		EP *ep = (EP *)vep;                                                            \
+		uint32_t size = run->size, burst = run->burst;                                 \
+		unsigned char *m = (unsigned char *)bench_msgbuf(run, (size_t)size * burst);   \
+		uint64_t last[BENCH_MAX_EP] = { 0 }, sum = 0, n = 0;                           \
+		unsigned spins = 0;                                                            \
+		int64_t r;                                                                     \
+		(void)id;                                                                      \
+		if (!m)                                                                        \
+			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
+		for (;;) {                                                                     \
+			while ((r = RECV_BURST(ep, m, size, burst)) == 0)                      \
+				bench_relax(&spins);                                           \
+			if (r < 0)                                                             \
+				BENCH_ERR(run, "recv burst", (int)r);                  \
+			for (int64_t j = 0; j < r; j++) {                                      \
+				int c = bench_check(bench_tag_get(m + (size_t)j * size), last,  \
+						    &sum, &n);                                 \
+				if (c < 0)                                                     \
+					BENCH_ERR(run, "message order", -EPROTO);      \
+				if (c > 0) {                                                   \
+					if (j + 1 != r)                                        \
+						BENCH_ERR(run, "data after end", -EPROTO);     \
+					goto done;                                             \
+				}                                                              \
+			}                                                                      \
+		}                                                                              \
+	done:                                                                                  \
+		bench_consumer_done(run, sum, n);                                              \
+	}
+
+#endif /* SHMRING_BENCH_H */

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Smoke test of shmring-bench: a tiny run; checks that every case ran and
+# that the table, the CSV and the JSON are well formed. Not the timings.
+set -eu
+bench=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+
+"$bench" --list > "$dir/list"
+test -s "$dir/list"
+
+"$bench" --quick --quiet --csv "$dir/out.csv" --json "$dir/out.json" > "$dir/table" 2> "$dir/err" || {
+	cat "$dir/err" "$dir/table"; exit 1; }
+
+grep -q '^Throughput' "$dir/table"
+grep -q '^Round trip' "$dir/table"
+grep -q '^Targets' "$dir/table"
+if grep -q FAILED "$dir/table"; then cat "$dir/table"; exit 1; fi
+
+# CSV: the header, 20 fields on every line, numbers where numbers belong,
+# and the subjects every build has.
+awk -F, '
+NR == 1 { if ($0 != "test,subject,group,mode,wait,size,prod,cons,burst,metric,unit,median,min,max,reps,samples,vs_best,best,vs_floor,floor") { print "bad header: " $0; bad = 1 } next }
+NF != 20 { print "line " NR ": " NF " fields"; bad = 1 }
+$1 != "tput" && $1 != "rtt" { print "line " NR ": test " $1; bad = 1 }
+$12 !~ /^[0-9.e+]+$/ || $13 !~ /^[0-9.e+]+$/ || $14 !~ /^[0-9.e+]+$/ { print "line " NR ": values " $12 " " $13 " " $14; bad = 1 }
+$12 + 0 < $13 + 0 || $12 + 0 > $14 + 0 { print "line " NR ": median outside min-max"; bad = 1 }
+$15 != 2 { print "line " NR ": reps " $15; bad = 1 }
+{ seen[$1 ":" $2] = 1 }
+END {
+	split("tput:shmring-spsc tput:shmring-spsc-burst rtt:shmring-spsc tput:pipe rtt:pipe rtt:cacheline rtt:futex tput:xcopy tput:memcpy tput:vyukov", want, " ")
+	for (i in want) if (!(want[i] in seen)) { print "missing " want[i]; bad = 1 }
+	exit bad
+}' "$dir/out.csv"
+
+# JSON: parses, and has as many results as the CSV has cases.
+if command -v python3 > /dev/null; then
+	python3 - "$dir/out.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["tool"] == "shmring-bench"
+assert d["results"], "no results"
+for r in d["results"]:
+    assert "error" not in r, r
+    if r["test"] == "rtt":
+        assert r["p50"]["median"] <= r["max"]["median"], r
+    else:
+        assert r["msgs_per_s"]["median"] > 0, r
+PY
+fi
+echo "ok: $(($(wc -l < "$dir/out.csv") - 1)) figures"
