@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmring subjects: the SPSC ring (single and burst).
+ * shmring subjects: the SPSC ring (single and burst; spinning on try_*,
+ * and blocking through wait.h).
  *
  * The rings are created without a name (memfd) before the endpoints start;
  * each endpoint attaches its own handle with shmring_dup, in its thread or
@@ -10,6 +11,7 @@
 
 #include <shmring/shmring.h>
 #include <shmring/spsc.h>
+#include <shmring/wait.h>
 
 #include "bench.h"
 
@@ -99,6 +101,55 @@ BENCH_LOOPS(spsc, struct sr_ep, spsc_send, spsc_recv)
 
 BENCH_BURST_LOOPS(spsc_burst, struct sr_ep, spsc_send_burst, spsc_recv_burst)
 
+/*
+ * Blocking: push_wait/pop_wait. "-wait" sleeps at once when the ring is
+ * empty or full (SHMRING_WAIT_SLEEP), like the raw futex floor; "-adaptive"
+ * uses the default policy (spin a while, then sleep).
+ */
+static int sr_ep_open_policy(struct bench_run *run, void *vep, int ring, int role, uint32_t mode)
+{
+	struct sr_ep *ep = vep;
+	struct shmring_wait_policy p;
+	int r = sr_ep_open(run, vep, ring, role);
+
+	if (r < 0)
+		return r;
+	memset(&p, 0, sizeof(p));
+	p.mode = mode;
+	r = shmring_wait_policy_set(&ep->r, &p);
+	if (r < 0)
+		shmring_close(&ep->r);
+	return r;
+}
+
+static int sr_ep_open_sleep(struct bench_run *run, void *vep, int ring, int role)
+{
+	return sr_ep_open_policy(run, vep, ring, role, SHMRING_WAIT_SLEEP);
+}
+
+static int sr_ep_open_adaptive(struct bench_run *run, void *vep, int ring, int role)
+{
+	return sr_ep_open_policy(run, vep, ring, role, SHMRING_WAIT_SPIN_SLEEP);
+}
+
+static inline int spsc_send_wait(struct sr_ep *ep, const void *m, uint32_t size)
+{
+	int r = shmring_spsc_push_wait(&ep->r, m, NULL);
+
+	(void)size;
+	return r == 0 ? 1 : r;
+}
+
+static inline int spsc_recv_wait(struct sr_ep *ep, void *m, uint32_t size)
+{
+	int r = shmring_spsc_pop_wait(&ep->r, m, NULL);
+
+	(void)size;
+	return r == 0 ? 1 : r;
+}
+
+BENCH_LOOPS(spsc_wait, struct sr_ep, spsc_send_wait, spsc_recv_wait)
+
 static const struct bench_subject subjects[] = {
 	{
 		.name = "shmring-spsc",
@@ -130,6 +181,38 @@ static const struct bench_subject subjects[] = {
 		.ep_close = sr_ep_close,
 		.producer = spsc_burst_producer,
 		.consumer = spsc_burst_consumer,
+	},
+	{
+		.name = "shmring-spsc-wait",
+		.group = "shmring",
+		.desc = "SPSC slot ring, push_wait/pop_wait, sleeps at once on empty/full (futex)",
+		.flags = BS_TPUT | BS_RTT | BS_BLOCK,
+		.max_size = 8,
+		.setup = sr_setup_spsc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open_sleep,
+		.ep_close = sr_ep_close,
+		.producer = spsc_wait_producer,
+		.consumer = spsc_wait_consumer,
+		.client = spsc_wait_client,
+		.server = spsc_wait_server,
+	},
+	{
+		.name = "shmring-spsc-adaptive",
+		.group = "shmring",
+		.desc = "SPSC slot ring, push_wait/pop_wait, default policy: spin a while, then sleep",
+		.flags = BS_TPUT | BS_RTT | BS_BLOCK,
+		.max_size = 8,
+		.setup = sr_setup_spsc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open_adaptive,
+		.ep_close = sr_ep_close,
+		.producer = spsc_wait_producer,
+		.consumer = spsc_wait_consumer,
+		.client = spsc_wait_client,
+		.server = spsc_wait_server,
 	},
 };
 

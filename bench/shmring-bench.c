@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <shmring/topo.h>
+
 #include "bench.h"
 #include "bench_config.h"
 
@@ -110,6 +112,7 @@ struct bench_case {
 static struct bench_case cases[MAX_CASES];
 static int ncases;
 static struct bench_run *run_shm;
+static char machine[256] = "topology unknown";
 
 /* ------------------------------------------------------------------ */
 /* helpers shared with the adapters */
@@ -184,13 +187,8 @@ struct ep_arg {
 
 static void pin(int cpu)
 {
-	cpu_set_t set;
-
-	if (cpu < 0)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (cpu >= 0)
+		shmring_bind_thread_cpu(cpu);
 }
 
 static void ep_main(struct ep_arg *a)
@@ -542,7 +540,7 @@ static void build_cases(void)
 	/* The few that also run as processes by default (threads and
 	 * processes should cost the same on shared memory; this shows it). */
 	if (!O.all_procs) {
-		static const char *const twice[] = { "shmring-spsc", "pipe", "cacheline", NULL };
+		static const char *const twice[] = { "shmring-spsc", "shmring-spsc-wait", "pipe", "cacheline", NULL };
 
 		for (size_t l = 0; l < sizeof(all_lists) / sizeof(all_lists[0]); l++)
 			for (size_t k = 0; k < all_lists[l]->n; k++)
@@ -807,7 +805,7 @@ static void print_table(FILE *f)
 	fprintf(f, "\nThroughput, one way (median of %d runs, [min-max]); 'vs best' = this / best "
 		   "baseline of the same shape;\n'vs copy' = bytes/s / cross-core copy floor of the same size\n\n",
 		O.reps);
-	fprintf(f, "%-20s %-4s %5s %5s %5s %9s %-19s %11s  %-22s %7s\n", "subject", "mode", "size", "PxC",
+	fprintf(f, "%-22s %-4s %5s %5s %5s %9s %-19s %11s  %-22s %7s\n", "subject", "mode", "size", "PxC",
 		"burst", "Mmsg/s", "[min - max]", "bytes/s", "vs best baseline", "vs copy");
 	for (int i = 0; i < ncases; i++) {
 		const struct bench_case *c = &cases[i];
@@ -817,7 +815,7 @@ static void print_table(FILE *f)
 		fmt_size(sz, sizeof(sz), c->size);
 		snprintf(g, sizeof(g), "%ux%u", c->nprod, c->ncons);
 		if (c->failed || !c->n) {
-			fprintf(f, "%-20s %-4s %5s %5s %5u  FAILED: %s\n", c->s->name, c->procs ? "proc" : "thr", sz,
+			fprintf(f, "%-22s %-4s %5s %5s %5u  FAILED: %s\n", c->s->name, c->procs ? "proc" : "thr", sz,
 				g, c->burst, c->err);
 			continue;
 		}
@@ -840,13 +838,13 @@ static void print_table(FILE *f)
 			snprintf(d, sizeof(d), "%.3f", c->med * c->size / (fl->med * fl->size));
 		else
 			snprintf(d, sizeof(d), "-");
-		fprintf(f, "%-20s %-4s %5s %5s %5u %9s %-19s %11s  %-22s %7s\n", c->s->name,
+		fprintf(f, "%-22s %-4s %5s %5s %5u %9s %-19s %11s  %-22s %7s\n", c->s->name,
 			c->procs ? "proc" : "thr", sz, g, c->burst, a, mm, b, e, d);
 	}
 
 	fprintf(f, "\nRound trip over two rings, ns (median of %d runs; p50 [min-max]); 'vs floor' = p50 / "
 		   "cache-line floor\n(spinning) or futex floor (blocking)\n\n", O.reps);
-	fprintf(f, "%-20s %-4s %-5s %7s %-15s %7s %7s %7s %7s  %-22s %8s\n", "subject", "mode", "wait", "p50",
+	fprintf(f, "%-22s %-4s %-5s %7s %-15s %7s %7s %7s %7s  %-22s %8s\n", "subject", "mode", "wait", "p50",
 		"[min - max]", "p90", "p99", "p99.9", "max", "vs best baseline", "vs floor");
 	for (int i = 0; i < ncases; i++) {
 		const struct bench_case *c = &cases[i];
@@ -855,7 +853,7 @@ static void print_table(FILE *f)
 		if (!c->rtt)
 			continue;
 		if (c->failed || !c->n) {
-			fprintf(f, "%-20s %-4s %-5s FAILED: %s\n", c->s->name, c->procs ? "proc" : "thr",
+			fprintf(f, "%-22s %-4s %-5s FAILED: %s\n", c->s->name, c->procs ? "proc" : "thr",
 				is_blocking(c) ? "block" : "spin", c->err);
 			continue;
 		}
@@ -874,7 +872,7 @@ static void print_table(FILE *f)
 			snprintf(d, sizeof(d), "%.2fx", ratio_floor(c));
 		else
 			snprintf(d, sizeof(d), "-");
-		fprintf(f, "%-20s %-4s %-5s %7s %-15s %7s %7s %7s %7s  %-22s %8s\n", c->s->name,
+		fprintf(f, "%-22s %-4s %-5s %7s %-15s %7s %7s %7s %7s  %-22s %8s\n", c->s->name,
 			c->procs ? "proc" : "thr", is_blocking(c) ? "block" : "spin", p[0], mm, p[1], p[2], p[3],
 			p[4], e, d);
 	}
@@ -944,7 +942,7 @@ static void print_targets(FILE *f)
 		snprintf(m, sizeof(m), "%.2f vs pipe %.2f Mmsg/s", a->med / 1e6, b->med / 1e6);
 		target_line(f, "64 B message ring vs pipe", m, a->med / b->med, 20, true);
 	}
-	if ((a = find_case("shmring-spsc-wait", 1, 8, 1, 1, -1)) && (b = find_case("futex", 1, 8, 1, 1, -1))) {
+	if ((a = find_case("shmring-spsc-wait", 1, 8, 1, 1, 1)) && (b = find_case("futex", 1, 8, 1, 1, 1))) {
 		snprintf(m, sizeof(m), "p50 %.0f vs futex floor %.0f ns", a->med, b->med);
 		target_line(f, "blocking round trip vs futex floor", m, a->med / b->med, 1.1, false);
 	}
@@ -1018,7 +1016,10 @@ static void json_num(FILE *f, const char *k, double v, bool comma)
 
 static void write_json(FILE *f)
 {
-	fprintf(f, "{\n  \"tool\": \"shmring-bench\",\n  \"reps\": %d,\n  \"duration_ms\": %g,\n  \"cpus\": [%d, %d],\n"
+	fprintf(f, "{\n  \"tool\": \"shmring-bench\",\n  \"machine\": \"");
+	for (const char *p = machine; *p; p++)
+		fputc(*p == '"' || *p == '\\' ? '\'' : *p, f);
+	fprintf(f, "\",\n  \"reps\": %d,\n  \"duration_ms\": %g,\n  \"cpus\": [%d, %d],\n"
 		   "  \"results\": [\n", O.reps, O.duration_ms, O.cpu[0], O.cpu[1]);
 	for (int i = 0; i < ncases; i++) {
 		const struct bench_case *c = &cases[i];
@@ -1111,11 +1112,19 @@ static uint64_t parse_size(const char *s, bool *ok)
 	return v;
 }
 
+/* The core pair: the placement API's choice (the pair sharing the nearest
+ * cache, within our affinity), else the first two CPUs we may use. */
 static void default_cpus(void)
 {
+	struct shmring_topo *t = NULL;
 	cpu_set_t set;
 	int n = 0;
 
+	if (shmring_topo_get(&t) == 0) {
+		shmring_topo_describe(t, machine, sizeof(machine));
+		if (O.cpu[0] < 0 && shmring_topo_pick_pair(t, SHMRING_PAIR_AFFINITY, &O.cpu[0], &O.cpu[1]) >= 0)
+			return;
+	}
 	if (O.cpu[0] >= 0 && O.cpu[1] >= 0)
 		return;
 	if (sched_getaffinity(0, sizeof(set), &set) < 0)
@@ -1133,7 +1142,7 @@ static void list_subjects(void)
 		for (size_t k = 0; k < all_lists[l]->n; k++) {
 			const struct bench_subject *s = &all_lists[l]->v[k];
 
-			printf("%-20s %-8s %s%s%s%s%s  %s\n", s->name, s->group, s->flags & BS_TPUT ? "tput " : "",
+			printf("%-22s %-8s %s%s%s%s%s  %s\n", s->name, s->group, s->flags & BS_TPUT ? "tput " : "",
 			       s->flags & BS_RTT ? "rtt " : "", s->flags & BS_MULTI ? "mpmc " : "",
 			       s->flags & BS_BLOCK ? "blocking " : "", s->flags & BS_THREADS ? "threads-only" :
 			       s->flags & BS_PROCS ? "processes-only" : "", s->desc);
@@ -1282,8 +1291,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!O.quiet)
-		fprintf(stderr, "shmring-bench: %d cases, %d repetitions of %g ms, cores %d and %d\n", ncases,
-			O.reps, O.duration_ms, O.cpu[0], O.cpu[1]);
+		fprintf(stderr, "shmring-bench: %d cases, %d repetitions of %g ms, cores %d and %d (%s)\n",
+			ncases, O.reps, O.duration_ms, O.cpu[0], O.cpu[1], machine);
 	measure();
 	compare();
 

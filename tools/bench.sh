@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what is missing, build (optimised), and run the main job: the
-# two-process demo that passes 10 million messages through a ring and
-# through a pipe, and a ping-pong round trip over each.
-# Usage: bash tools/bench.sh [shmring-demo options]
+# benchmark's default suite (shmring-bench), which prints the comparison
+# table, and render its plots. Results go to build-release/bench-results/
+# (results.csv, results.json, *.png), or to $SHMRING_BENCH_OUT.
+# Usage: bash tools/bench.sh [shmring-bench options, e.g. --quick, --filter spsc]
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +17,12 @@ if [[ -f "$dir/build.ninja" ]]; then
 else
 	meson setup "$dir" --buildtype=release -Dtests=disabled
 fi
-ninja -C "$dir" tools/shmring-demo
+ninja -C "$dir" bench/shmring-bench
 
-exec "$dir/tools/shmring-demo" "$@"
+out=${SHMRING_BENCH_OUT:-$dir/bench-results}
+mkdir -p "$out"
+"$dir/bench/shmring-bench" --csv "$out/results.csv" --json "$out/results.json" "$@"
+if command -v gnuplot >/dev/null; then
+	bash bench/plot.sh "$out/results.csv" "$out" >/dev/null && echo "plots: $out/*.png"
+fi
+echo "results: $out/results.csv $out/results.json"
