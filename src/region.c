@@ -163,10 +163,10 @@ static int derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size, uint
 		return shmring__fail(-EINVAL, "slot_size %u is outside 1..%u", slot_size,
 				     SHMRING_SLOT_MAX);
 	if (ep_count < 2 || ep_count > SHMRING_EP_MAX)
-		return shmring__fail(-EINVAL, "endpoint count %u is outside 2..%u", ep_count,
+		return shmring__fail(-EINVAL, "ep_count (endpoint entries) %u is outside 2..%u", ep_count,
 				     SHMRING_EP_MAX);
 	if (!shmring__is_pow2(page_size) || page_size < 4096 || page_size > (1ull << 30))
-		return shmring__fail(-EINVAL, "page size %llu is invalid",
+		return shmring__fail(-EINVAL, "page_size %llu is not a power of two in 4096..2^30",
 				     (unsigned long long)page_size);
 	h->slot_size = slot_size;
 	h->capacity = capacity;
@@ -552,20 +552,32 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	memset(&d, 0, sizeof(d));
 	ret = derive(&d, type, c->slot_size, c->capacity, c->ep_count, c->page_size);
 	if (ret < 0) {
-		char why[200];
+		char why[256];
 
 		if (ret == -ENOTSUP)
 			return ret;
-		/* A copy: the detail is the buffer shmring__fail writes to. */
+		/* Copy first: the detail is the buffer shmring__fail writes. */
 		snprintf(why, sizeof(why), "%s", shmring_errdetail());
-		return shmring__fail(-EPROTO, "header geometry: %s", why);
+		return shmring__fail(-EPROTO, "header field %s", why);
 	}
-	EXPECT(slot_stride, d.slot_stride);
-	EXPECT(ctrl_off, d.ctrl_off);
-	EXPECT(ep_off, d.ep_off);
-	EXPECT(data_off, d.data_off);
-	EXPECT(data_size, d.data_size);
-	EXPECT(total_size, d.total_size);
+	/* Derived fields: the detail also gives what they were derived from. */
+#define EXPECT_DERIVED(field)                                                                      \
+	do {                                                                                       \
+		if (c->field != d.field)                                                           \
+			return shmring__fail(-EPROTO,                                              \
+					     "header field " #field " is %llu, expected %llu for "  \
+					     "slot_size %u, capacity %llu, ep_count %u, page_size %llu", \
+					     (unsigned long long)c->field, (unsigned long long)d.field, \
+					     c->slot_size, (unsigned long long)c->capacity,        \
+					     c->ep_count, (unsigned long long)c->page_size);       \
+	} while (0)
+	EXPECT_DERIVED(slot_stride);
+	EXPECT_DERIVED(ctrl_off);
+	EXPECT_DERIVED(ep_off);
+	EXPECT_DERIVED(data_off);
+	EXPECT_DERIVED(data_size);
+	EXPECT_DERIVED(total_size);
+#undef EXPECT_DERIVED
 	/* A ring with single producer and consumer has exactly their two entries. */
 	if (c->prod_mode == SHMRING_MODE_SINGLE && c->cons_mode == SHMRING_MODE_SINGLE)
 		EXPECT(ep_count, 2);
@@ -630,10 +642,15 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 				break;
 		}
 		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline) {
-			if (hp != MAP_FAILED)
+			uint32_t ready = 0;
+
+			if (hp != MAP_FAILED) {
+				ready = shmring_atomic_load(&((struct shmring_hdr *)hp)->ready, SHMRING_RELAXED);
 				munmap(hp, hlen);
-			return shmring__fail(-ETIMEDOUT, "the creator did not finish within %u ms",
-					     timeout_ms);
+			}
+			return shmring__fail(-ETIMEDOUT,
+					     "the creator did not finish within %u ms (object %lld bytes, header field ready 0x%x)",
+					     timeout_ms, (long long)st.st_size, ready);
 		}
 		usleep(1000);
 	}
