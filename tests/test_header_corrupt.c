@@ -162,9 +162,11 @@ static const struct patch patches[] = {
 	{ F(page_size), 8192, -EPROTO, NULL },
 	{ F(page_size), 1ull << 40, -EPROTO, NULL },
 	{ "reserved0", offsetof(struct shmring_hdr, reserved0), 1, 1, -EPROTO, NULL },
-	{ "reserved0", offsetof(struct shmring_hdr, reserved0) + 119, 1, 0x80, -EPROTO, NULL },
+	{ "reserved0", offsetof(struct shmring_hdr, reserved0) + sizeof(((struct shmring_hdr *)0)->reserved0) - 1,
+	  1, 0x80, -EPROTO, NULL },
 	{ "reserved1", offsetof(struct shmring_hdr, reserved1), 1, 1, -EPROTO, NULL },
-	{ "reserved1", offsetof(struct shmring_hdr, reserved1) + 123, 1, 0xff, -EPROTO, NULL },
+	{ "reserved1", offsetof(struct shmring_hdr, reserved1) + sizeof(((struct shmring_hdr *)0)->reserved1) - 1,
+	  1, 0xff, -EPROTO, NULL },
 	/* The creator never marked the header ready. */
 	{ F(ready), 0, -ETIMEDOUT, "ready 0x0" },
 	{ F(ready), 0x59444551u, -ETIMEDOUT, "ready 0x59444551" },
