@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "bench_config.h"
+#include "ref_vyukov.h"
 
 #define SHARED_RING_ALIGN 128
 
@@ -53,41 +54,21 @@ static void shm_rings_teardown(struct bench_run *run)
 	free(st);
 }
 
-/* ---------------- Vyukov bounded MPMC ---------------- */
-
-struct vy_cell {
-	_Atomic uint64_t seq;
-	uint64_t data;
-};
-
-struct vy_queue {
-	_Atomic uint64_t enq;
-	char pad0[SHARED_RING_ALIGN - 8];
-	_Atomic uint64_t deq;
-	char pad1[SHARED_RING_ALIGN - 8];
-	uint64_t mask;
-	char pad2[SHARED_RING_ALIGN - 8];
-	struct vy_cell cell[];
-};
+/* ---------------- Vyukov bounded MPMC (bench/ref_vyukov.h) ---------------- */
 
 struct vy_ep {
-	struct vy_queue *q;
+	struct ref_vyukov *q;
 };
 
 static int vy_setup(struct bench_run *run)
 {
 	struct shm_rings *st;
-	int r = shm_rings_new(run, sizeof(struct vy_queue) + run->capacity * sizeof(struct vy_cell), &st);
+	int r = shm_rings_new(run, ref_vyukov_size(run->capacity, run->size), &st);
 
 	if (r < 0)
 		return r;
-	for (int i = 0; i < st->n; i++) {
-		struct vy_queue *q = st->ring[i];
-
-		q->mask = run->capacity - 1;
-		for (uint64_t k = 0; k < run->capacity; k++)
-			atomic_store_explicit(&q->cell[k].seq, k, memory_order_relaxed);
-	}
+	for (int i = 0; i < st->n; i++)
+		ref_vyukov_init(st->ring[i], run->capacity, run->size);
 	return 0;
 }
 
@@ -102,61 +83,14 @@ static int vy_ep_open(struct bench_run *run, void *vep, int ring, int role)
 
 static inline int vy_send(struct vy_ep *ep, const void *m, uint32_t size)
 {
-	struct vy_queue *q = ep->q;
-	uint64_t pos = atomic_load_explicit(&q->enq, memory_order_relaxed);
-	struct vy_cell *c;
-
 	(void)size;
-	for (;;) {
-		c = &q->cell[pos & q->mask];
-		/* Acquire: pairs with the release store of seq by the consumer
-		 * that freed this cell, so its read of data is done. */
-		uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		int64_t dif = (int64_t)(seq - pos);
-
-		if (dif == 0) {
-			if (atomic_compare_exchange_weak_explicit(&q->enq, &pos, pos + 1, memory_order_relaxed,
-								  memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			return 0;
-		} else {
-			pos = atomic_load_explicit(&q->enq, memory_order_relaxed);
-		}
-	}
-	c->data = bench_tag_get(m);
-	/* Release: pairs with the consumer's acquire load of seq. */
-	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-	return 1;
+	return ref_vyukov_push(ep->q, m) == 0;
 }
 
 static inline int vy_recv(struct vy_ep *ep, void *m, uint32_t size)
 {
-	struct vy_queue *q = ep->q;
-	uint64_t pos = atomic_load_explicit(&q->deq, memory_order_relaxed);
-	struct vy_cell *c;
-
 	(void)size;
-	for (;;) {
-		c = &q->cell[pos & q->mask];
-		/* Acquire: pairs with the producer's release store of seq. */
-		uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		int64_t dif = (int64_t)(seq - (pos + 1));
-
-		if (dif == 0) {
-			if (atomic_compare_exchange_weak_explicit(&q->deq, &pos, pos + 1, memory_order_relaxed,
-								  memory_order_relaxed))
-				break;
-		} else if (dif < 0) {
-			return 0;
-		} else {
-			pos = atomic_load_explicit(&q->deq, memory_order_relaxed);
-		}
-	}
-	bench_tag_set(m, c->data);
-	/* Release: pairs with the producer's acquire load of seq a lap later. */
-	atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
-	return 1;
+	return ref_vyukov_pop(ep->q, m) == 0;
 }
 
 BENCH_LOOPS(vy, struct vy_ep, vy_send, vy_recv)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring subjects: the SPSC ring (single and burst; spinning on try_*,
- * and blocking through wait.h).
+ * and blocking through wait.h) and the MPMC ring.
  *
  * The rings are created without a name (memfd) before the endpoints start;
  * each endpoint attaches its own handle with shmring_dup, in its thread or
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <shmring/shmring.h>
+#include <shmring/mpmc.h>
 #include <shmring/spsc.h>
 #include <shmring/wait.h>
 
@@ -49,6 +50,11 @@ static int sr_setup_type(struct bench_run *run, uint32_t type)
 static int sr_setup_spsc(struct bench_run *run)
 {
 	return sr_setup_type(run, SHMRING_SPSC);
+}
+
+static int sr_setup_mpmc(struct bench_run *run)
+{
+	return sr_setup_type(run, SHMRING_MPMC);
 }
 
 static void sr_teardown(struct bench_run *run)
@@ -100,6 +106,25 @@ BENCH_LOOPS(spsc, struct sr_ep, spsc_send, spsc_recv)
 #define spsc_recv_burst(ep, m, size, n) shmring_spsc_pop_burst(&(ep)->r, (m), (n))
 
 BENCH_BURST_LOOPS(spsc_burst, struct sr_ep, spsc_send_burst, spsc_recv_burst)
+
+/* MPMC: every producer and consumer thread or process has its own handle */
+static inline int mpmc_send(struct sr_ep *ep, const void *m, uint32_t size)
+{
+	int r = shmring_mpmc_try_push(&ep->r, m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+static inline int mpmc_recv(struct sr_ep *ep, void *m, uint32_t size)
+{
+	int r = shmring_mpmc_try_pop(&ep->r, m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+BENCH_LOOPS(mpmc, struct sr_ep, mpmc_send, mpmc_recv)
 
 /*
  * Blocking: push_wait/pop_wait. "-wait" sleeps at once when the ring is
@@ -181,6 +206,22 @@ static const struct bench_subject subjects[] = {
 		.ep_close = sr_ep_close,
 		.producer = spsc_burst_producer,
 		.consumer = spsc_burst_consumer,
+	},
+	{
+		.name = "shmring-mpmc",
+		.group = "shmring",
+		.desc = "MPMC slot ring, try_push/try_pop",
+		.flags = BS_TPUT | BS_RTT | BS_MULTI,
+		.max_size = 8,
+		.setup = sr_setup_mpmc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open,
+		.ep_close = sr_ep_close,
+		.producer = mpmc_producer,
+		.consumer = mpmc_consumer,
+		.client = mpmc_client,
+		.server = mpmc_server,
 	},
 	{
 		.name = "shmring-spsc-wait",

@@ -101,6 +101,7 @@ struct bench_run {
 	_Atomic uint32_t ready, go, prod_done, errors;
 	_Atomic uint64_t t_start, t_end;
 	_Atomic uint64_t sum_sent, sum_recv, nsent, nrecv;
+	_Atomic uint64_t preempt; /* involuntary context switches of the endpoints */
 	uint64_t deadline;   /* producers and clients stop early after this */
 	uint64_t check_mask; /* producers look at the clock every mask + 1 messages */
 	char errmsg[160];

@@ -15,13 +15,14 @@ test -s "$dir/list"
 grep -q '^Throughput' "$dir/table"
 grep -q '^Round trip' "$dir/table"
 grep -q '^Targets' "$dir/table"
+grep -q '^Machine: ' "$dir/table"
 if grep -q FAILED "$dir/table"; then cat "$dir/table"; exit 1; fi
 
-# CSV: the header, 20 fields on every line, numbers where numbers belong,
+# CSV: the header, 21 fields on every line, numbers where numbers belong,
 # and the subjects every build has.
 awk -F, '
-NR == 1 { if ($0 != "test,subject,group,mode,wait,size,prod,cons,burst,metric,unit,median,min,max,reps,samples,vs_best,best,vs_floor,floor") { print "bad header: " $0; bad = 1 } next }
-NF != 20 { print "line " NR ": " NF " fields"; bad = 1 }
+NR == 1 { if ($0 != "test,subject,group,mode,wait,size,prod,cons,burst,metric,unit,median,min,max,reps,samples,vs_best,best,vs_floor,floor,preempt") { print "bad header: " $0; bad = 1 } next }
+NF != 21 { print "line " NR ": " NF " fields"; bad = 1 }
 $1 != "tput" && $1 != "rtt" { print "line " NR ": test " $1; bad = 1 }
 $12 !~ /^[0-9.e+]+$/ || $13 !~ /^[0-9.e+]+$/ || $14 !~ /^[0-9.e+]+$/ { print "line " NR ": values " $12 " " $13 " " $14; bad = 1 }
 $12 + 0 < $13 + 0 || $12 + 0 > $14 + 0 { print "line " NR ": median outside min-max"; bad = 1 }

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,8 @@ struct bench_case {
 	double rate[MAX_REPS]; /* tput: messages/s */
 	struct lat lat[MAX_REPS];
 	uint64_t samples;
+	uint64_t preempt;      /* involuntary context switches, all runs */
+	int preempted_runs;    /* runs in which an endpoint was preempted */
 	bool failed;
 	char err[200];
 	/* summary */
@@ -112,6 +115,7 @@ struct bench_case {
 static struct bench_case cases[MAX_CASES];
 static int ncases;
 static struct bench_run *run_shm;
+static double load_start = NAN, load_end = NAN;
 static char machine[256] = "topology unknown";
 
 /* ------------------------------------------------------------------ */
@@ -222,6 +226,9 @@ static void ep_main(struct ep_arg *a)
 	while (!atomic_load_explicit(&run->go, memory_order_acquire))
 		bench_relax(&spins);
 	if (r == 0 && !atomic_load(&run->errors)) {
+		struct rusage ru0, ru1;
+
+		getrusage(RUSAGE_THREAD, &ru0);
 		if (!run->rtt && a->role == BR_PROD)
 			s->producer(run, ep[0], a->id);
 		else if (!run->rtt)
@@ -230,6 +237,8 @@ static void ep_main(struct ep_arg *a)
 			s->client(run, ep[0], ep[1]);
 		else
 			s->server(run, ep[0], ep[1]);
+		getrusage(RUSAGE_THREAD, &ru1);
+		atomic_fetch_add(&run->preempt, (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw));
 	}
 	ep_bufs_free();
 	for (int i = opened - 1; i >= 0; i--)
@@ -621,6 +630,8 @@ static void record(struct bench_case *c, int64_t ns)
 {
 	if (c->n >= MAX_REPS)
 		return;
+	c->preempt += atomic_load(&run_shm->preempt);
+	c->preempted_runs += atomic_load(&run_shm->preempt) > 0;
 	if (c->rtt) {
 		const struct bench_hist *h = &run_shm->hist;
 
@@ -704,6 +715,8 @@ static void compare(void)
 			if (b->failed || !b->n || b->rtt != c->rtt || b->size != c->size)
 				continue;
 			if (!strcmp(b->s->group, "baseline")) {
+				if (b->s == c->s && b != c)
+					continue; /* not itself in the other mode */
 				if (c->rtt ? is_blocking(b) != is_blocking(c)
 					   : (b->procs != c->procs || b->nprod != c->nprod ||
 					      b->ncons != c->ncons || (b->burst > 1) != (c->burst > 1)))
@@ -914,6 +927,27 @@ static void target_line(FILE *f, const char *what, const char *measured, double 
 		ok ? "MET " : "MISSED", ratio, higher ? ">=" : "<=", want);
 }
 
+/* How quiet the machine was: a figure taken while other work ran on the
+ * two cores is a figure of that machine, not of the ring. */
+static void print_noise(FILE *f)
+{
+	int runs = 0, hit = 0;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	for (int i = 0; i < ncases; i++) {
+		const struct bench_case *c = &cases[i];
+
+		if (c->nprod + c->ncons > 2 || (c->s->flags & BS_CUSTOM))
+			continue; /* more endpoints than the two cores: preempted by design */
+		runs += c->n;
+		hit += c->preempted_runs;
+	}
+	fprintf(f, "\nMachine: %s; cores %d and %d; load average %.2f at start, %.2f at end (%ld CPUs online)\n",
+		machine, O.cpu[0], O.cpu[1], load_start, load_end, cpus);
+	fprintf(f, "Endpoints were preempted (involuntary context switch) in %d of %d two-endpoint runs%s\n", hit,
+		runs, hit * 10 > runs ? ": the machine was busy, expect wide min-max ranges" : "");
+}
+
 static void print_targets(FILE *f)
 {
 	static const char *const single_peers[] = { "ck-spsc", "dpdk-spsc", "urcu-wfcq", "vyukov", NULL };
@@ -969,7 +1003,7 @@ static void close_out(FILE *f)
 static void write_csv(FILE *f)
 {
 	fprintf(f, "test,subject,group,mode,wait,size,prod,cons,burst,metric,unit,median,min,max,reps,samples,"
-		   "vs_best,best,vs_floor,floor\n");
+		   "vs_best,best,vs_floor,floor,preempt\n");
 	for (int i = 0; i < ncases; i++) {
 		const struct bench_case *c = &cases[i];
 		const char *head[] = { c->rtt ? "rtt" : "tput", c->s->name, c->s->group, c->procs ? "proc" : "thr",
@@ -997,11 +1031,11 @@ static void write_csv(FILE *f)
 			fprintf(f, "%s,%s,%s,%s,%s,%u,%u,%u,%u,%s,%s,", head[0], head[1], head[2], head[3], head[4],
 				c->size, c->nprod, c->ncons, c->burst, metric, unit);
 			if (c->failed || !c->n)
-				fprintf(f, "nan,nan,nan,0,0,nan,,nan,\n");
+				fprintf(f, "nan,nan,nan,0,0,nan,,nan,,0\n");
 			else
-				fprintf(f, "%.6g,%.6g,%.6g,%d,%llu,%.4g,%s,%.4g,%s\n", med, lo, hi, c->n,
+				fprintf(f, "%.6g,%.6g,%.6g,%d,%llu,%.4g,%s,%.4g,%s,%llu\n", med, lo, hi, c->n,
 					(unsigned long long)c->samples, rb, c->best ? c->best->s->name : "", rf,
-					fl ? fl->s->name : "");
+					fl ? fl->s->name : "", (unsigned long long)c->preempt);
 		}
 	}
 }
@@ -1019,8 +1053,9 @@ static void write_json(FILE *f)
 	fprintf(f, "{\n  \"tool\": \"shmring-bench\",\n  \"machine\": \"");
 	for (const char *p = machine; *p; p++)
 		fputc(*p == '"' || *p == '\\' ? '\'' : *p, f);
-	fprintf(f, "\",\n  \"reps\": %d,\n  \"duration_ms\": %g,\n  \"cpus\": [%d, %d],\n"
-		   "  \"results\": [\n", O.reps, O.duration_ms, O.cpu[0], O.cpu[1]);
+	fprintf(f, "\",\n  \"loadavg\": [%.2f, %.2f],\n  \"reps\": %d,\n  \"duration_ms\": %g,\n  \"cpus\": [%d, %d],\n"
+		   "  \"results\": [\n", isnan(load_start) ? 0 : load_start, isnan(load_end) ? 0 : load_end, O.reps,
+		O.duration_ms, O.cpu[0], O.cpu[1]);
 	for (int i = 0; i < ncases; i++) {
 		const struct bench_case *c = &cases[i];
 
@@ -1058,7 +1093,8 @@ static void write_json(FILE *f)
 		json_num(f, "vs_best", ratio_best(c), true);
 		fprintf(f, "\"best\": \"%s\", ", c->best ? c->best->s->name : "");
 		json_num(f, "vs_floor", ratio_floor(c), true);
-		fprintf(f, "\"samples\": %llu}%s\n", (unsigned long long)c->samples, i + 1 < ncases ? "," : "");
+		fprintf(f, "\"samples\": %llu, \"preempt\": %llu}%s\n", (unsigned long long)c->samples,
+			(unsigned long long)c->preempt, i + 1 < ncases ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
 }
@@ -1293,7 +1329,13 @@ int main(int argc, char **argv)
 	if (!O.quiet)
 		fprintf(stderr, "shmring-bench: %d cases, %d repetitions of %g ms, cores %d and %d (%s)\n",
 			ncases, O.reps, O.duration_ms, O.cpu[0], O.cpu[1], machine);
+	double la[1];
+
+	if (getloadavg(la, 1) == 1)
+		load_start = la[0];
 	measure();
+	if (getloadavg(la, 1) == 1)
+		load_end = la[0];
 	compare();
 
 	bool stdout_used = false;
@@ -1323,6 +1365,7 @@ int main(int argc, char **argv)
 		FILE *f = stdout_used ? stderr : stdout;
 
 		print_table(f);
+		print_noise(f);
 		print_targets(f);
 	}
 	if (failed)
