@@ -276,7 +276,7 @@ Test(topo_place, preferred_prefault_mlock, .timeout = 30)
 	const char *name = t_name("place-lock");
 	int node = last_node();
 
-	shmring_params_init(&p, SHMRING_SPSC, 1024, 64);
+	shmring_params_init(&p, SHMRING_SPSC, 1024, sizeof(uint64_t));
 	cr_assert_eq(shmring_params_place_node(&p, node), 0);
 	p.place_flags |= SHMRING_PLACE_PREFERRED | SHMRING_PLACE_PREFAULT | SHMRING_PLACE_MLOCK;
 	int ret = shmring_create(&r, name, &p, SHMRING_PRODUCER);
