@@ -11,6 +11,10 @@
 
 #include "common.h"
 
+#ifdef SHMRING_HAVE_HWLOC
+#include <hwloc.h>
+#endif
+
 static struct shmring_topo *load(const char *desc)
 {
 	struct shmring_topo *t = NULL;
@@ -308,6 +312,35 @@ Test(topo_synthetic, bad_env_topology_is_an_error_not_a_crash)
 		_exit(0);
 	}
 	t_wait_ok(pid, "child with a bad SHMRING_TOPO_SYNTHETIC");
+}
+
+/* An XML topology (as lstopo writes it) loads like the machine it describes. */
+Test(topo_synthetic, xml_round_trip)
+{
+	need_hwloc();
+#ifdef SHMRING_HAVE_HWLOC
+	hwloc_topology_t h;
+	char path[] = "/tmp/shmring-topo-XXXXXX";
+	int fd = mkstemp(path), a, b;
+	struct shmring_topo *t = NULL;
+
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(hwloc_topology_init(&h), 0);
+	cr_assert_eq(hwloc_topology_set_synthetic(h, TWO_PACK_SMT), 0);
+	cr_assert_eq(hwloc_topology_load(h), 0);
+	cr_assert_eq(hwloc_topology_export_xml(h, path, 0), 0);
+	hwloc_topology_destroy(h);
+	int ret = shmring_topo_load_xml(&t, path);
+
+	unlink(path);
+	cr_assert_eq(ret, 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_topo_cpu_count(t), 16);
+	cr_assert_eq(shmring_topo_node_count(t), 2);
+	cr_assert_eq(shmring_topo_pick_pair(t, 0, &a, &b), 3);
+	cr_assert(a == 0 && b == 2);
+	shmring_topo_free(t);
+#endif
 }
 
 Test(topo_params, helpers)
