@@ -971,7 +971,9 @@ static int locate(hwloc_topology_t topo, const unsigned char *map, uint64_t page
 
 		/* Map the page into this process (read-only) so the kernel
 		 * can say where it is; never write. */
+#ifdef MADV_POPULATE_READ
 		if (madvise((void *)(uintptr_t)a, ps, MADV_POPULATE_READ) < 0)
+#endif
 			(void)__atomic_load_n(a, __ATOMIC_RELAXED);
 		hwloc_bitmap_zero(set);
 		if (hwloc_get_area_memlocation(topo, a, ps, set, HWLOC_MEMBIND_BYNODESET) < 0) {
