@@ -131,7 +131,7 @@ static inline char *t_json(const char *json, const char *expr)
 	do {                                                                                       \
 		char *got_ = t_json((json), (expr));                                                \
 		cr_assert(got_, "not valid JSON or no %s:\n%s", (expr), (json));                   \
-		cr_assert_str_eq(got_, (want), "%s", (expr));                                        \
+		cr_assert_str_eq(got_, (want), "%s: got %s, want %s", (expr), got_, (want));           \
 		free(got_);                                                                        \
 	} while (0)
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <shmring/shmring.h>
+#include <shmring/topo.h>
 
 /* Exit codes (documented in --help, docs/shmring-dump.1). */
 #define DUMP_EXIT_OK 0
@@ -32,12 +33,12 @@
 #define DUMP_PROBLEMS_MAX 32
 
 struct dump_counters {
-	uint64_t blocked, high_water, sleeps, wakes, wakes_empty, futex_calls, skipped, corrupt;
+	uint64_t blocked, high_water, sleeps, wakes, wakes_empty, futex_calls, skipped, corrupt, lost;
 };
 
 struct dump_side {
 	uint64_t pos, claim, cached;
-	uint32_t futex, waiters;
+	uint32_t futex, waiters, light;
 	struct dump_counters st;
 };
 
@@ -82,6 +83,10 @@ struct dump_ring {
 	uint32_t n_eps;
 	uint32_t n_prod, n_cons; /* attached, alive or not */
 
+	/* placement (dump_placement): the library's answer */
+	struct shmring_placement place;
+	int place_ret; /* 0, or -ENOTSUP (no hwloc), -errno; 1: not queried */
+
 	struct dump_problem problems[DUMP_PROBLEMS_MAX];
 	uint32_t n_problems;
 	uint32_t n_failed; /* problems that are not warnings */
@@ -112,9 +117,14 @@ struct dump_kind {
 	/* Call fn for up to n messages: the oldest unconsumed ones, or with
 	 * tail set the last n written. Returns the count, or fn's negative. */
 	int64_t (*messages)(struct dump_ring *d, bool tail, uint64_t n, dump_msg_fn fn, void *arg);
+	/* Optional: the type's own lines of the report, and JSON members
+	 * (each starting with ",\n"). */
+	void (*print_text)(FILE *f, const struct dump_ring *d);
+	void (*print_json)(FILE *f, const struct dump_ring *d);
 };
 
 extern const struct dump_kind dump_kind_spsc;
+extern const struct dump_kind dump_kind_mpmc;
 
 /* dump_snap.c */
 const struct dump_kind *dump_kind_of(uint32_t type);
@@ -130,6 +140,8 @@ int dump_open_fd(struct dump_ring *d, int fd, const char *name, char *why, size_
 void dump_close(struct dump_ring *d);
 /* Take a snapshot of everything (counters, endpoints, positions). */
 void dump_snapshot(struct dump_ring *d);
+/* Ask the library where the pages are (reads only; not in list mode). */
+void dump_placement(struct dump_ring *d);
 /* Run every invariant; returns the number of failed (non-warning) ones. */
 uint32_t dump_check(struct dump_ring *d);
 void dump_problem(struct dump_ring *d, bool warning, const char *invariant, const char *fmt, ...)

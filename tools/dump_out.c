@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* shmring-dump: the full report of one ring, as text and as JSON. */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <string.h>
@@ -104,11 +105,42 @@ static void fmt_flags(char *buf, size_t len, uint32_t flags)
 		snprintf(buf, len, "none");
 }
 
+/* The placement request recorded in the header, in words. */
+static void fmt_place(char *buf, size_t len, const struct shmring_hdr *h)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {
+		{ SHMRING_PLACE_PREFERRED, "preferred" }, { SHMRING_PLACE_HUGE, "huge pages" },
+		{ SHMRING_PLACE_PREFAULT, "prefault" },   { SHMRING_PLACE_MLOCK, "mlock" },
+		{ SHMRING_PLACE_FALLBACK, "fallback allowed" },
+		{ SHMRING_PLACE_FELL_BACK, "FELL BACK to default placement" },
+	};
+	uint32_t fl = h->place_flags;
+	size_t k;
+
+	if (fl & SHMRING_PLACE_NODE)
+		k = (size_t)snprintf(buf, len, "node %d", (int)h->place_node);
+	else if (fl & SHMRING_PLACE_NEAR)
+		k = (size_t)snprintf(buf, len, "near CPUs 0x%llx%016llx%016llx%016llx (node %d)",
+				     (unsigned long long)h->place_cpus[3], (unsigned long long)h->place_cpus[2],
+				     (unsigned long long)h->place_cpus[1], (unsigned long long)h->place_cpus[0],
+				     (int)h->place_node);
+	else if (fl & SHMRING_PLACE_LOCAL)
+		k = (size_t)snprintf(buf, len, "creator's node (%d)", (int)h->place_node);
+	else
+		k = (size_t)snprintf(buf, len, "nothing (kernel default)");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && k < len; i++)
+		if (fl & names[i].bit)
+			k += (size_t)snprintf(buf + k, len - k, ", %s", names[i].name);
+}
+
 void dump_print_text(FILE *f, const struct dump_ring *d)
 {
 	const struct shmring_hdr *h = &d->hdr;
 	const struct dump_side *P = &d->prod, *C = &d->cons;
-	char t1[64], t2[64], u[64];
+	char t1[64], t2[256], u[64];
 	uint64_t cap = d->r.capacity;
 
 	fputs("ring ", f);
@@ -127,12 +159,20 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 		h->mode);
 	fprintf(f, "  created %s by pid %d (uid %u, %s)\n", t1, (int)h->creator_pid, h->creator_uid,
 		d->creator_alive ? "alive" : "dead");
-	if (h->place_node >= 0)
-		fprintf(f, "  placement: requested node %d (flags 0x%x); actual: not reported by this build\n",
-			(int)h->place_node, h->place_flags);
+	fmt_place(t2, sizeof(t2), h);
+	fprintf(f, "  placement: requested %s; actual: ", t2);
+	if (d->place_ret == 0 && d->place.node >= 0)
+		fprintf(f, "node %d (%" PRIu64 " of %" PRIu64 " sampled pages located there, %u node%s)\n",
+			(int)d->place.node, d->place.on_node, d->place.sampled, d->place.node_count,
+			d->place.node_count == 1 ? "" : "s");
+	else if (d->place_ret == 0)
+		fprintf(f, "unknown (no page located)\n");
+	else if (d->place_ret == -ENOTSUP)
+		fprintf(f, "unknown (library built without hwloc)\n");
+	else if (d->place_ret == 1)
+		fprintf(f, "not queried\n");
 	else
-		fprintf(f, "  placement: none requested (flags 0x%x); actual: not reported by this build\n",
-			h->place_flags);
+		fprintf(f, "unknown (%s)\n", shmring_strerror(d->place_ret));
 	fprintf(f, "  layout: control @%" PRIu64 ", endpoints @%" PRIu64 " x %u, data @%" PRIu64
 		   " + %" PRIu64 " B, page %" PRIu64 " B, first position %" PRIu64 "\n",
 		h->ctrl_off, h->ep_off, d->r.ep_count, h->data_off, h->data_size, h->page_size,
@@ -146,16 +186,22 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 	if (h->cons_mode == SHMRING_MODE_MULTI)
 		fprintf(f, " claim %" PRIu64, C->claim);
 	fputc('\n', f);
-	if (d->avail_end != d->head)
+	if (d->type == SHMRING_SPSC && d->avail_end != d->head)
 		fprintf(f, "  readable up to %" PRIu64 " (published past the head)\n", d->avail_end);
 	fprintf(f, "  fill %" PRIu64 " / %" PRIu64 " %s (%.1f%%), high-water %" PRIu64 "%s\n", d->fill,
 		cap, d->kind ? d->kind->unit : "", cap ? 100.0 * (double)d->fill / (double)cap : 0.0,
 		P->st.high_water, d->r.flags & SHMRING_F_COUNTERS ? "" : " (counters off)");
-	fprintf(f, "  written %" PRIu64 ", consumed %" PRIu64 " since creation\n",
-		d->avail_end - h->init_pos, d->tail - h->init_pos);
+	if (d->kind && d->kind->print_text)
+		d->kind->print_text(f, d);
+	fprintf(f, "  %s %" PRIu64 ", %s %" PRIu64 " since creation\n",
+		d->type == SHMRING_SPSC ? "written" : "claimed by producers",
+		(d->type == SHMRING_SPSC ? d->avail_end : d->head) - h->init_pos,
+		d->type == SHMRING_SPSC ? "consumed" : "by consumers", d->tail - h->init_pos);
 	fprintf(f, "sleepers:\n");
-	fprintf(f, "  producers waiting for room  %u (futex word %u)\n", P->waiters, P->futex);
-	fprintf(f, "  consumers waiting for data  %u (futex word %u)\n", C->waiters, C->futex);
+	fprintf(f, "  producers waiting for room  %u (futex word %u%s)\n", P->waiters, P->futex,
+		P->light ? ", waker relies on membarrier" : "");
+	fprintf(f, "  consumers waiting for data  %u (futex word %u%s)\n", C->waiters, C->futex,
+		C->light ? ", waker relies on membarrier" : "");
 
 	fprintf(f, "endpoints: %u registered (%u producer, %u consumer) of %u entries\n", d->n_eps,
 		d->n_prod, d->n_cons, d->r.ep_count);
@@ -169,9 +215,12 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 			fmt_time(t1, sizeof(t1), e->attach_ns);
 			if (e->claim_pos == SHMRING_NO_CLAIM)
 				snprintf(claim, sizeof(claim), "-");
-			else
+			else if (e->claim_end - e->claim_pos <= cap)
 				snprintf(claim, sizeof(claim), "%" PRIu64 "..%" PRIu64, e->claim_pos,
 					 e->claim_end);
+			else /* announced, CAS not yet won (mpmc.h) */
+				snprintf(claim, sizeof(claim), "%" PRIu64 "+%" PRIu64 " announced", e->claim_pos,
+					 e->claim_pos - e->claim_end);
 			fprintf(f, "  %-5u %-9s %-7s %-8d %-8d %-6s %-27s %-12" PRIu64 " %s\n", e->index,
 				dump_role_name(e->role), dump_state_name(e->state), (int)e->pid,
 				(int)e->tid, e->alive ? "yes" : "NO", t1, e->ops, claim);
@@ -186,6 +235,7 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 	ROW("wakes finding nobody", wakes_empty);
 	ROW("futex calls", futex_calls);
 	ROW("skipped by recovery", skipped);
+	ROW("lost by recovery", lost);
 	ROW("corruption seen", corrupt);
 #undef ROW
 }
@@ -195,9 +245,9 @@ static void json_counters(FILE *f, const struct dump_counters *c)
 	fprintf(f,
 		"{\"blocked\": %" PRIu64 ", \"high_water\": %" PRIu64 ", \"sleeps\": %" PRIu64
 		", \"wakes\": %" PRIu64 ", \"wakes_empty\": %" PRIu64 ", \"futex_calls\": %" PRIu64
-		", \"skipped\": %" PRIu64 ", \"corrupt\": %" PRIu64 "}",
+		", \"skipped\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"corrupt\": %" PRIu64 "}",
 		c->blocked, c->high_water, c->sleeps, c->wakes, c->wakes_empty, c->futex_calls, c->skipped,
-		c->corrupt);
+		c->lost, c->corrupt);
 }
 
 /* The members of the ring's JSON object (no braces: the caller adds
@@ -223,11 +273,25 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 		", \"ep_count\": %u, \"data_off\": %" PRIu64 ", \"data_size\": %" PRIu64
 		", \"page_size\": %" PRIu64 ", \"init_pos\": %" PRIu64 ", \"creator_pid\": %d"
 		", \"creator_uid\": %u, \"creator_alive\": %s, \"create_time_ns\": %" PRIu64
-		", \"place_node\": %d, \"place_flags\": %u}",
+		", \"place_node\": %d, \"place_flags\": %u, \"place_cpus\": [%" PRIu64 ", %" PRIu64
+		", %" PRIu64 ", %" PRIu64 "]}",
 		h->abi_version, h->kind, h->prod_mode, h->cons_mode, h->flags, h->mode, h->ctrl_off,
 		h->ep_off, h->ep_count, h->data_off, h->data_size, h->page_size, h->init_pos,
 		(int)h->creator_pid, h->creator_uid, d->creator_alive ? "true" : "false",
-		h->create_time_ns, (int)h->place_node, h->place_flags);
+		h->create_time_ns, (int)h->place_node, h->place_flags, h->place_cpus[0], h->place_cpus[1],
+		h->place_cpus[2], h->place_cpus[3]);
+	fputs(",\n \"placement\": ", f);
+	if (d->place_ret == 0)
+		fprintf(f,
+			"{\"node\": %d, \"node_count\": %u, \"node_mask\": %" PRIu64 ", \"pages\": %" PRIu64
+			", \"sampled\": %" PRIu64 ", \"located\": %" PRIu64 ", \"on_node\": %" PRIu64
+			", \"os_page_size\": %" PRIu64 "}",
+			(int)d->place.node, d->place.node_count, d->place.node_mask, d->place.pages,
+			d->place.sampled, d->place.located, d->place.on_node, d->place.os_page_size);
+	else if (d->place_ret == 1)
+		fputs("null", f);
+	else
+		fprintf(f, "{\"error\": %d}", -d->place_ret);
 	fprintf(f,
 		",\n \"positions\": {\"head\": %" PRIu64 ", \"tail\": %" PRIu64
 		", \"readable_end\": %" PRIu64 ", \"prod_claim\": %" PRIu64 ", \"cons_claim\": %" PRIu64
@@ -238,8 +302,9 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 	fprintf(f, ",\n \"fill\": %" PRIu64 ", \"high_water\": %" PRIu64, d->fill, d->prod.st.high_water);
 	fprintf(f,
 		",\n \"sleepers\": {\"producers\": %u, \"consumers\": %u, \"prod_futex\": %u"
-		", \"cons_futex\": %u}",
-		d->prod.waiters, d->cons.waiters, d->prod.futex, d->cons.futex);
+		", \"cons_futex\": %u, \"prod_light\": %u, \"cons_light\": %u}",
+		d->prod.waiters, d->cons.waiters, d->prod.futex, d->cons.futex, d->prod.light,
+		d->cons.light);
 	fputs(",\n \"endpoints\": [", f);
 	for (uint32_t i = 0; i < d->n_eps; i++) {
 		const struct dump_ep *e = &d->eps[i];
@@ -257,6 +322,8 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 			fprintf(f, "%" PRIu64 ", \"claim_end\": %" PRIu64 "}", e->claim_pos, e->claim_end);
 	}
 	fputs("]", f);
+	if (d->kind && d->kind->print_json)
+		d->kind->print_json(f, d);
 	fputs(",\n \"counters\": {\"producer\": ", f);
 	json_counters(f, &d->prod.st);
 	fputs(", \"consumer\": ", f);

@@ -21,6 +21,7 @@
 
 static const struct dump_kind *const kinds[] = {
 	&dump_kind_spsc,
+	&dump_kind_mpmc,
 };
 
 const struct dump_kind *dump_kind_of(uint32_t type)
@@ -128,6 +129,7 @@ int dump_open(struct dump_ring *d, const char *name, char *why, size_t why_len)
 	int fd, ret;
 
 	memset(d, 0, sizeof(*d));
+	d->place_ret = 1;
 	if (norm_name(name, path) < 0) {
 		snprintf(why, why_len, "'%s' is not a valid shared-memory name", name);
 		return -EINVAL;
@@ -240,6 +242,7 @@ static void read_counters(struct dump_counters *c, const struct shmring_stats *s
 	c->futex_calls = LD(s->futex_calls);
 	c->skipped = LD(s->skipped);
 	c->corrupt = LD(s->corrupt);
+	c->lost = LD(s->lost);
 }
 
 static void read_side(struct dump_side *o, const struct shmring_side *s, const struct shmring_wait *w,
@@ -250,6 +253,7 @@ static void read_side(struct dump_side *o, const struct shmring_side *s, const s
 	o->cached = LD(s->cached);
 	o->futex = LD(w->futex);
 	o->waiters = LD(w->waiters);
+	o->light = LD(w->light);
 	read_counters(&o->st, st);
 }
 
@@ -291,6 +295,12 @@ static void read_endpoints(struct dump_ring *d)
 		else if (o->role == SHMRING_CONSUMER)
 			d->n_cons++;
 	}
+}
+
+void dump_placement(struct dump_ring *d)
+{
+	memset(&d->place, 0, sizeof(d->place));
+	d->place_ret = shmring_placement_query(&d->r, &d->place);
 }
 
 void dump_snapshot(struct dump_ring *d)
