@@ -6,6 +6,7 @@
 #include <shmring/wait.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <string.h>
 #include <time.h>
 
 #include "common.h"
@@ -38,6 +39,37 @@ static inline int tw_until_asleep(struct shmring_wait *w, unsigned ms)
 {
 	for (unsigned i = 0; i < ms * 10; i++) {
 		if (shmring_atomic_load(&w->waiters, SHMRING_RELAXED))
+			return 1;
+		usleep(100);
+	}
+	return 0;
+}
+
+/* State letter of a process (/proc/PID/stat field 3), '?' if unknown. */
+static inline char tw_proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/* Wait (bounded) until process `pid` is parked on the block: a waiter is
+ * published and the process sleeps in the kernel. 1 if so. */
+static inline int tw_until_sleeping(struct shmring_wait *w, pid_t pid, unsigned ms)
+{
+	for (unsigned i = 0; i < ms * 10; i++) {
+		if (shmring_atomic_load(&w->waiters, SHMRING_RELAXED) && tw_proc_state(pid) == 'S')
 			return 1;
 		usleep(100);
 	}
