@@ -90,7 +90,7 @@ void shmring_wake_setup(struct shmring *r, uint32_t side)
 		 * before the fence below, so our later waiter loads see it
 		 * (the setup half of the argument in wait.h). */
 		shmring_atomic_store(&shmring_wait_block(r, side)->light, 1, SHMRING_SEQ_CST);
-		shmring_atomic_fence(SHMRING_SEQ_CST);
+		shmring_wait_fence();
 		r->wait.flags |= SHMRING_WS_LIGHT;
 	}
 	r->wait.flags |= bit;
@@ -301,7 +301,7 @@ out:
 static int arm_barrier(struct shmring_wait *w)
 {
 	/* Pairs with the wakers' seq_cst fence W2 (fence mode). */
-	shmring_atomic_fence(SHMRING_SEQ_CST);
+	shmring_wait_fence();
 	/* seq_cst load: pairs with the seq_cst store of light in
 	 * shmring_wake_setup (see there). */
 	if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST) &&

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Lost-wakeup stress with threads instead of processes, so that
- * ThreadSanitizer (suite tsan) sees both sides: the same random delays
- * and per-message checks as test_wait_stress.c, sleep-at-once on both.
+ * Lost-wakeup stress with threads instead of processes: the same random
+ * delays and per-message checks as test_wait_stress.c. (Suite tsan runs
+ * wait_threads_tsan.c, a plain program: Criterion cannot start under TSan.)
  */
 #include <pthread.h>
 
