@@ -27,13 +27,16 @@
  * a count in stats.corrupt, never an access outside the data area (every
  * index is pos & mask).
  */
+/* Outside the guard: shmring.h includes this header (and mpmc.h, which
+ * uses it) at its end, so whichever comes first, the handle is declared
+ * before this body and this body before mpmc.h's. */
+#include <shmring/shmring.h>
+
 #ifndef SHMRING_SPSC_H
 #define SHMRING_SPSC_H
 
 #include <errno.h>
 #include <string.h>
-
-#include <shmring/shmring.h>
 
 #ifdef __cplusplus
 extern "C" {
