@@ -2,7 +2,8 @@
 /*
  * Every SHMRING_INLINE function of every public header is also an exported
  * symbol of libshmring.so (src/ffi.c), so bindings and dlsym users can call
- * the fast path. The test reads the headers for the names (comments
+ * the fast path (functions that exist only in some configurations, inside
+ * an #if, are not required). The test reads the headers for the names (comments
  * stripped), dlopen()s the shared library the build made, finds each one
  * with dlsym, and drives a ring through the symbols, mixed with the inline
  * versions on the same ring.
@@ -54,7 +55,35 @@ static void strip_comments(char *s)
 	}
 }
 
-/* The function names declared SHMRING_INLINE in one header. */
+/* Depth of preprocessor conditionals at offset `at` (the include guard
+ * counts as one). */
+static int cond_depth(const char *s, const char *at)
+{
+	int depth = 0;
+
+	for (const char *line = s; line && line < at; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		const char *p = line;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '#')
+			continue;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!strncmp(p, "if", 2))
+			depth++;
+		else if (!strncmp(p, "endif", 5))
+			depth--;
+	}
+	return depth;
+}
+
+/*
+ * The function names declared SHMRING_INLINE in one header, outside any
+ * conditional other than the include guard (a function that exists only
+ * in some configurations, such as a sanitizer build, is not required).
+ */
 static int inline_names(const char *path, char names[][96], int max)
 {
 	char *s = slurp(path);
@@ -69,7 +98,7 @@ static int inline_names(const char *path, char names[][96], int max)
 			line--;
 		while (*line == ' ' || *line == '\t')
 			line++;
-		if (*line == '#')
+		if (*line == '#' || cond_depth(s, p) > 1)
 			continue;
 		/* The name: the first lowercase shmring_ identifier followed by
 		 * '(' before the body or the end of the declaration. */
