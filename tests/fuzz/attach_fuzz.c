@@ -3,7 +3,9 @@
  * attach_fuzz: arbitrary bytes as a ring's shared-memory object.
  *
  * The input becomes the whole object (a memfd of exactly the input's size)
- * and is opened as observer, consumer and producer, each on a fresh copy.
+ * and is opened as observer, consumer and producer, each on a fresh copy,
+ * and through shmring-dump's reader (snapshot, --check's invariants, the
+ * message walk and both report writers).
  * Every input must be rejected with an error code and a detail, or
  * accepted; an accepted ring then gets a few operations of the role's fast
  * path on its (hostile) state, which must return a count or an error code.
@@ -22,8 +24,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <shmring/mpmc.h>
 #include <shmring/shmring.h>
 
+#include "dump.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -104,11 +108,120 @@ static void exercise_spsc(struct shmring *r)
 	free(buf);
 }
 
+static void exercise_mpmc(struct shmring *r)
+{
+	unsigned char *buf = malloc((size_t)r->slot_size * 4 + 8);
+	uint64_t pos;
+	int64_t n;
+
+	if (!buf)
+		return;
+	memset(buf, 0x5a, (size_t)r->slot_size * 4);
+	for (int round = 0; round < 3; round++) {
+		if (r->role == SHMRING_CONSUMER) {
+			n = shmring_mpmc_try_pop(r, buf);
+			if (!op_code_ok(n, 0))
+				fail("mpmc_try_pop", (int)n);
+			n = shmring_mpmc_pop_burst(r, buf, 4);
+			if (!op_code_ok(n, 4))
+				fail("mpmc_pop_burst", (int)n);
+			n = shmring_mpmc_pop_bulk(r, buf, 2);
+			if (!op_code_ok(n, 2) && n != -EINVAL)
+				fail("mpmc_pop_bulk", (int)n);
+			n = shmring_mpmc_peek(r, 3, &pos);
+			if (!op_code_ok(n, 3))
+				fail("mpmc_peek", (int)n);
+			if (n > 0) {
+				for (int64_t i = 0; i < n; i++)
+					memcpy(buf, shmring_slot(r, pos + (uint64_t)i), r->slot_size);
+			}
+			n = shmring_mpmc_release(r);
+			if (n != 0)
+				fail("mpmc_release", (int)n);
+		} else if (r->role == SHMRING_PRODUCER) {
+			n = shmring_mpmc_try_push(r, buf);
+			if (!op_code_ok(n, 0))
+				fail("mpmc_try_push", (int)n);
+			n = shmring_mpmc_push_burst(r, buf, 4);
+			if (!op_code_ok(n, 4))
+				fail("mpmc_push_burst", (int)n);
+			n = shmring_mpmc_push_bulk(r, buf, 2);
+			if (!op_code_ok(n, 2) && n != -EINVAL)
+				fail("mpmc_push_bulk", (int)n);
+			n = shmring_mpmc_reserve(r, 3, &pos);
+			if (!op_code_ok(n, 3))
+				fail("mpmc_reserve", (int)n);
+			if (n > 0) {
+				for (int64_t i = 0; i < n; i++)
+					memcpy(shmring_slot(r, pos + (uint64_t)i), buf, r->slot_size);
+				n = shmring_mpmc_commit(r, (uint64_t)n);
+				if (n != 0)
+					fail("mpmc_commit", (int)n);
+			}
+		}
+		(void)shmring_mpmc_count(r);
+	}
+	free(buf);
+}
+
+/* shmring-dump's reader: everything the tool does with an object. */
+static int count_msg(const struct dump_ring *d, const struct dump_msg *m, void *arg)
+{
+	volatile unsigned char sink = 0;
+
+	(void)d;
+	for (uint32_t i = 0; i < m->len; i++)
+		sink ^= m->data[i];
+	(void)sink;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static void exercise_dump(const uint8_t *data, size_t size)
+{
+	static FILE *null_out;
+	struct dump_ring *d = calloc(1, sizeof(*d));
+	char why[256] = "";
+	uint64_t seen = 0;
+	int fd = fuzz_object(data, size);
+
+	if (!d || fd < 0)
+		goto out;
+	if (!null_out)
+		null_out = fopen("/dev/null", "w");
+	int ret = dump_open_fd(d, fd, "/fuzz", why, sizeof(why));
+
+	if (ret < 0) {
+		if (why[0] == '\0')
+			fail("dump_open_fd (no reason)", ret);
+		goto out;
+	}
+	dump_snapshot(d);
+	(void)dump_check(d);
+	if (d->kind && d->kind->messages) {
+		d->kind->messages(d, false, 8, count_msg, &seen);
+		d->kind->messages(d, true, 8, count_msg, &seen);
+	}
+	if (null_out) {
+		dump_print_text(null_out, d);
+		dump_print_json(null_out, d);
+	}
+out:
+	if (d)
+		dump_close(d);
+	free(d);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void exercise(struct shmring *r)
 {
 	switch (r->type) {
 	case SHMRING_SPSC:
 		exercise_spsc(r);
+		break;
+	case SHMRING_MPMC:
+		exercise_mpmc(r);
 		break;
 	default:
 		break;
@@ -144,5 +257,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fail("open_fd (no detail)", ret);
 		}
 	}
+	exercise_dump(data, size);
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <shmring/mpmc.h>
 #include <shmring/shmring.h>
 
 typedef void (*fuzz_seed_fn)(const char *name, const uint8_t *data, size_t size, void *arg);
@@ -50,6 +51,8 @@ static int fuzz_seed_fill(struct shmring *base, uint64_t n)
 		memset(elem, (int)(i + 1), sizeof(elem));
 		if (base->type == SHMRING_SPSC)
 			ret = shmring_spsc_try_push(&p, elem);
+		else if (base->type == SHMRING_MPMC)
+			ret = shmring_mpmc_try_push(&p, elem);
 		else
 			ret = -ENOTSUP;
 		if (ret < 0)
