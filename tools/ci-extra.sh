@@ -27,7 +27,9 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 
 # configure <builddir> <meson setup args...> (CC from the environment is
-# read at the first setup only; meson keeps it on reconfigure)
+# read at the first setup only; meson keeps it on reconfigure); then
+# builds $targets (all when empty)
+targets=()
 configure() {
 	local dir=$1
 	shift
@@ -37,8 +39,8 @@ configure() {
 	else
 		meson setup "$dir" "$@" >/dev/null
 	fi
-	echo "==> $dir: build"
-	$nice_cmd ninja -C "$dir"
+	echo "==> $dir: build ${targets[*]}"
+	$nice_cmd ninja -C "$dir" "${targets[@]}"
 }
 
 # suite <builddir> <meson test args...>
@@ -61,8 +63,9 @@ step_tsan() {
 # for coverage too (fuzzer-no-link). A crash leaves its input in
 # build-fuzz/fuzz-artifacts/: copy it to tests/fuzz/regress/ and fix.
 step_fuzz() {
+	local targets=(tests/fuzz/fuzz_attach tests/fuzz/fuzz_mkseed)
 	CC=clang configure build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dwerror=true -Dfuzz=enabled -Dc_args=-fsanitize=fuzzer-no-link || return 1
+		-Dwerror=true -Dfuzz=enabled -Dbench=false -Dc_args=-fsanitize=fuzzer-no-link || return 1
 	local f=build-fuzz
 	rm -rf "$f/fuzz-seeds" "$f/fuzz-artifacts"
 	mkdir -p "$f/fuzz-corpus" "$f/fuzz-artifacts"
