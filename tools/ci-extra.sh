@@ -87,7 +87,7 @@ step_spin() {
 }
 
 steps=("$@")
-((${#steps[@]})) || steps=(tsan fuzz)
+((${#steps[@]})) || steps=(tsan fuzz spin)
 for s in "${steps[@]}"; do
 	if ! declare -F "step_$s" >/dev/null; then
 		echo "unknown step '$s'" >&2
