@@ -31,6 +31,8 @@ struct shmring_kind_ops {
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__spsc_ops;
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__mpmc_ops;
+SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_spsc_ops;
+SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_mpsc_ops;
 
 /* MPMC: the ring's kind block (layout.h struct shmring_mpmc_block). */
 SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctrl *c);
@@ -41,7 +43,7 @@ SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctr
  * frees their entries and returns how many it recovered, or -errno.
  */
 SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
-/* Message rings (src/msg.c); until it exists the dispatch answers -ENOTSUP. */
+/* Message rings (src/msg.c). */
 SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
 /* Free the entries of dead endpoints that hold nothing kind-specific. */
 SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);

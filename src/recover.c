@@ -274,8 +274,7 @@ int shmring_recover(struct shmring *r)
 		return shmring__ep_reap(r);
 	case SHMRING_MSG_SPSC:
 	case SHMRING_MSG_MPSC:
-		/* Becomes `return shmring__msg_recover(r);` with src/msg.c. */
-		return -ENOTSUP;
+		return shmring__msg_recover(r);
 	default:
 		return -EINVAL;
 	}

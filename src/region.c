@@ -72,6 +72,8 @@ static void mapping_put(struct shmring_mapping *m)
 static const struct shmring_kind_ops *const kinds[] = {
 	&shmring__spsc_ops,
 	&shmring__mpmc_ops,
+	&shmring__msg_spsc_ops,
+	&shmring__msg_mpsc_ops,
 };
 
 const struct shmring_kind_ops *shmring__kind_ops(uint32_t type)

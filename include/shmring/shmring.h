@@ -192,11 +192,18 @@ SHMRING_API uint64_t shmring_proc_start_time(int32_t pid);
  * marked skipped (consumers pass over them and count them in
  * cons_stats.skipped; never delivered), and a dead consumer's claim is
  * dropped (the messages it held are lost, counted in cons_stats.lost).
+ * On an MPSC message ring, the record a dead producer reserved and never
+ * committed becomes padding (counted in cons_stats.skipped, never
+ * delivered); this runs in the consumer's handle only (-EPERM elsewhere),
+ * and the consumer also runs it by itself when one record stays
+ * uncommitted for SHMRING_MSG_STALL_CHECK polls (see msg.h).
  * Callable by any process attached to the ring (not through an observer's
  * read-only handle), at any time, concurrently with traffic.
  * Returns the number of endpoints recovered (0: none dead), or -EINVAL
- * (closed handle), -EPERM (observer handle), -EBUSY (another live process
- * is recovering this ring now), -ENOTSUP (ring type without recovery).
+ * (closed handle), -EPERM (observer handle; message ring: not the
+ * consumer's), -EBUSY (another live process is recovering this ring now),
+ * -ENOTSUP (ring type without recovery), -EPROTO (message ring: positions
+ * corrupt).
  */
 SHMRING_API int shmring_recover(struct shmring *r);
 
@@ -206,5 +213,6 @@ SHMRING_API int shmring_recover(struct shmring *r);
 
 #include <shmring/spsc.h>
 #include <shmring/mpmc.h>
+#include <shmring/msg.h>
 
 #endif /* SHMRING_SHMRING_H */

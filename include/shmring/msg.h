@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Variable-length message ring (SHMRING_MSG_SPSC, SHMRING_MSG_MPSC):
+ * inline fast path.
+ *
+ * The data area is a byte ring of `capacity` bytes (a power of two) holding
+ * records. A record is an 8-byte header word, then the payload, padded to a
+ * multiple of 8 bytes, so every header is 8-byte aligned:
+ *
+ *   bits  0..31  length: payload bytes (message), or bytes after the header (padding)
+ *   bits 32..39  type: SHMRING_MSG_T_DATA or SHMRING_MSG_T_PAD
+ *   bits 40..63  tag: (position >> 3) & 0xffffff, a check against a header
+ *                read at the wrong place
+ *
+ * A record never crosses the end of the ring: where it would, a padding
+ * record fills the rest and the message starts at offset 0, so every
+ * message is one contiguous span the caller reads and writes in place.
+ * The largest record is 8 + round8(slot_size), and geometry requires
+ * capacity >= 2 x that, so any reservation fits into an empty ring.
+ *
+ * Single producer (MSG_SPSC). The producer writes header and payload, then
+ * publishes its head: P1 header and payload stores; P2 release store of
+ * prod.pos. The consumer's C1 acquire load of prod.pos pairs with P2, so
+ * every record below the head is complete. C2 release store of cons.pos
+ * after the consumer's last read of a record; the producer's P0 acquire
+ * load of cons.pos pairs with C2 before it reuses the space.
+ *
+ * Many producers (MSG_MPSC). A producer claims [c, c + need) with a CAS on
+ * prod.claim and commits on its own, so records complete out of order; the
+ * consumer delivers in claim order. A record is committed when its header
+ * word is non-zero: M2 release store of the header pairs with the
+ * consumer's M3 acquire load of it. The consumer zeroes every byte it
+ * releases (M4, before C2), so a header position the producers have not
+ * written yet reads 0, never stale bytes of an earlier lap.
+ *
+ * Recovery of a producer that dies between reserve and commit needs no
+ * timeout: before its CAS a producer records its intent (claim_end, then
+ * claim_pos | 1) in its own endpoint entry, and confirms it (claim_pos) after
+ * the CAS; commit and abort clear it. A record whose header stays 0 thus
+ * always has its owner in the endpoint table, with its pid and start time.
+ * shmring_recover() on the consumer's handle turns the records of dead
+ * owners into padding; the consumer also runs it on its own when it sees
+ * the same uncommitted record for a while (SHMRING_MSG_STALL_CHECK polls).
+ *
+ * Every header is checked before use (type, tag, length against the
+ * largest record, against the end of the ring and against the producer's
+ * position): a corrupt one gives -EPROTO and a count in stats.corrupt,
+ * never an access outside the data area.
+ */
+#ifndef SHMRING_MSG_H
+#define SHMRING_MSG_H
+
+#include <errno.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <shmring/shmring.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMRING_MSG_HDR 8u       /* bytes of a record header */
+#define SHMRING_MSG_T_DATA 1u    /* a message */
+#define SHMRING_MSG_T_PAD 2u     /* padding: skipped by the consumer */
+#define SHMRING_MSG_TAG_MASK 0xffffffull
+#define SHMRING_MSG_CAP_MIN 64u  /* smallest message ring, bytes */
+/* Consecutive polls of one uncommitted record before the consumer checks
+ * whether its producer is dead. */
+#define SHMRING_MSG_STALL_CHECK 1024u
+
+/* Per-handle state in struct shmring.ext[] (process-local). */
+#define SHMRING_MSGX_RES 0   /* producer: header position of the open reservation, or SHMRING_NO_CLAIM */
+#define SHMRING_MSGX_RLEN 1  /* producer: its payload length */
+#define SHMRING_MSGX_CUR 2   /* consumer: next record to peek (r->pos: released up to) */
+#define SHMRING_MSGX_STALL 3 /* consumer: polls of the same uncommitted record */
+#define SHMRING_MSGX_RMAX 4  /* largest record, bytes */
+
+/* Bytes a record with `len` payload bytes takes. */
+SHMRING_INLINE uint64_t shmring_msg_rec_size(uint64_t len)
+{
+	return SHMRING_MSG_HDR + ((len + 7u) & ~(uint64_t)7u);
+}
+
+SHMRING_INLINE uint64_t shmring_msg_word(uint32_t len, uint32_t type, uint64_t pos)
+{
+	return (uint64_t)len | ((uint64_t)type << 32) | (((pos >> 3) & SHMRING_MSG_TAG_MASK) << 40);
+}
+
+/* The header word of the record at position `pos`. */
+SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg_hdr(const struct shmring *r, uint64_t pos)
+{
+	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask));
+}
+
+/* Largest message the ring carries (payload bytes). */
+SHMRING_INLINE uint32_t shmring_msg_max(const struct shmring *r)
+{
+	return r->slot_size;
+}
+
+SHMRING_INLINE int shmring_msg_corrupt(struct shmring *r, struct shmring_stats *s)
+{
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_atomic_fetch_add(&s->corrupt, 1, SHMRING_RELAXED);
+	return -EPROTO;
+}
+
+SHMRING_INLINE void shmring_msg_note_blocked(struct shmring *r, struct shmring_stats *s)
+{
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_atomic_fetch_add(&s->blocked, 1, SHMRING_RELAXED);
+}
+
+/*
+ * SPSC producer: refresh the cached consumer position if needed and tell
+ * whether `need` bytes from `from` on are free. Returns 1 (free), 0 (full)
+ * or -EPROTO.
+ */
+SHMRING_INLINE int shmring_msg_room(struct shmring *r, uint64_t from, uint64_t need)
+{
+	if (shmring_likely(from + need - r->cached <= r->capacity && from - r->cached <= r->capacity))
+		return 1;
+	/* P0: pairs with the consumer's release store of cons.pos (C2): its
+	 * reads (and MPSC zeroing) of the space happen before we reuse it. */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+
+	if (shmring_unlikely(from - t > r->capacity || (t & 7u)))
+		return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+	r->cached = t;
+	if ((r->flags & SHMRING_F_COUNTERS) && from - t > r->hwm) {
+		r->hwm = from - t;
+		shmring_atomic_store(&r->ctrl->prod_stats.high_water, r->hwm, SHMRING_RELAXED);
+	}
+	if (from + need - t > r->capacity) {
+		shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
+		return 0;
+	}
+	return 1;
+}
+
+/* Bytes of padding a record of `rec` bytes needs at `pos` to stay contiguous. */
+SHMRING_INLINE uint64_t shmring_msg_pad(const struct shmring *r, uint64_t pos, uint64_t rec)
+{
+	uint64_t off = pos & r->mask;
+
+	return off + rec > r->capacity ? r->capacity - off : 0;
+}
+
+/* MPSC reservation: claim with a CAS, intent recorded in our endpoint entry. */
+SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void **buf)
+{
+	struct shmring_endpoint *ep = r->ep;
+	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+	uint64_t pad;
+
+	if (shmring_unlikely(!ep))
+		return -EINVAL;
+	for (;;) {
+		if (shmring_unlikely(c & 7u)) {
+			shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+			return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+		}
+		pad = shmring_msg_pad(r, c, rec);
+		if (c + pad + rec - r->cached > r->capacity || c - r->cached > r->capacity) {
+			/* P0: pairs with the consumer's release store of cons.pos
+			 * (C2): its reads and zeroing of the space happen first. */
+			uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+
+			if (shmring_unlikely(c - t > r->capacity || (t & 7u))) {
+				/* c may be a stale claim the consumer has passed. */
+				uint64_t c2 = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+
+				if (c2 != c && !(t & 7u)) {
+					c = c2;
+					continue;
+				}
+				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+				return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+			}
+			r->cached = t;
+			if (c + pad + rec - t > r->capacity) {
+				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+				shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
+				return -EAGAIN;
+			}
+		}
+		/* Intent first (odd claim_pos: not confirmed), so that a record
+		 * whose header stays 0 always has an owner in the table. */
+		shmring_atomic_store(&ep->claim_end, c + pad + rec, SHMRING_RELAXED);
+		shmring_atomic_store(&ep->claim_pos, c | 1u, SHMRING_RELAXED);
+		/* M1, release: whoever acquires prod.claim >= c + need (recovery)
+		 * sees the intent above. Acquire on failure is not needed: the
+		 * new value is only a position, checked again above. */
+		if (shmring_atomic_cas_weak(&r->ctrl->prod.claim, &c, c + pad + rec, SHMRING_ACQ_REL,
+					    SHMRING_RELAXED))
+			break;
+	}
+	shmring_atomic_store(&ep->claim_pos, c, SHMRING_RELAXED);
+	if (pad)
+		/* M2: pairs with the consumer's acquire load of the header (M3). */
+		shmring_atomic_store(shmring_msg_hdr(r, c),
+				     shmring_msg_word((uint32_t)(pad - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, c),
+				     SHMRING_RELEASE);
+	r->ext[SHMRING_MSGX_RES] = c + pad;
+	r->ext[SHMRING_MSGX_RLEN] = len;
+	*buf = r->data + (size_t)((c + pad + SHMRING_MSG_HDR) & r->mask);
+	return 0;
+}
+
+/*
+ * Producer: reserve room for a message of `len` bytes (0 allowed) and
+ * point *buf at it, to write in place; nothing is visible to the consumer
+ * until shmring_msg_commit(). One reservation at a time per handle.
+ * Returns 0, or -EMSGSIZE (len > shmring_msg_max(r), at once),
+ * -EAGAIN (not enough free space now), -EBUSY (a reservation is open),
+ * -EINVAL (MPSC handle without an endpoint), -EPROTO (consumer state
+ * corrupt).
+ */
+SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **buf)
+{
+	if (shmring_unlikely(len > r->slot_size))
+		return -EMSGSIZE;
+	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
+		return -EBUSY;
+	if (r->type == SHMRING_MSG_MPSC)
+		return shmring_msg_reserve_mp(r, len, buf);
+
+	uint64_t h = r->pos;
+	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t pad = shmring_msg_pad(r, h, rec);
+	int room = shmring_msg_room(r, h, pad + rec);
+
+	if (shmring_unlikely(room <= 0))
+		return room == 0 ? -EAGAIN : room;
+	if (pad)
+		/* Published with the record by the release store of prod.pos (P2). */
+		shmring_atomic_store(shmring_msg_hdr(r, h),
+				     shmring_msg_word((uint32_t)(pad - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, h),
+				     SHMRING_RELAXED);
+	r->ext[SHMRING_MSGX_RES] = h + pad;
+	r->ext[SHMRING_MSGX_RLEN] = len;
+	*buf = r->data + (size_t)((h + pad + SHMRING_MSG_HDR) & r->mask);
+	return 0;
+}
+
+/* End the open reservation as a message (`type` DATA) or as padding. */
+SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
+{
+	uint64_t p = r->ext[SHMRING_MSGX_RES];
+	uint32_t len = (uint32_t)r->ext[SHMRING_MSGX_RLEN];
+	uint64_t rec = shmring_msg_rec_size(len);
+
+	if (shmring_unlikely(p == SHMRING_NO_CLAIM))
+		return -EINVAL;
+	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	if (r->type == SHMRING_MSG_MPSC) {
+		if (type == SHMRING_MSG_T_PAD)
+			len = (uint32_t)(rec - SHMRING_MSG_HDR);
+		/* M2: pairs with the consumer's acquire load of the header (M3):
+		 * the payload stores above happen before its reads. */
+		shmring_atomic_store(shmring_msg_hdr(r, p), shmring_msg_word(len, type, p),
+				     SHMRING_RELEASE);
+		shmring_atomic_store(&r->ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+		return 0;
+	}
+	if (type == SHMRING_MSG_T_PAD)
+		return 0; /* nothing was published: the space is simply reused */
+	shmring_atomic_store(shmring_msg_hdr(r, p), shmring_msg_word(len, type, p), SHMRING_RELAXED);
+	r->pos = p + rec;
+	/* P2: pairs with the consumer's acquire load of prod.pos (C1). */
+	shmring_atomic_store(&r->ctrl->prod.pos, r->pos, SHMRING_RELEASE);
+	return 0;
+}
+
+/* Producer: publish the reserved message. Returns 0, or -EINVAL (none open). */
+SHMRING_INLINE int shmring_msg_commit(struct shmring *r)
+{
+	return shmring_msg_finish(r, SHMRING_MSG_T_DATA);
+}
+
+/*
+ * Producer: drop the reserved message; the consumer never sees it (MPSC:
+ * its space becomes padding). Returns 0, or -EINVAL (none open).
+ */
+SHMRING_INLINE int shmring_msg_abort(struct shmring *r)
+{
+	return shmring_msg_finish(r, SHMRING_MSG_T_PAD);
+}
+
+/* Copy a message of `len` bytes in. Same returns as shmring_msg_reserve. */
+SHMRING_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t len)
+{
+	void *dst;
+	int ret = shmring_msg_reserve(r, len, &dst);
+
+	if (shmring_unlikely(ret < 0))
+		return ret;
+	if (len)
+		memcpy(dst, buf, len);
+	return shmring_msg_commit(r);
+}
+
+/*
+ * Gather `n` buffers into one message. Same returns as shmring_msg_reserve
+ * (-EMSGSIZE when the total exceeds shmring_msg_max(r)).
+ */
+SHMRING_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov, unsigned n)
+{
+	uint64_t total = 0;
+	unsigned char *dst;
+	void *p;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		total += iov[i].iov_len;
+		if (total > r->slot_size)
+			return -EMSGSIZE;
+	}
+	ret = shmring_msg_reserve(r, (uint32_t)total, &p);
+	if (shmring_unlikely(ret < 0))
+		return ret;
+	dst = (unsigned char *)p;
+	for (unsigned i = 0; i < n; i++) {
+		if (iov[i].iov_len)
+			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+	return shmring_msg_commit(r);
+}
+
+/*
+ * Consumer, MPSC: the header at `t` reads 0. Empty (the claim is at t),
+ * claimed but not committed (-EAGAIN; after SHMRING_MSG_STALL_CHECK such
+ * polls, check for a dead producer), or corrupt.
+ * Returns 1 to look again, -EAGAIN, or -EPROTO.
+ */
+SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
+{
+	/* Acquire: pairs with the producers' CAS (M1), for recovery's reads
+	 * of their endpoint entries. */
+	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
+
+	if (c == t) {
+		r->ext[SHMRING_MSGX_STALL] = 0;
+		shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+		return -EAGAIN;
+	}
+	if (shmring_unlikely(c - t > r->capacity || (c & 7u)))
+		return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+	r->cached = c;
+	if (++r->ext[SHMRING_MSGX_STALL] % SHMRING_MSG_STALL_CHECK == 0 && shmring_recover(r) > 0)
+		return 1;
+	shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+	return -EAGAIN;
+}
+
+/*
+ * Consumer: the next message not yet peeked, read in place. *buf points at
+ * its payload and stays valid until shmring_msg_release(); peek again for
+ * the message after it (a batch), then release them all at once.
+ * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
+ * corrupt record or position: nothing is consumed).
+ */
+SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
+{
+	for (;;) {
+		uint64_t t = r->ext[SHMRING_MSGX_CUR];
+		uint64_t w;
+
+		if (r->type == SHMRING_MSG_MPSC) {
+			/* M3: pairs with the producer's release store of the header (M2). */
+			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
+			if (w == 0) {
+				int ret = shmring_msg_uncommitted(r, t);
+
+				if (ret > 0)
+					continue;
+				return ret;
+			}
+			r->ext[SHMRING_MSGX_STALL] = 0;
+		} else {
+			if (r->cached == t) {
+				/* C1: pairs with the producer's release store of prod.pos (P2). */
+				uint64_t h = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+
+				if (h == t) {
+					shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+					return -EAGAIN;
+				}
+				if (shmring_unlikely(h - r->pos > r->capacity || h - t > r->capacity ||
+						     (h & 7u)))
+					return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+				r->cached = h;
+			}
+			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_RELAXED);
+		}
+
+		uint32_t len = (uint32_t)w;
+		uint32_t type = (uint32_t)(w >> 32) & 0xffu;
+		uint64_t rec = shmring_msg_rec_size(len);
+
+		if (shmring_unlikely((w >> 40) != ((t >> 3) & SHMRING_MSG_TAG_MASK) ||
+				     rec > r->ext[SHMRING_MSGX_RMAX] ||
+				     (t & r->mask) + rec > r->capacity ||
+				     (type == SHMRING_MSG_T_DATA ? len > r->slot_size
+								 : type != SHMRING_MSG_T_PAD)))
+			return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+		if (shmring_unlikely(r->cached - (t + rec) > r->capacity)) {
+			/* Ends past the producer's position as last seen: only a
+			 * fresh MPSC claim can vindicate it (acquire: pairs with
+			 * the CAS, M1). */
+			uint64_t c = r->type == SHMRING_MSG_MPSC
+					     ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE)
+					     : r->cached;
+
+			if (c - t > r->capacity || c - (t + rec) > r->capacity)
+				return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+			r->cached = c;
+		}
+		r->ext[SHMRING_MSGX_CUR] = t + rec;
+		if (type == SHMRING_MSG_T_PAD)
+			continue;
+		*buf = r->data + (size_t)((t + SHMRING_MSG_HDR) & r->mask);
+		return (int)len;
+	}
+}
+
+/* MPSC consumer: zero [from, to) of the ring, in at most two spans (M4). */
+SHMRING_INLINE void shmring_msg_zero(struct shmring *r, uint64_t from, uint64_t to)
+{
+	uint64_t off = from & r->mask, n = to - from;
+
+	if (off + n > r->capacity) {
+		memset(r->data + off, 0, (size_t)(r->capacity - off));
+		memset(r->data, 0, (size_t)(n - (r->capacity - off)));
+	} else {
+		memset(r->data + off, 0, (size_t)n);
+	}
+}
+
+/* Consumer: free every message peeked so far for the producers. */
+SHMRING_INLINE void shmring_msg_release(struct shmring *r)
+{
+	uint64_t cur = r->ext[SHMRING_MSGX_CUR];
+
+	if (cur == r->pos)
+		return;
+	if (r->type == SHMRING_MSG_MPSC) {
+		/* A consumer that dies while zeroing leaves cons.claim for its
+		 * successor to finish the job (see attach). */
+		shmring_atomic_store(&r->ctrl->cons.claim, cur, SHMRING_RELAXED);
+		shmring_msg_zero(r, r->pos, cur);
+	}
+	r->pos = cur;
+	/* C2: pairs with the producers' acquire load of cons.pos (P0). */
+	shmring_atomic_store(&r->ctrl->cons.pos, cur, SHMRING_RELEASE);
+}
+
+/*
+ * Consumer: copy the next message into buf (cap bytes) and release it,
+ * with every message peeked before it. Returns the length, or -EAGAIN,
+ * -EPROTO, or -EMSGSIZE (buf too small: the message stays in the ring;
+ * shmring_msg_peek tells its length).
+ */
+SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
+{
+	const void *p;
+	int n = shmring_msg_peek(r, &p);
+
+	if (n < 0)
+		return n;
+	if (shmring_unlikely((uint32_t)n > cap)) {
+		r->ext[SHMRING_MSGX_CUR] -= shmring_msg_rec_size((uint32_t)n);
+		return -EMSGSIZE;
+	}
+	if (n)
+		memcpy(buf, p, (size_t)n);
+	shmring_msg_release(r);
+	return n;
+}
+
+/* Bytes in use (records of any kind) as this endpoint can tell. */
+SHMRING_INLINE uint64_t shmring_msg_used(const struct shmring *r)
+{
+	/* Acquire: pairs with the release stores of the positions (P2, M1, C2). */
+	uint64_t h = shmring_atomic_load(r->type == SHMRING_MSG_MPSC ? &r->ctrl->prod.claim
+								   : &r->ctrl->prod.pos,
+					 SHMRING_ACQUIRE);
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+
+	return h - t > r->capacity ? 0 : h - t;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_MSG_H */

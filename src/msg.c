@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Message rings (SHMRING_MSG_SPSC, SHMRING_MSG_MPSC): geometry,
+ * initialisation, attach, and recovery of records left by dead producers.
+ * The fast path and the record format are in include/shmring/msg.h.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+static uint64_t rec_max(uint32_t slot_size)
+{
+	return shmring_msg_rec_size(slot_size);
+}
+
+/*
+ * capacity is the data area in bytes. Any reservation must fit into an
+ * empty ring whatever the offset, padding included: capacity >= 2 x the
+ * largest record.
+ */
+static int msg_geometry(struct shmring_hdr *h)
+{
+	if (h->capacity < SHMRING_MSG_CAP_MIN)
+		return shmring__fail(-EINVAL, "message ring capacity %llu is below %u bytes",
+				     (unsigned long long)h->capacity, SHMRING_MSG_CAP_MIN);
+	if (rec_max(h->slot_size) > h->capacity / 2)
+		return shmring__fail(-EINVAL,
+				     "largest message %u needs a capacity of at least %llu bytes, not %llu",
+				     h->slot_size, (unsigned long long)rec_max(h->slot_size) * 2,
+				     (unsigned long long)h->capacity);
+	h->slot_stride = SHMRING_MSG_HDR; /* record alignment */
+	h->data_size = h->capacity;
+	return 0;
+}
+
+static void msg_init(const struct shmring_hdr *h, struct shmring_ctrl *c, unsigned char *data)
+{
+	uint64_t p0 = h->init_pos & ~(uint64_t)7u;
+
+	(void)data; /* a new object reads zero: every header "not written" */
+	shmring_atomic_store(&c->prod.pos, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->prod.claim, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->prod.cached, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->cons.pos, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->cons.claim, p0, SHMRING_RELAXED);
+	shmring_atomic_store(&c->cons.cached, p0, SHMRING_RELAXED);
+}
+
+static int bad_positions(const char *what, uint64_t a, uint64_t b, uint64_t cap)
+{
+	return shmring__fail(-EPROTO, "%s positions are inconsistent: %llu and %llu, capacity %llu",
+			     what, (unsigned long long)a, (unsigned long long)b,
+			     (unsigned long long)cap);
+}
+
+static int msg_attach(struct shmring *r)
+{
+	bool mp = r->type == SHMRING_MSG_MPSC;
+	/* Acquire: pairs with the release stores of the previous owners. */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
+					  SHMRING_ACQUIRE);
+
+	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	if (h - t > r->capacity || ((h | t) & 7u))
+		return bad_positions("producer/consumer", h, t, r->capacity);
+	if (r->role == SHMRING_PRODUCER) {
+		r->pos = mp ? 0 : h;
+		r->cached = t;
+		r->hwm = shmring_atomic_load(&r->ctrl->prod_stats.high_water, SHMRING_RELAXED);
+	} else if (r->role == SHMRING_CONSUMER) {
+		if (mp) {
+			/* A consumer that died while zeroing what it had
+			 * released: finish it, then publish. */
+			uint64_t z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+
+			if (z != t) {
+				if (z - t > h - t || (z & 7u))
+					return bad_positions("consumer release", t, z, r->capacity);
+				shmring_msg_zero(r, t, z);
+				t = z;
+				/* C2: pairs with the producers' acquire load of cons.pos. */
+				shmring_atomic_store(&r->ctrl->cons.pos, t, SHMRING_RELEASE);
+			}
+		}
+		r->pos = t;
+		r->ext[SHMRING_MSGX_CUR] = t;
+		r->cached = t;
+	}
+	return 0;
+}
+
+const struct shmring_kind_ops shmring__msg_spsc_ops = {
+	.type = SHMRING_MSG_SPSC,
+	.name = "msg-spsc",
+	.geometry = msg_geometry,
+	.init = msg_init,
+	.attach = msg_attach,
+};
+
+const struct shmring_kind_ops shmring__msg_mpsc_ops = {
+	.type = SHMRING_MSG_MPSC,
+	.name = "msg-mpsc",
+	.geometry = msg_geometry,
+	.init = msg_init,
+	.attach = msg_attach,
+};
+
+/* ---- recovery ---------------------------------------------------------- */
+
+static struct shmring_endpoint *ep_at(const struct shmring *r, uint32_t i)
+{
+	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF +
+						   (size_t)i * SHMRING_EP_SIZE);
+}
+
+static bool ep_alive(struct shmring_endpoint *e)
+{
+	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED)) == 1;
+}
+
+/*
+ * Turn [from, to) into padding: one record per side of the ring's end.
+ * The part after the first header is written first, so the consumer never
+ * follows a header to a span that is not yet padding.
+ */
+static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
+{
+	uint64_t off = from & r->mask, n = to - from;
+
+	if (off + n > r->capacity) {
+		uint64_t first = r->capacity - off;
+
+		shmring_atomic_store(shmring_msg_hdr(r, from + first),
+				     shmring_msg_word((uint32_t)(n - first - SHMRING_MSG_HDR),
+						      SHMRING_MSG_T_PAD, from + first),
+				     SHMRING_RELAXED);
+		n = first;
+	}
+	/* Release: pairs with the consumer's acquire load of the header (M3). */
+	shmring_atomic_store(shmring_msg_hdr(r, from),
+			     shmring_msg_word((uint32_t)(n - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, from),
+			     SHMRING_RELEASE);
+}
+
+/* Give a dead producer's entry back to the table. Returns 1 if we did. */
+static int ep_reap(struct shmring_endpoint *e, uint32_t st)
+{
+	/* Acquire on success: we own the entry before touching its fields. */
+	if (!shmring_atomic_cas(&e->state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE, SHMRING_RELAXED))
+		return 0;
+	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
+	/* Release: pairs with the acquire CAS of the next registrant. */
+	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+	return 1;
+}
+
+/*
+ * Consumer of an MPSC message ring: walk the records from the read
+ * position to the claim. A header that reads 0 belongs to the producer
+ * whose endpoint entry holds a claim covering it (confirmed: claim_pos <=
+ * t < claim_end; unconfirmed intent: claim_pos == t | 1). A live owner is
+ * still writing: its confirmed claim is stepped over, an unconfirmed one
+ * ends the walk. A dead owner's record becomes padding. Afterwards dead
+ * producers that hold nothing the consumer still needs give their entry
+ * back. Returns the number of dead producers recovered (entries freed),
+ * or -EPERM (not the consumer's handle), -EPROTO (inconsistent positions).
+ * Single-producer message rings: a dead producer never published a
+ * partial record and its successor takes its entry over; dead entries are
+ * only freed.
+ */
+int shmring__msg_recover(struct shmring *r)
+{
+	uint64_t t, c;
+	int reaped = 0;
+
+	if (r->type != SHMRING_MSG_MPSC)
+		return shmring__ep_reap(r);
+	if (r->role != SHMRING_CONSUMER || !r->ep)
+		return shmring__fail(-EPERM, "message ring recovery runs in the consumer's handle");
+	t = r->ext[SHMRING_MSGX_CUR];
+	/* Acquire: pairs with the producers' CAS (M1): their intents in the
+	 * endpoint table are visible for every claim below c. */
+	c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
+	if (c - t > r->capacity || (c & 7u))
+		return bad_positions("claim/read", c, t, r->capacity);
+
+	while (t != c) {
+		/* Acquire: pairs with the header's release store (M2). */
+		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
+
+		if (w) {
+			uint64_t rec = shmring_msg_rec_size((uint32_t)w);
+
+			if ((w >> 40) != ((t >> 3) & SHMRING_MSG_TAG_MASK) ||
+			    rec > r->ext[SHMRING_MSGX_RMAX] || (t & r->mask) + rec > r->capacity ||
+			    c - (t + rec) > r->capacity)
+				break; /* corrupt: peek reports it */
+			t += rec;
+			continue;
+		}
+		struct shmring_endpoint *dead = NULL, *guess = NULL;
+		uint64_t end = 0, guess_end = 0;
+		bool live = false, disagree = false;
+
+		for (uint32_t i = 2; i < r->ep_count && !live; i++) {
+			struct shmring_endpoint *e = ep_at(r, i);
+			uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+			uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_RELAXED);
+			bool confirmed = !(cp & 1u);
+
+			if (cp == SHMRING_NO_CLAIM ||
+			    (confirmed ? !(cp <= t && t < ce) : (cp & ~(uint64_t)1u) != t))
+				continue;
+			if (ep_alive(e)) {
+				/* Still writing: step over a confirmed claim,
+				 * wait for an unconfirmed one to settle. */
+				live = true;
+				end = confirmed ? ce : t;
+			} else if (confirmed) {
+				dead = e;
+				end = ce;
+			} else if (!guess) {
+				guess = e;
+				guess_end = ce;
+			} else if (ce != guess_end) {
+				disagree = true;
+			}
+		}
+		if (!live && !dead && guess && !disagree) {
+			/* Only dead intents name t: the owner is among them. */
+			dead = guess;
+			end = guess_end;
+		}
+		/* Stop at: no owner (the table was overwritten), dead intents
+		 * that disagree, a live intent not yet settled, or a span
+		 * that does not add up. */
+		if ((!live && !dead) || end == t || end - t > c - t ||
+		    end - t > 2 * r->ext[SHMRING_MSGX_RMAX] || ((end - t) & 7u))
+			break;
+		if (live) {
+			t = end;
+			continue;
+		}
+		/* The owner is dead, so nothing more will be written; look once
+		 * more for a commit it made before it died. */
+		if (shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0)
+			continue;
+		pad_span(r, t, end);
+		shmring_atomic_store(&dead->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+		if (r->flags & SHMRING_F_COUNTERS)
+			shmring_atomic_fetch_add(&r->ctrl->cons_stats.skipped, 1, SHMRING_RELAXED);
+		t = end;
+	}
+
+	/* Dead producers whose claim is gone, or behind the read position (an
+	 * intent whose CAS failed), hold nothing: free their entries. */
+	for (uint32_t i = 2; i < r->ep_count; i++) {
+		struct shmring_endpoint *e = ep_at(r, i);
+		/* Acquire: pairs with the release store of state at registration. */
+		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+		uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+
+		if (st != SHMRING_EP_ACTIVE ||
+		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
+			continue;
+		if (cp != SHMRING_NO_CLAIM &&
+		    (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) -
+			      r->ext[SHMRING_MSGX_CUR]) > 0)
+			continue; /* ends after the read position: still needed */
+		if (!ep_alive(e))
+			reaped += ep_reap(e, st);
+	}
+	return reaped;
+}

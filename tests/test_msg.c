@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Message ring semantics in one process, for SHMRING_MSG_SPSC and
+ * SHMRING_MSG_MPSC: sizes 0..max, -EMSGSIZE, wrap-around at every offset
+ * of a small ring (positions seeded near 2^64), padding records, abort,
+ * an exactly full ring, batched peek/release, gather, and corrupt records
+ * and positions written into a live ring (-EPROTO, nothing consumed).
+ */
+#include <string.h>
+
+#include "msg_common.h"
+
+static const uint32_t types[] = { SHMRING_MSG_SPSC, SHMRING_MSG_MPSC };
+#define FOR_TYPES(t) for (unsigned ti_ = 0; ti_ < 2 && ((t) = types[ti_], 1); ti_++)
+
+/* A producer and a consumer on one anonymous ring. */
+static void pair_open(struct shmring *p, struct shmring *c, uint32_t type, uint64_t cap,
+		      uint32_t max, uint64_t init_pos)
+{
+	struct shmring_params prm;
+
+	shmring_params_init(&prm, type, cap, max);
+	prm.init_pos = init_pos;
+	prm.flags = SHMRING_F_COUNTERS;
+	cr_assert_eq(shmring_create_anon(p, &prm, SHMRING_PRODUCER), 0, "create type %u cap %llu max %u: %s",
+		     type, (unsigned long long)cap, max, shmring_errdetail());
+	cr_assert_eq(shmring_dup(c, p, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
+}
+
+static void pair_close(struct shmring *p, struct shmring *c)
+{
+	cr_assert_eq(shmring_close(c), 0);
+	cr_assert_eq(shmring_close(p), 0);
+}
+
+static void push_ok(struct shmring *p, uint32_t len, uint64_t seq)
+{
+	unsigned char buf[4096];
+
+	t_fill(buf, len, 1, seq);
+	cr_assert_eq(shmring_msg_push(p, buf, len), 0, "push len %u seq %llu", len,
+		     (unsigned long long)seq);
+}
+
+static void pop_ok(struct shmring *c, uint32_t len, uint64_t seq)
+{
+	unsigned char buf[4096];
+	int n = shmring_msg_pop(c, buf, sizeof(buf));
+
+	cr_assert_eq(n, (int)len, "pop seq %llu: got %d, expected length %u", (unsigned long long)seq,
+		     n, len);
+	cr_assert(t_check(buf, len, 1, seq), "payload of seq %llu", (unsigned long long)seq);
+}
+
+Test(msg, geometry)
+{
+	struct shmring r;
+	struct shmring_params prm;
+	uint32_t type;
+
+	FOR_TYPES(type) {
+		shmring_params_init(&prm, type, 32, 8);
+		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), -EINVAL, "capacity below 64");
+		shmring_params_init(&prm, type, 1000, 8);
+		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), -EINVAL, "not a power of two");
+		/* Largest record 8 + 64 = 72 > 128 / 2. */
+		shmring_params_init(&prm, type, 128, 64);
+		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), -EINVAL, "max too big");
+		shmring_params_init(&prm, type, 128, 56);
+		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
+		cr_assert_eq(shmring_msg_max(&r), 56);
+		shmring_close(&r);
+	}
+}
+
+Test(msg, sizes_and_emsgsize)
+{
+	struct shmring p, c;
+	uint32_t type;
+	unsigned char buf[512];
+	void *w;
+	const void *rd;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 4096, 500, 0);
+		cr_assert_eq(shmring_msg_pop(&c, buf, sizeof(buf)), -EAGAIN);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), -EAGAIN);
+		for (uint32_t len = 0; len <= 500; len++) {
+			push_ok(&p, len, len);
+			pop_ok(&c, len, len);
+		}
+		/* Larger than the ring's maximum: at once, nothing reserved. */
+		cr_assert_eq(shmring_msg_reserve(&p, 501, &w), -EMSGSIZE);
+		cr_assert_eq(shmring_msg_reserve(&p, UINT32_MAX, &w), -EMSGSIZE);
+		cr_assert_eq(shmring_msg_used(&p), 0);
+		/* An empty message is a message. */
+		cr_assert_eq(shmring_msg_push(&p, buf, 0), 0);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), 0);
+		shmring_msg_release(&c);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), -EAGAIN);
+		/* A buffer too small keeps the message. */
+		push_ok(&p, 100, 7);
+		cr_assert_eq(shmring_msg_pop(&c, buf, 99), -EMSGSIZE);
+		cr_assert_eq(shmring_msg_pop(&c, buf, 0), -EMSGSIZE);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), 100);
+		cr_assert(t_check(rd, 100, 1, 7));
+		shmring_msg_release(&c);
+		cr_assert_eq(shmring_msg_used(&c), 0);
+		pair_close(&p, &c);
+	}
+}
+
+Test(msg, reserve_commit_state)
+{
+	struct shmring p, c;
+	uint32_t type;
+	void *w, *w2;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 1024, 100, 0);
+		cr_assert_eq(shmring_msg_commit(&p), -EINVAL, "commit with nothing reserved");
+		cr_assert_eq(shmring_msg_abort(&p), -EINVAL, "abort with nothing reserved");
+		cr_assert_eq(shmring_msg_reserve(&p, 10, &w), 0);
+		cr_assert_eq(shmring_msg_reserve(&p, 10, &w2), -EBUSY, "second open reservation");
+		t_fill(w, 10, 1, 1);
+		cr_assert_eq(shmring_msg_push(&p, w, 10), -EBUSY);
+		cr_assert_eq(shmring_msg_commit(&p), 0);
+		cr_assert_eq(shmring_msg_commit(&p), -EINVAL);
+		pop_ok(&c, 10, 1);
+		pair_close(&p, &c);
+	}
+}
+
+/* Every start offset of a 256-byte ring (positions near 2^64, so the
+ * counters wrap too), every length 0..56 with two messages in flight:
+ * records cross the end at every offset. */
+Test(msg, wrap_every_offset)
+{
+	struct shmring p, c;
+	uint32_t type;
+	uint64_t seq = 0;
+
+	FOR_TYPES(type) {
+		for (uint64_t off = 0; off < 256; off += 8) {
+			pair_open(&p, &c, type, 256, 56, UINT64_MAX - 255 + off);
+			for (uint32_t len = 0; len <= 56; len++) {
+				/* Two messages in flight, then drain. */
+				push_ok(&p, len, seq);
+				push_ok(&p, 56 - len, seq + 1);
+				pop_ok(&c, len, seq);
+				pop_ok(&c, 56 - len, seq + 1);
+				seq += 2;
+			}
+			cr_assert_eq(shmring_msg_used(&c), 0);
+			pair_close(&p, &c);
+		}
+	}
+}
+
+Test(msg, padding_records)
+{
+	struct shmring p, c;
+	uint32_t type;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 256, 100, 0);
+		push_ok(&p, 100, 1); /* [0, 112) */
+		push_ok(&p, 100, 2); /* [112, 224) */
+		pop_ok(&c, 100, 1);
+		/* 32 bytes left at the end: a 48-byte record pads them and
+		 * starts at 0. */
+		push_ok(&p, 40, 3);
+		cr_assert_eq(shmring_msg_used(&p), 112 + 32 + 48);
+		cr_assert_eq(*(uint64_t *)(void *)(p.data + 224) >> 32 & 0xff, SHMRING_MSG_T_PAD);
+		pop_ok(&c, 100, 2);
+		pop_ok(&c, 40, 3);
+		cr_assert_eq(shmring_msg_used(&c), 0);
+		cr_assert_eq(shmring_msg_pop(&c, p.data, 0), -EAGAIN);
+		pair_close(&p, &c);
+	}
+}
+
+Test(msg, abort)
+{
+	struct shmring p, c;
+	uint32_t type;
+	void *w;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 256, 100, 0);
+		cr_assert_eq(shmring_msg_reserve(&p, 50, &w), 0);
+		memset(w, 0xee, 50);
+		cr_assert_eq(shmring_msg_abort(&p), 0);
+		push_ok(&p, 20, 1);
+		/* An abort across the end of the ring. */
+		push_ok(&p, 100, 2);
+		cr_assert_eq(shmring_msg_reserve(&p, 100, &w), type == SHMRING_MSG_MPSC ? -EAGAIN : 0,
+			     "type %u", type);
+		pop_ok(&c, 20, 1);
+		pop_ok(&c, 100, 2);
+		cr_assert_eq(shmring_msg_abort(&p), type == SHMRING_MSG_MPSC ? -EINVAL : 0);
+		cr_assert_eq(shmring_msg_reserve(&p, 100, &w), 0);
+		memset(w, 0xee, 100);
+		cr_assert_eq(shmring_msg_abort(&p), 0);
+		push_ok(&p, 30, 3);
+		pop_ok(&c, 30, 3);
+		cr_assert_eq(shmring_msg_pop(&c, p.data, 0), -EAGAIN);
+		pair_close(&p, &c);
+	}
+}
+
+Test(msg, exactly_full)
+{
+	struct shmring p, c;
+	uint32_t type;
+	void *w;
+
+	FOR_TYPES(type) {
+		/* 24-byte messages take 32 bytes: exactly 8 fit in 256. */
+		pair_open(&p, &c, type, 256, 64, 0);
+		for (uint64_t round = 0; round < 3; round++) {
+			for (uint64_t i = 0; i < 8; i++)
+				push_ok(&p, 24, round * 100 + i);
+			cr_assert_eq(shmring_msg_used(&p), 256);
+			cr_assert_eq(shmring_msg_reserve(&p, 0, &w), -EAGAIN, "full ring, round %llu",
+				     (unsigned long long)round);
+			pop_ok(&c, 24, round * 100);
+			cr_assert_eq(shmring_msg_reserve(&p, 32, &w), -EAGAIN, "40 bytes do not fit in 32");
+			push_ok(&p, 24, round * 100 + 8);
+			cr_assert_eq(shmring_msg_push(&p, w, 0), -EAGAIN);
+			for (uint64_t i = 1; i <= 8; i++)
+				pop_ok(&c, 24, round * 100 + i);
+		}
+		if (type == SHMRING_MSG_SPSC)
+			cr_assert_eq(shmring_atomic_load(&p.ctrl->prod_stats.high_water, SHMRING_RELAXED), 256);
+		cr_assert_gt(shmring_atomic_load(&p.ctrl->prod_stats.blocked, SHMRING_RELAXED), 0);
+		pair_close(&p, &c);
+	}
+}
+
+Test(msg, batched_peek_release)
+{
+	struct shmring p, c;
+	uint32_t type;
+	const void *rd[7];
+	void *w;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 512, 100, 0);
+		for (uint64_t i = 0; i < 7; i++)
+			push_ok(&p, 56, i); /* 64 bytes each */
+		for (uint64_t i = 0; i < 7; i++) {
+			cr_assert_eq(shmring_msg_peek(&c, &rd[i]), 56);
+			cr_assert(t_check(rd[i], 56, 1, i));
+		}
+		cr_assert_eq(shmring_msg_peek(&c, &rd[0]), -EAGAIN);
+		/* Nothing released yet: 64 bytes free. */
+		cr_assert_eq(shmring_msg_reserve(&p, 100, &w), -EAGAIN);
+		for (uint64_t i = 0; i < 7; i++)
+			cr_assert(t_check(rd[i], 56, 1, i), "still intact before release");
+		shmring_msg_release(&c);
+		cr_assert_eq(shmring_msg_used(&p), 0);
+		cr_assert_eq(shmring_msg_reserve(&p, 100, &w), 0);
+		cr_assert_eq(shmring_msg_commit(&p), 0);
+		/* pop releases what was peeked before it too. */
+		push_ok(&p, 10, 9);
+		cr_assert_eq(shmring_msg_peek(&c, &rd[0]), 100);
+		pop_ok(&c, 10, 9);
+		cr_assert_eq(shmring_msg_used(&c), 0);
+		pair_close(&p, &c);
+	}
+}
+
+Test(msg, pushv_gather)
+{
+	struct shmring p, c;
+	uint32_t type;
+	unsigned char src[300], out[300];
+	struct iovec iov[4];
+
+	t_fill(src, 300, 5, 5);
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 2048, 300, 0);
+		iov[0] = (struct iovec){ src, 7 };
+		iov[1] = (struct iovec){ src + 7, 0 };
+		iov[2] = (struct iovec){ src + 7, 200 };
+		iov[3] = (struct iovec){ src + 207, 93 };
+		cr_assert_eq(shmring_msg_pushv(&p, iov, 4), 0);
+		cr_assert_eq(shmring_msg_pushv(&p, iov, 0), 0, "no buffers: an empty message");
+		iov[3].iov_len = 94;
+		cr_assert_eq(shmring_msg_pushv(&p, iov, 4), -EMSGSIZE);
+		cr_assert_eq(shmring_msg_pop(&c, out, sizeof(out)), 300);
+		cr_assert_eq(memcmp(out, src, 300), 0);
+		cr_assert_eq(shmring_msg_pop(&c, out, sizeof(out)), 0);
+		cr_assert_eq(shmring_msg_pop(&c, out, sizeof(out)), -EAGAIN);
+		pair_close(&p, &c);
+	}
+}
+
+/* Handles of different processes agree (named ring, open by type). */
+Test(msg, open_named, .timeout = 20)
+{
+	struct shmring p, c;
+	const char *name = t_name("msg-open");
+	struct shmring_open_opts o = { 0 };
+	pid_t pid;
+
+	t_msg_ring(&p, &c, name, SHMRING_MSG_SPSC, 4096, 1000, 0);
+	shmring_close(&c);
+	o.type = SHMRING_MSG_MPSC;
+	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, &o), -EPROTO, "type mismatch");
+	pid = fork();
+	if (pid == 0) {
+		struct shmring cc;
+		unsigned char buf[1000];
+
+		if (shmring_open(&cc, name, SHMRING_CONSUMER, NULL))
+			_exit(1);
+		for (uint64_t i = 0; i < 1000; i++) {
+			int n;
+
+			while ((n = shmring_msg_pop(&cc, buf, sizeof(buf))) == -EAGAIN)
+				;
+			if (n != (int)t_len(3, i, 1000) || !t_check(buf, (uint32_t)n, 3, i))
+				_exit(2);
+		}
+		_exit(0);
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		unsigned char buf[1000];
+		uint32_t len = t_len(3, i, 1000);
+
+		t_fill(buf, len, 3, i);
+		while (shmring_msg_push(&p, buf, len) == -EAGAIN)
+			;
+	}
+	t_wait_ok(pid, "consumer");
+	shmring_close(&p);
+	shmring_unlink(name);
+}
+
+/* ---- corrupt records and positions ---------------------------------------- */
+
+static SHMRING_ATOMIC(uint64_t) *hdr_at(struct shmring *r, uint64_t pos)
+{
+	return shmring_msg_hdr(r, pos);
+}
+
+/* Every kind of bad header at the consumer's read position gives -EPROTO
+ * and consumes nothing; the good header put back reads fine. */
+Test(msg, corrupt_records)
+{
+	struct shmring p, c;
+	uint32_t type;
+	const void *rd;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 1024, 200, 0);
+		push_ok(&p, 8, 1);    /* [0, 16) */
+		push_ok(&p, 100, 2);  /* [16, 128) */
+		uint64_t good = shmring_atomic_load(hdr_at(&c, 0), SHMRING_RELAXED);
+		uint64_t bad[] = {
+			shmring_msg_word(201, SHMRING_MSG_T_DATA, 0),    /* longer than max */
+			shmring_msg_word(4000, SHMRING_MSG_T_PAD, 0),    /* padding past the ring */
+			shmring_msg_word(UINT32_MAX, SHMRING_MSG_T_DATA, 0),
+			shmring_msg_word(8, 7, 0),                      /* no such type */
+			shmring_msg_word(8, SHMRING_MSG_T_DATA, 8),     /* tag of another position */
+			shmring_msg_word(200, SHMRING_MSG_T_DATA, 0),   /* chain runs past the producer */
+			shmring_msg_word(0, 0, 0) | (1ull << 40),        /* type 0 */
+		};
+
+		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			shmring_atomic_store(hdr_at(&p, 0), bad[i], SHMRING_RELAXED);
+			cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u bad header %u", type, i);
+			cr_assert_eq(shmring_msg_pop(&c, p.data, 0), -EPROTO);
+			cr_assert_eq(shmring_msg_used(&c), 128, "type %u bad header %u: used %llu", type, i,
+				     (unsigned long long)shmring_msg_used(&c));
+		}
+		shmring_atomic_store(hdr_at(&p, 0), good, SHMRING_RELAXED);
+		pop_ok(&c, 8, 1);
+		/* Second record claims to end past the producer's head. */
+		good = shmring_atomic_load(hdr_at(&c, 16), SHMRING_RELAXED);
+		shmring_atomic_store(hdr_at(&p, 16), shmring_msg_word(200, SHMRING_MSG_T_PAD, 16),
+				     SHMRING_RELAXED);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u: record past the head", type);
+		shmring_atomic_store(hdr_at(&p, 16), good, SHMRING_RELAXED);
+		pop_ok(&c, 100, 2);
+		cr_assert_gt(shmring_atomic_load(&c.ctrl->cons_stats.corrupt, SHMRING_RELAXED), 0);
+		pair_close(&p, &c);
+	}
+}
+
+/* Positions written by a hostile peer: both sides refuse, nothing is read
+ * or written out of bounds, and the right values put back work again. */
+Test(msg, corrupt_positions)
+{
+	struct shmring p, c;
+	uint32_t type;
+	const void *rd;
+	void *w;
+
+	FOR_TYPES(type) {
+		SHMRING_ATOMIC(uint64_t) *head;
+		uint64_t vals[] = { 5000, UINT64_MAX - 1023, 1ull << 63, 3 };
+
+		pair_open(&p, &c, type, 1024, 200, 0);
+		head = type == SHMRING_MSG_MPSC ? &p.ctrl->prod.claim : &p.ctrl->prod.pos;
+		for (unsigned i = 0; i < 4; i++) {
+			/* Consumer's view of the producer. */
+			shmring_atomic_store(head, vals[i], SHMRING_RELAXED);
+			cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u head %llu", type,
+				     (unsigned long long)vals[i]);
+			shmring_atomic_store(head, 0, SHMRING_RELAXED);
+		}
+		/* Producer's view of the consumer: fill the ring so that the
+		 * next reserve must read the consumer's position. */
+		for (uint64_t i = 0; i < 4; i++)
+			push_ok(&p, 200, i); /* 4 x 208 of 1024 */
+		for (unsigned i = 0; i < 4; i++) {
+			shmring_atomic_store(&p.ctrl->cons.pos, vals[i], SHMRING_RELAXED);
+			cr_assert_eq(shmring_msg_reserve(&p, 200, &w), -EPROTO, "type %u tail %llu", type,
+				     (unsigned long long)vals[i]);
+			shmring_atomic_store(&p.ctrl->cons.pos, 0, SHMRING_RELAXED);
+		}
+		cr_assert_eq(shmring_msg_reserve(&p, 200, &w), -EAGAIN);
+		for (uint64_t i = 0; i < 4; i++)
+			pop_ok(&c, 200, i);
+		push_ok(&p, 8, 1);
+		pop_ok(&c, 8, 1);
+		if (type == SHMRING_MSG_MPSC) {
+			/* A claim that is not 8-byte aligned. */
+			uint64_t cl = shmring_atomic_load(&p.ctrl->prod.claim, SHMRING_RELAXED);
+
+			shmring_atomic_store(&p.ctrl->prod.claim, cl + 4, SHMRING_RELAXED);
+			cr_assert_eq(shmring_msg_reserve(&p, 8, &w), -EPROTO);
+			cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO);
+			shmring_atomic_store(&p.ctrl->prod.claim, cl, SHMRING_RELAXED);
+			push_ok(&p, 8, 2);
+			pop_ok(&c, 8, 2);
+		}
+		pair_close(&p, &c);
+	}
+}
+
+/* A peer scribbles random words over the whole data area and the
+ * positions while the consumer reads: only 0/-EAGAIN/-EPROTO and lengths
+ * within bounds come back (ASan checks the reads). */
+Test(msg, random_scribble)
+{
+	struct shmring p, c;
+	uint32_t type;
+	uint64_t x = 12345;
+
+	FOR_TYPES(type) {
+		pair_open(&p, &c, type, 256, 64, 0);
+		for (int round = 0; round < 20000; round++) {
+			const void *rd;
+			void *w;
+			x = t_mix(x);
+			uint64_t *words = (uint64_t *)(void *)p.data;
+
+			words[x % 32] = (round & 1) ? t_mix(x) : (t_mix(x) & 0xffffff00000001ffull);
+			if (round % 97 == 0)
+				shmring_atomic_store(&c.ctrl->prod.pos, t_mix(x + 1) % 512, SHMRING_RELAXED);
+			if (round % 89 == 0)
+				shmring_atomic_store(&c.ctrl->prod.claim, t_mix(x + 2) % 512, SHMRING_RELAXED);
+			int n = shmring_msg_peek(&c, &rd);
+
+			cr_assert(n == -EAGAIN || n == -EPROTO || (n >= 0 && n <= 64), "peek gave %d", n);
+			if (n >= 0) {
+				cr_assert((const unsigned char *)rd >= c.data &&
+					  (const unsigned char *)rd + n <= c.data + 256);
+				volatile unsigned char sink = 0;
+				for (int i = 0; i < n; i++)
+					sink ^= ((const unsigned char *)rd)[i];
+				(void)sink;
+			}
+			if (round % 5 == 0)
+				shmring_msg_release(&c);
+			int r = shmring_msg_reserve(&p, (uint32_t)(x % 65), &w);
+
+			cr_assert(r == 0 || r == -EAGAIN || r == -EPROTO, "reserve gave %d", r);
+			if (r == 0) {
+				cr_assert((unsigned char *)w >= p.data && (unsigned char *)w + x % 65 <= p.data + 256);
+				shmring_msg_commit(&p);
+			}
+		}
+		pair_close(&p, &c);
+	}
+}
