@@ -415,7 +415,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 					     ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE)
 					     : r->cached;
 
-			if (c - t > r->capacity || c - (t + rec) > r->capacity)
+			if (c - t > r->capacity || c - (t + rec) > r->capacity || (c & 7u))
 				return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
 			r->cached = c;
 		}
