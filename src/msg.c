@@ -6,6 +6,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
+
+#include <shmring/wait.h>
 
 #include "internal.h"
 
@@ -277,4 +280,149 @@ int shmring__msg_recover(struct shmring *r)
 			reaped += ep_reap(e, st);
 	}
 	return reaped;
+}
+
+/* ---- blocking operations ---------------------------------------------- */
+
+/* Producer ready: a reservation of *len bytes would fit now. */
+static int ready_reserve(struct shmring *r, void *arg)
+{
+	uint64_t rec = shmring_msg_rec_size(*(const uint32_t *)arg);
+	bool mp = r->type == SHMRING_MSG_MPSC;
+	/* Acquire: pairs with the consumer's release store of cons.pos (C2). */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t h = mp ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED) : r->pos;
+	uint64_t need = shmring_msg_pad(r, h, rec) + rec;
+
+	if (h - t > r->capacity)
+		return mp ? 1 : -EPROTO; /* MPSC: a stale claim; let reserve decide */
+	return h + need - t <= r->capacity;
+}
+
+/* Consumer ready: a record (or the end of a dead producer's) is there. */
+static int ready_peek(struct shmring *r, void *arg)
+{
+	uint64_t t = r->ext[SHMRING_MSGX_CUR];
+
+	(void)arg;
+	if (r->type != SHMRING_MSG_MPSC)
+		/* C1 of msg.h: pairs with the producer's release store of prod.pos. */
+		return t != r->cached ||
+		       shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE) != t;
+	/* M3: pairs with the producer's release store of the header (M2). */
+	if (shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0)
+		return 1;
+	/* Acquire: pairs with the producers' CAS (M1). */
+	if (shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE) == t)
+		return 0;
+	/* Claimed, not committed: is its producer dead? At most once a ms. */
+	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
+
+	if (now - r->ext[SHMRING_MSGX_RCHK] < 1000000u)
+		return 0;
+	r->ext[SHMRING_MSGX_RCHK] = now;
+	int k = shmring__msg_recover(r);
+
+	return k < 0 ? k : shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0;
+}
+
+int shmring_msg_wake(struct shmring *r)
+{
+	if (r->role == SHMRING_PRODUCER) {
+		r->wait.pending = 0;
+		return shmring_wake(r, SHMRING_CONSUMER);
+	}
+	return shmring_wake(r, SHMRING_PRODUCER);
+}
+
+int shmring_msg_reserve_wait(struct shmring *r, uint32_t len, void **buf,
+			     const struct timespec *deadline)
+{
+	for (;;) {
+		int ret = shmring_msg_reserve(r, len, buf);
+
+		if (ret != -EAGAIN)
+			return ret;
+		/* A consumer must not sleep on wakes we batched. */
+		if (r->wait.pending) {
+			r->wait.pending = 0;
+			shmring_wake(r, SHMRING_CONSUMER);
+		}
+		ret = shmring_wait_until(r, SHMRING_PRODUCER, ready_reserve, &len, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int shmring_msg_push_wait(struct shmring *r, const void *buf, uint32_t len,
+			  const struct timespec *deadline)
+{
+	void *dst;
+	int ret = shmring_msg_reserve_wait(r, len, &dst, deadline);
+
+	if (ret < 0)
+		return ret;
+	if (len)
+		memcpy(dst, buf, len);
+	shmring_msg_commit(r);
+	shmring_wake_pushed(r, 1, 0);
+	return 0;
+}
+
+int shmring_msg_pushv_wait(struct shmring *r, const struct iovec *iov, unsigned n,
+			   const struct timespec *deadline)
+{
+	uint64_t total = 0;
+	unsigned char *dst;
+	void *p;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++) {
+		total += iov[i].iov_len;
+		if (total > r->slot_size)
+			return -EMSGSIZE;
+	}
+	ret = shmring_msg_reserve_wait(r, (uint32_t)total, &p, deadline);
+	if (ret < 0)
+		return ret;
+	dst = (unsigned char *)p;
+	for (unsigned i = 0; i < n; i++) {
+		if (iov[i].iov_len)
+			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+	shmring_msg_commit(r);
+	shmring_wake_pushed(r, 1, 0);
+	return 0;
+}
+
+int shmring_msg_peek_wait(struct shmring *r, const void **buf, const struct timespec *deadline)
+{
+	for (;;) {
+		int ret = shmring_msg_peek(r, buf);
+
+		if (ret != -EAGAIN)
+			return ret;
+		ret = shmring_wait_until(r, SHMRING_CONSUMER, ready_peek, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int shmring_msg_pop_wait(struct shmring *r, void *buf, uint32_t cap,
+			 const struct timespec *deadline)
+{
+	for (;;) {
+		int ret = shmring_msg_pop(r, buf, cap);
+
+		if (ret >= 0) {
+			shmring_wake(r, SHMRING_PRODUCER);
+			return ret;
+		}
+		if (ret != -EAGAIN)
+			return ret;
+		ret = shmring_wait_until(r, SHMRING_CONSUMER, ready_peek, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
 }

@@ -53,6 +53,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include <shmring/shmring.h>
 
@@ -75,6 +76,7 @@ extern "C" {
 #define SHMRING_MSGX_CUR 2   /* consumer: next record to peek (r->pos: released up to) */
 #define SHMRING_MSGX_STALL 3 /* consumer: polls of the same uncommitted record */
 #define SHMRING_MSGX_RMAX 4  /* largest record, bytes */
+#define SHMRING_MSGX_RCHK 5  /* consumer: CLOCK_MONOTONIC ns of the last recovery check while waiting */
 
 /* Bytes a record with `len` payload bytes takes. */
 SHMRING_INLINE uint64_t shmring_msg_rec_size(uint64_t len)
@@ -492,6 +494,44 @@ SHMRING_INLINE uint64_t shmring_msg_used(const struct shmring *r)
 
 	return h - t > r->capacity ? 0 : h - t;
 }
+
+/*
+ * Blocking operations (out of line, src/msg.c), through the wait
+ * mechanism of wait.h: spin per the handle's wait policy, then sleep on
+ * the side's futex block; the peer's *_wait operations or
+ * shmring_msg_wake() wake the sleepers. deadline: absolute
+ * CLOCK_MONOTONIC (shmring_deadline_after), NULL for none.
+ * They return what the try operations return, and instead of -EAGAIN:
+ * -ETIMEDOUT (deadline passed), -EPIPE (every peer endpoint died and
+ * nothing is left: no message to take, no consumer to make room),
+ * -EINTR (only with SHMRING_WAIT_F_EINTR), -EINVAL (bad deadline).
+ * A consumer waiting behind the record of a producer that died runs
+ * shmring_recover() itself (at most once a millisecond, and at every
+ * liveness check of the wait), so it never waits for a timeout.
+ */
+
+/* Producer: reserve, waiting for room. Publish with shmring_msg_commit(),
+ * then shmring_msg_wake() to wake a sleeping consumer. */
+SHMRING_API int shmring_msg_reserve_wait(struct shmring *r, uint32_t len, void **buf,
+					 const struct timespec *deadline);
+/* Producer: copy a message in (waiting for room), then wake the consumer. */
+SHMRING_API int shmring_msg_push_wait(struct shmring *r, const void *buf, uint32_t len,
+				      const struct timespec *deadline);
+SHMRING_API int shmring_msg_pushv_wait(struct shmring *r, const struct iovec *iov, unsigned n,
+				       const struct timespec *deadline);
+/* Consumer: peek, waiting for a message. After shmring_msg_release(),
+ * shmring_msg_wake() wakes producers waiting for room. */
+SHMRING_API int shmring_msg_peek_wait(struct shmring *r, const void **buf,
+				      const struct timespec *deadline);
+/* Consumer: pop (waiting for a message), then wake waiting producers. */
+SHMRING_API int shmring_msg_pop_wait(struct shmring *r, void *buf, uint32_t cap,
+				     const struct timespec *deadline);
+/*
+ * Wake the peers of this handle that sleep: a producer wakes the consumer
+ * (after commit or push), the consumer wakes producers (after release).
+ * No system call unless one sleeps. Returns the number woken or -errno.
+ */
+SHMRING_API int shmring_msg_wake(struct shmring *r);
 
 #ifdef __cplusplus
 }
