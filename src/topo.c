@@ -970,11 +970,15 @@ static int locate(hwloc_topology_t topo, const unsigned char *map, uint64_t page
 		const unsigned char *a = map + (i * pages / out->sampled) * ps;
 
 		/* Map the page into this process (read-only) so the kernel
-		 * can say where it is; never write. */
+		 * can say where it is; never write, and never read either: a
+		 * page a peer truncated away must not raise SIGBUS here (the
+		 * madvise fails with EFAULT instead). Before Linux 5.14 there is
+		 * no MADV_POPULATE_READ and only pages this process already
+		 * maps are located. */
 #ifdef MADV_POPULATE_READ
-		if (madvise((void *)(uintptr_t)a, ps, MADV_POPULATE_READ) < 0)
+		if (madvise((void *)(uintptr_t)a, ps, MADV_POPULATE_READ) < 0 && errno != EINVAL)
+			continue;
 #endif
-			(void)__atomic_load_n(a, __ATOMIC_RELAXED);
 		hwloc_bitmap_zero(set);
 		if (hwloc_get_area_memlocation(topo, a, ps, set, HWLOC_MEMBIND_BYNODESET) < 0) {
 			int err = errno;

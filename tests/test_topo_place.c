@@ -611,3 +611,43 @@ Test(topo_huge, ring_on_huge_pages, .timeout = 60, .fini = restore_nr)
 	cr_assert_eq(read_long(NR_HUGE), old, "nr_hugepages restored");
 	saved_nr = -1;
 }
+
+/* A peer shrinks the object: the query (the dump tool's path) must not
+ * touch the missing pages (no SIGBUS) and reports only the ones left.
+ * In a child that ends with _exit: the producer handle is never closed,
+ * since its endpoint entry lies in the truncated part. */
+Test(topo_place, query_after_peer_shrinks_object, .timeout = 30)
+{
+	need_hwloc();
+	const char *name = t_name("place-shrunk");
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct shmring r, obs;
+		struct shmring_params p;
+		struct shmring_placement pl;
+
+		shmring_params_init(&p, SHMRING_SPSC, 4096, 64);
+		if (shmring_create(&r, name, &p, SHMRING_PRODUCER) != 0)
+			_exit(1);
+		if (shmring_open(&obs, name, SHMRING_OBSERVER, NULL) != 0)
+			_exit(2);
+		int fd = shm_open(name, O_RDWR, 0);
+
+		if (fd < 0 || ftruncate(fd, 4096) != 0)
+			_exit(3);
+		close(fd);
+		if (shmring_placement_query(&obs, &pl) != 0)
+			_exit(4);
+		if (pl.sampled <= 1 || pl.located < 1 || pl.located >= pl.sampled)
+			_exit(5);
+		shmring_close(&obs);
+		_exit(0);
+	}
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	shmring_unlink(name);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (a signal means the query touched a missing page)", st);
+}
