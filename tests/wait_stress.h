@@ -16,7 +16,7 @@ struct stress {
 };
 
 /* xorshift: cheap per-side randomness for the delays. */
-static uint64_t rnd(uint64_t *s)
+static inline uint64_t rnd(uint64_t *s)
 {
 	*s ^= *s << 13;
 	*s ^= *s >> 7;
@@ -26,7 +26,7 @@ static uint64_t rnd(uint64_t *s)
 
 /* Mostly no delay, sometimes a short spin, rarely a sleep of a few us:
  * the other side finds the ring empty (full) and parks. */
-static void delay(uint64_t *s)
+static inline void delay(uint64_t *s)
 {
 	uint64_t x = rnd(s) & 1023;
 
@@ -40,7 +40,7 @@ static void delay(uint64_t *s)
 	usleep((useconds_t)(x & 15));
 }
 
-static int produce(struct shmring *p, const struct stress *s)
+static inline int produce(struct shmring *p, const struct stress *s)
 {
 	uint64_t seed = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	struct t_msg m;
@@ -58,7 +58,7 @@ static int produce(struct shmring *p, const struct stress *s)
 	return 0;
 }
 
-static int consume(struct shmring *c, const struct stress *s)
+static inline int consume(struct shmring *c, const struct stress *s)
 {
 	uint64_t seed = 0xda942042e4dd58b5ull ^ (uint64_t)getpid();
 	struct t_msg m;

@@ -13,9 +13,9 @@
  *   waker    shmring_wake(r, side) after publishing: inline check of the
  *            block's waiter count; a futex system call only if one sleeps.
  *
- * The SPSC wrappers at the end of this file (shmring_spsc_push_wait, ...)
- * are built from those two; docs/wait.md says how MPMC and the message
- * ring plug in.
+ * The SPSC and MPMC wrappers at the end of this file
+ * (shmring_spsc_push_wait, shmring_mpmc_pop_wait, ...) are built from
+ * those two; docs/wait.md says how another ring kind plugs in.
  *
  * THE LOST-WAKEUP ARGUMENT (StoreLoad on both sides)
  *
@@ -381,6 +381,154 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst_wait(struct shmring *r, void *elem
 		if (k < 0)
 			return k;
 		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_spsc_ready_pop, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+
+/* ---- MPMC blocking operations (mpmc.h) ---- */
+
+/* Ready predicates: room below the producers' write limit; a message (or
+ * a slot to pass over) at the consumers' claim position. */
+SHMRING_INLINE int shmring_mpmc_ready_push(struct shmring *r, void *arg)
+{
+	uint64_t t = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+
+	(void)arg;
+	if ((int64_t)(r->cached - t) > 0)
+		return 1;
+	/* Acquire loads of the consumers' positions inside refresh (P0). */
+	int ret = shmring_mpmc_refresh(r, t, 1);
+
+	return ret < 0 ? ret : (int64_t)(r->cached - t) > 0;
+}
+
+SHMRING_INLINE int shmring_mpmc_ready_pop(struct shmring *r, void *arg)
+{
+	uint64_t h = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+	/* C1 of mpmc.h: pairs with the producer's release store of seq (P4). */
+	uint64_t s = shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE);
+
+	(void)arg;
+	return (s >> 2) == (h & (UINT64_MAX >> 2)) && (s & 3u) != 0;
+}
+
+/* After a push: wake sleeping consumers per the batching policy. */
+SHMRING_INLINE void shmring_mpmc__pushed(struct shmring *r, uint64_t n)
+{
+	shmring_wake_pushed(r, n, r->wait.mark ? shmring_mpmc_count(r) : 0);
+}
+
+SHMRING_INLINE void shmring_mpmc__flush(struct shmring *r)
+{
+	if (r->wait.pending) {
+		r->wait.pending = 0;
+		shmring_wake(r, SHMRING_CONSUMER);
+	}
+}
+
+/* Wake the other side of this handle (as shmring_spsc_wake). */
+SHMRING_INLINE int shmring_mpmc_wake(struct shmring *r)
+{
+	if (r->role == SHMRING_PRODUCER) {
+		r->wait.pending = 0;
+		return shmring_wake(r, SHMRING_CONSUMER);
+	}
+	return shmring_wake(r, SHMRING_PRODUCER);
+}
+
+/*
+ * Push one element, waiting while the ring is full; then wake sleeping
+ * consumers. Returns 0, -ETIMEDOUT, -EPIPE (every consumer died),
+ * -EINTR (with SHMRING_WAIT_F_EINTR), -EBADF, -EINVAL, -EPROTO.
+ * Several producers may wait at once; each wake wakes all of them.
+ */
+SHMRING_INLINE int shmring_mpmc_push_wait(struct shmring *r, const void *elem,
+					  const struct timespec *deadline)
+{
+	for (;;) {
+		int ret = shmring_mpmc_try_push(r, elem);
+
+		if (shmring_likely(ret == 0)) {
+			shmring_mpmc__pushed(r, 1);
+			return 0;
+		}
+		if (ret != -EAGAIN)
+			return ret;
+		shmring_mpmc__flush(r);
+		ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc_ready_push, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/*
+ * Pop one element, waiting while the ring is empty; then wake producers
+ * waiting for room. Returns 0, -ETIMEDOUT, -EPIPE (every producer died
+ * and nothing is left), -EINTR, -EBADF, -EINVAL, -EPROTO. A slot held by
+ * a producer that died after claiming it stops consumers until
+ * shmring_recover() gives it up (mpmc.h): a wait there ends by deadline,
+ * or with -EPIPE once every producer is dead.
+ */
+SHMRING_INLINE int shmring_mpmc_pop_wait(struct shmring *r, void *elem,
+					 const struct timespec *deadline)
+{
+	for (;;) {
+		int ret = shmring_mpmc_try_pop(r, elem);
+
+		if (shmring_likely(ret == 0)) {
+			shmring_wake(r, SHMRING_PRODUCER);
+			return 0;
+		}
+		if (ret != -EAGAIN)
+			return ret;
+		ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc_ready_pop, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Push up to n, waiting until at least one fits: the count (1..n), 0 for
+ * n == 0, or an error as shmring_mpmc_push_wait. */
+SHMRING_INLINE int64_t shmring_mpmc_push_burst_wait(struct shmring *r, const void *elems, uint64_t n,
+						    const struct timespec *deadline)
+{
+	if (n == 0)
+		return 0;
+	for (;;) {
+		int64_t k = shmring_mpmc_push_burst(r, elems, n);
+
+		if (shmring_likely(k > 0)) {
+			shmring_mpmc__pushed(r, (uint64_t)k);
+			return k;
+		}
+		if (k < 0)
+			return k;
+		shmring_mpmc__flush(r);
+		int ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc_ready_push, NULL, deadline);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Pop up to n, waiting until at least one is there: the count (1..n), 0
+ * for n == 0, or an error as shmring_mpmc_pop_wait. */
+SHMRING_INLINE int64_t shmring_mpmc_pop_burst_wait(struct shmring *r, void *elems, uint64_t n,
+						   const struct timespec *deadline)
+{
+	if (n == 0)
+		return 0;
+	for (;;) {
+		int64_t k = shmring_mpmc_pop_burst(r, elems, n);
+
+		if (shmring_likely(k > 0)) {
+			shmring_wake(r, SHMRING_PRODUCER);
+			return k;
+		}
+		if (k < 0)
+			return k;
+		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc_ready_pop, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
