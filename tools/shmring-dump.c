@@ -336,7 +336,9 @@ static int report_one(const struct opts *o, struct dump_ring *d)
 
 	dump_snapshot(d);
 	dump_check(d);
-	if (!o->check || want_msgs || o->json)
+	/* Placement costs a topology load: only for the full report, and
+	 * not before reading messages (they would be older by then). */
+	if (!want_msgs && (!o->check || o->json))
 		dump_placement(d);
 	if (o->raw) {
 		got = d->kind ? d->kind->messages(d, o->have_tail, n, msg_raw, &mo) : 0;
@@ -357,7 +359,15 @@ static int report_one(const struct opts *o, struct dump_ring *d)
 	} else if (o->check && !want_msgs) {
 		print_check_text(d);
 	} else {
-		dump_print_text(stdout, d);
+		if (want_msgs) {
+			/* the messages, after one line about the ring */
+			text_name(stdout, d->name);
+			printf(": %s, fill %" PRIu64 " / %" PRIu64 " %s, head %" PRIu64 ", tail %" PRIu64 "\n",
+			       dump_type_name(d->type), d->fill, d->r.capacity,
+			       d->kind ? d->kind->unit : "", d->head, d->tail);
+		} else {
+			dump_print_text(stdout, d);
+		}
 		if (d->n_problems) {
 			printf("problems:\n");
 			for (uint32_t i = 0; i < d->n_problems; i++)
@@ -427,8 +437,9 @@ static int watch(const struct opts *o, struct dump_ring *d)
 			fputs("\033[H\033[2J", stdout);
 		else if (i)
 			fputs("\n", stdout);
-		dump_print_text(stdout, d);
+		printf("shmring-dump --watch: refresh %" PRIu64 " every %.2f s\n", i + 1, o->interval);
 		print_rates(&prev, d, (double)(d->snap_ns - prev.snap_ns) / 1e9);
+		dump_print_text(stdout, d);
 		for (uint32_t k = 0; k < d->n_problems; k++)
 			printf("  %s %s: %s\n", d->problems[k].warning ? "warning" : "FAILED",
 			       d->problems[k].invariant, d->problems[k].detail);
