@@ -125,6 +125,8 @@ struct dump_kind {
 
 extern const struct dump_kind dump_kind_spsc;
 extern const struct dump_kind dump_kind_mpmc;
+extern const struct dump_kind dump_kind_msg_spsc;
+extern const struct dump_kind dump_kind_msg_mpsc;
 
 /* dump_snap.c */
 const struct dump_kind *dump_kind_of(uint32_t type);

@@ -193,10 +193,13 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 		P->st.high_water, d->r.flags & SHMRING_F_COUNTERS ? "" : " (counters off)");
 	if (d->kind && d->kind->print_text)
 		d->kind->print_text(f, d);
-	fprintf(f, "  %s %" PRIu64 ", %s %" PRIu64 " since creation\n",
-		d->type == SHMRING_SPSC ? "written" : "claimed by producers",
+	bool claims = d->type == SHMRING_MPMC || d->type == SHMRING_MSG_MPSC;
+
+	fprintf(f, "  %s %" PRIu64 ", %s %" PRIu64 " %s since creation\n",
+		claims ? "claimed by producers" : "written",
 		(d->type == SHMRING_SPSC ? d->avail_end : d->head) - h->init_pos,
-		d->type == SHMRING_SPSC ? "consumed" : "by consumers", d->tail - h->init_pos);
+		claims ? "by consumers" : "consumed", d->tail - h->init_pos,
+		d->kind ? d->kind->unit : "");
 	fprintf(f, "sleepers:\n");
 	fprintf(f, "  producers waiting for room  %u (futex word %u%s)\n", P->waiters, P->futex,
 		P->light ? ", waker relies on membarrier" : "");

@@ -22,6 +22,8 @@
 static const struct dump_kind *const kinds[] = {
 	&dump_kind_spsc,
 	&dump_kind_mpmc,
+	&dump_kind_msg_spsc,
+	&dump_kind_msg_mpsc,
 };
 
 const struct dump_kind *dump_kind_of(uint32_t type)
@@ -364,9 +366,12 @@ static void check_endpoints(struct dump_ring *d)
 			continue;
 		if (e->claim_pos != SHMRING_NO_CLAIM && e->state == SHMRING_EP_ACTIVE)
 			dump_problem(d, false, "dead-endpoint-claim",
-				     "entry %u (%s, pid %d) is dead and holds positions %llu..%llu: run --recover",
+				     "entry %u (%s, pid %d) is dead and holds positions %llu..%llu: %s",
 				     e->index, dump_role_name(e->role), (int)e->pid,
-				     (unsigned long long)e->claim_pos, (unsigned long long)e->claim_end);
+				     (unsigned long long)e->claim_pos, (unsigned long long)e->claim_end,
+				     d->type == SHMRING_MSG_SPSC || d->type == SHMRING_MSG_MPSC
+					     ? "the consumer recovers it (shmring_recover)"
+					     : "run --recover");
 		else
 			dump_problem(d, true, "dead-endpoint", "entry %u (%s, pid %d) is %s and still registered",
 				     e->index, dump_role_name(e->role), (int)e->pid,
