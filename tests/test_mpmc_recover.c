@@ -14,6 +14,7 @@
  */
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -70,6 +71,7 @@ static void producer_child(struct shmring *ring, uint64_t id, uint64_t n, struct
 	struct shmring p;
 	struct t_msg m[4];
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
 	if (shmring_dup(&p, ring, SHMRING_PRODUCER) < 0)
 		_exit(10);
 	for (uint64_t seq = 0; seq < n;) {
@@ -138,7 +140,7 @@ static void producer_kill_round(int point, struct totals *tot)
 		producer_child(&ring, 1, VICTIM_MAX, log);
 	fault_point = 0;
 
-	uint64_t deadline = now_ms() + 20000;
+	uint64_t deadline = now_ms() + 120000; /* stall detection only */
 	struct t_msg m[4];
 
 	for (;;) {
@@ -218,12 +220,12 @@ static void producer_kill_round(int point, struct totals *tot)
 static void producer_kills(int point, const char *label)
 {
 	struct totals tot = { 0 };
-	uint64_t rounds = t_scale(120);
+	uint64_t rounds = t_scale(100);
 
 	rnd_state = 0x9e3779b97f4a7c15ull * (uint64_t)(point + 1) ^ (uint64_t)getpid();
 	for (uint64_t i = 0; i < rounds; i++)
 		producer_kill_round(point, &tot);
-	fprintf(stderr, "producer killed %s: %llu kills, %llu messages checked, %llu slots skipped; every message pushed before the kill arrived once\n",
+	cr_log_info("producer killed %s: %llu kills, %llu messages checked, %llu slots skipped; every message pushed before the kill arrived once\n",
 		label, (unsigned long long)tot.kills, (unsigned long long)tot.checked,
 		(unsigned long long)tot.skipped);
 }
@@ -252,6 +254,7 @@ static void consumer_child(struct shmring *ring, _Atomic unsigned char *seen)
 	struct t_msg m[4];
 	uint64_t last = UINT64_MAX;
 
+	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
 	if (shmring_dup(&c, ring, SHMRING_CONSUMER) < 0)
 		_exit(10);
 	for (;;) {
@@ -311,7 +314,7 @@ static void consumer_kill_round(int point, struct totals *tot)
 		consumer_child(&ring, seen);
 	fault_point = 0;
 
-	uint64_t deadline = now_ms() + 20000;
+	uint64_t deadline = now_ms() + 120000; /* stall detection only */
 
 	/* Push everything; the victim takes until it dies, then we do. */
 	for (;;) {
@@ -378,12 +381,12 @@ static void consumer_kill_round(int point, struct totals *tot)
 static void consumer_kills(int point, const char *label)
 {
 	struct totals tot = { 0 };
-	uint64_t rounds = t_scale(120);
+	uint64_t rounds = t_scale(100);
 
 	rnd_state = 0x2545f4914f6cdd1dull * (uint64_t)(point + 1) ^ (uint64_t)getpid();
 	for (uint64_t i = 0; i < rounds; i++)
 		consumer_kill_round(point, &tot);
-	fprintf(stderr, "consumer killed %s: %llu kills, %llu messages checked, %llu lost (all held by the killed consumer)\n",
+	cr_log_info("consumer killed %s: %llu kills, %llu messages checked, %llu lost (all held by the killed consumer)\n",
 		label, (unsigned long long)tot.kills, (unsigned long long)tot.checked,
 		(unsigned long long)tot.lost);
 }
