@@ -124,10 +124,13 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		struct shmring_endpoint *e = &eps[i];
 
 		/* P0: acquire, pairs with the consumer's release stores of
-		 * claim_pos (C5: its reads of the slots are done). */
+		 * claim_end (C5: its reads of the slots are done) and of the
+		 * announcement (C2, then claim_pos is that one or later). */
+		uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_ACQUIRE);
+		/* Acquire: pairs with the release store of claim_pos (C2). */
 		uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_ACQUIRE);
 
-		if (cp == SHMRING_NO_CLAIM)
+		if (ce == cp)
 			continue;
 		/* A closed entry (FREE) holds nothing, whatever it left. */
 		if (shmring_atomic_load(&e->state, SHMRING_RELAXED) != SHMRING_EP_ACTIVE ||

@@ -74,17 +74,19 @@ int shmring__ep_reap(struct shmring *r)
 	return n;
 }
 
-/* The announced claim of an entry: 1 won, 0 only announced, -1 none or
- * not a claim (a corrupt entry). *pos, *n receive it. */
+/* The announced claim of an entry: 1 won, 0 only announced, -1 none
+ * (claim_end == claim_pos) or not a claim (a corrupt entry). *pos, *n
+ * receive it. */
 static int claim_of(struct shmring *r, struct shmring_endpoint *e, uint64_t *pos, uint64_t *n)
 {
 	/* Acquire: pairs with the release stores of the announcement (P1)
 	 * and of its clearing (P5): what the endpoint published before
 	 * them is visible after. */
-	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_ACQUIRE);
 	uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_ACQUIRE);
+	/* Acquire: pairs with the release store of claim_pos (P1). */
+	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_ACQUIRE);
 
-	if (cp == SHMRING_NO_CLAIM)
+	if (ce == cp)
 		return -1;
 	*pos = cp;
 	if (ce - cp - 1 < r->capacity) {
@@ -116,7 +118,8 @@ static int live_producer_holds(struct shmring *r, uint32_t hi, const struct shmr
 		if (won < 0) {
 			/* Torn or corrupt: count it as holding t if it looks
 			 * like a claim at all (we only skip on certainty). */
-			if (shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) == SHMRING_NO_CLAIM)
+			if (shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) ==
+			    shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED))
 				continue;
 		} else if (t - cp >= n) {
 			continue;

@@ -207,12 +207,12 @@ Test(mpmc, reserve_commit_peek_release)
 	shmring_close(&ring);
 }
 
-Test(mpmc, consumer_claim_blocks_producers_a_lap_later)
+static void claim_blocks(uint64_t init_pos)
 {
 	struct shmring ring, p, c1, c2;
 	uint64_t pos, v;
 
-	make(&ring, 4, 8, 0);
+	make(&ring, 4, 8, init_pos);
 	open2(&ring, &p, &c1);
 	cr_assert_eq(shmring_dup(&c2, &ring, SHMRING_CONSUMER), 0);
 	for (v = 0; v < 4; v++)
@@ -228,6 +228,15 @@ Test(mpmc, consumer_claim_blocks_producers_a_lap_later)
 	shmring_close(&p);
 	shmring_close(&c2);
 	shmring_close(&ring);
+}
+
+/* Also when the held position is UINT64_MAX (no value of claim_pos can
+ * mean "no claim"). */
+Test(mpmc, consumer_claim_blocks_producers_a_lap_later)
+{
+	claim_blocks(0);
+	claim_blocks(UINT64_MAX);
+	claim_blocks(UINT64_MAX - 1);
 }
 
 Test(mpmc, endpoint_table)

@@ -140,7 +140,7 @@ static void producer_kill_round(int point, struct totals *tot)
 		producer_child(&ring, 1, VICTIM_MAX, log);
 	fault_point = 0;
 
-	uint64_t deadline = now_ms() + 120000; /* stall detection only */
+	uint64_t deadline = now_ms() + (getenv("T_STALL_MS") ? strtoull(getenv("T_STALL_MS"), NULL, 10) : 120000); /* stall detection only */
 	struct t_msg m[4];
 
 	for (;;) {
@@ -186,9 +186,20 @@ static void producer_kill_round(int point, struct totals *tot)
 		if (survivor_done && recovered && next[0] == SURVIVOR_MSGS &&
 		    next[1] >= atomic_load(&log->committed))
 			break;
-		cr_assert(now_ms() < deadline, "no progress: survivor %llu/%d victim %llu/%llu dead %d",
-			  (unsigned long long)next[0], SURVIVOR_MSGS, (unsigned long long)next[1],
-			  (unsigned long long)atomic_load(&log->committed), victim_dead);
+		if (now_ms() >= deadline) {
+			uint64_t cc = shmring_atomic_load(&ring.ctrl->cons.claim, SHMRING_RELAXED);
+			uint64_t pc = shmring_atomic_load(&ring.ctrl->prod.claim, SHMRING_RELAXED);
+			uint64_t sq = shmring_atomic_load(shmring_slot_seq(&ring, cc), SHMRING_RELAXED);
+
+			cr_assert_fail("no progress: survivor %llu/%d victim %llu/%llu dead %d; "
+				       "cap %llu cons.claim %llu prod.claim %llu seq(cons.claim) = pos %llu state %llu, skipped %llu",
+				       (unsigned long long)next[0], SURVIVOR_MSGS, (unsigned long long)next[1],
+				       (unsigned long long)atomic_load(&log->committed), victim_dead,
+				       (unsigned long long)ring.capacity, (unsigned long long)cc,
+				       (unsigned long long)pc, (unsigned long long)(sq >> 2),
+				       (unsigned long long)(sq & 3),
+				       (unsigned long long)st_get(&ring.ctrl->prod_stats.skipped));
+		}
 		sched_yield();
 	}
 	/* Exactly what returned before the kill; the push in flight is gone. */

@@ -167,7 +167,8 @@ struct shmring_endpoint {
 	SHMRING_ATOMIC(uint64_t) attach_ns;  /* 24: CLOCK_REALTIME at attach */
 	SHMRING_ATOMIC(uint64_t) claim_pos;  /* 32: multi mode: first position claimed, not finished */
 	SHMRING_ATOMIC(uint64_t) claim_end;  /* 40: one past the last claimed position; MPMC: claim_pos - n
-	                                      *     while the claim of n is announced but not yet won */
+	                                      *     while the claim of n is announced but not yet won,
+	                                      *     claim_pos when nothing is claimed (see mpmc.h) */
 	SHMRING_ATOMIC(uint64_t) ops;        /* 48: operations completed (counters on) */
 	uint8_t pad[72];
 };

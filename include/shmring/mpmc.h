@@ -15,7 +15,8 @@
  *
  * Unlike Vyukov's queue, consumers never write the slot. A consumer
  * announces the position it is about to claim in its endpoint entry
- * (claim_pos) before its claim CAS, and clears it when it is done reading.
+ * (claim_pos, claim_end) before its claim CAS, and clears the claim when
+ * it is done reading.
  * A producer may write position t while t - capacity is below both the
  * consumer claim counter and every announced consumer position; it keeps
  * that limit in its handle and recomputes it (shmring_mpmc_refresh, out of
@@ -47,18 +48,19 @@
  *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS of
  *   prod.claim (release): R's acquire load of prod.claim sees P1.
  *   P3 payload stores; P4 release store of seq = PUB: pairs with C1.
- *   P5 release store claim_pos = NONE: pairs with R's acquire load of
- *   claim_pos (seeing it means seeing P4).
+ *   P5 release store claim_end = claim_pos (no claim): pairs with R's
+ *   acquire load of claim_end (seeing it means seeing P4).
  *   C1 acquire load of seq; C2 store of claim_pos, C3 CAS of cons.claim
  *   (release): pairs with P0. C4 payload reads; C5 release store
- *   claim_pos = NONE: pairs with P0.
- *   P0 (refresh) acquire loads of cons.claim and of consumers' claim_pos:
+ *   claim_end = claim_pos (no claim): pairs with P0.
+ *   P0 (refresh) acquire loads of cons.claim and of consumers' claims:
  *   a consumer's reads of a slot happen before a producer overwrites it.
  *
  * Endpoint claim encoding (layout.h): claim_pos = first position, and
  * claim_end = claim_pos - n while the claim of n positions is announced
- * but not yet won, claim_pos + n once won; claim_pos = SHMRING_NO_CLAIM
- * when the endpoint holds nothing.
+ * but not yet won, claim_pos + n once won, claim_pos when the endpoint
+ * holds nothing (both SHMRING_NO_CLAIM after registration). Readers load
+ * claim_end, then claim_pos.
  *
  * Handles: each thread or process uses its own (shmring_open, shmring_dup):
  * claims are recorded per endpoint, and recovery tells processes apart by
@@ -121,11 +123,15 @@ SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t p
 	shmring_atomic_store(&e->claim_end, pos + n, SHMRING_RELAXED);
 }
 
+/* Drop the endpoint's claim: claim_end = claim_pos means none. (Any
+ * position, UINT64_MAX included, can be claimed, so no claim_pos value
+ * can stand for "none".) */
 SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 {
-	/* P5/C5: release, pairs with the acquire loads of claim_pos in
+	/* P5/C5: release, pairs with the acquire loads of claim_end in
 	 * shmring_mpmc_refresh and recovery: our slot accesses come first. */
-	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELEASE);
+	shmring_atomic_store(&e->claim_end, shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED),
+			     SHMRING_RELEASE);
 }
 
 SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
