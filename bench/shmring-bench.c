@@ -34,6 +34,7 @@
 #include "bench_config.h"
 
 extern const struct bench_subjects bench_subjects_shmring;
+extern const struct bench_subjects bench_subjects_msg;
 extern const struct bench_subjects bench_subjects_ipc;
 extern const struct bench_subjects bench_subjects_floor;
 extern const struct bench_subjects bench_subjects_lockfree;
@@ -43,6 +44,7 @@ extern const struct bench_subjects bench_subjects_dpdk;
 
 static const struct bench_subjects *all_lists[] = {
 	&bench_subjects_shmring,
+	&bench_subjects_msg,
 	&bench_subjects_lockfree,
 #if BENCH_HAVE_DPDK
 	&bench_subjects_dpdk,
