@@ -65,7 +65,8 @@ static int msg_attach(struct shmring *r)
 	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
 					  SHMRING_ACQUIRE);
 
-	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
+	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
 	if (h - t > r->capacity || ((h | t) & 7u))
 		return bad_positions("producer/consumer", h, t, r->capacity);

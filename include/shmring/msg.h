@@ -217,15 +217,14 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
  * until shmring_msg_commit(). One reservation at a time per handle.
  * Returns 0, or -EMSGSIZE (len > shmring_msg_max(r), at once),
  * -EAGAIN (not enough free space now), -EBUSY (a reservation is open),
- * -EINVAL (MPSC handle without an endpoint), -EPROTO (consumer state
- * corrupt).
+ * -EINVAL (not a producer handle), -EPROTO (consumer state corrupt).
  */
 SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **buf)
 {
 	if (shmring_unlikely(len > r->slot_size))
 		return -EMSGSIZE;
 	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
-		return -EBUSY;
+		return r->role == SHMRING_PRODUCER ? -EBUSY : -EINVAL;
 	if (r->type == SHMRING_MSG_MPSC)
 		return shmring_msg_reserve_mp(r, len, buf);
 
@@ -254,7 +253,7 @@ SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
 	uint32_t len = (uint32_t)r->ext[SHMRING_MSGX_RLEN];
 	uint64_t rec = shmring_msg_rec_size(len);
 
-	if (shmring_unlikely(p == SHMRING_NO_CLAIM))
+	if (shmring_unlikely(p & 7u)) /* none open, or not a producer */
 		return -EINVAL;
 	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
 	if (r->type == SHMRING_MSG_MPSC) {
@@ -363,10 +362,13 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
  * its payload and stays valid until shmring_msg_release(); peek again for
  * the message after it (a batch), then release them all at once.
  * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
- * corrupt record or position: nothing is consumed).
+ * corrupt record or position: nothing is consumed), -EINVAL (not the
+ * consumer's handle).
  */
 SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 {
+	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+		return -EINVAL;
 	for (;;) {
 		uint64_t t = r->ext[SHMRING_MSGX_CUR];
 		uint64_t w;
@@ -447,7 +449,7 @@ SHMRING_INLINE void shmring_msg_release(struct shmring *r)
 {
 	uint64_t cur = r->ext[SHMRING_MSGX_CUR];
 
-	if (cur == r->pos)
+	if (cur == r->pos || r->role != SHMRING_CONSUMER)
 		return;
 	if (r->type == SHMRING_MSG_MPSC) {
 		/* A consumer that dies while zeroing leaves cons.claim for its
@@ -463,8 +465,8 @@ SHMRING_INLINE void shmring_msg_release(struct shmring *r)
 /*
  * Consumer: copy the next message into buf (cap bytes) and release it,
  * with every message peeked before it. Returns the length, or -EAGAIN,
- * -EPROTO, or -EMSGSIZE (buf too small: the message stays in the ring;
- * shmring_msg_peek tells its length).
+ * -EPROTO, -EINVAL (not the consumer's handle), or -EMSGSIZE (buf too
+ * small: the message stays in the ring; shmring_msg_peek tells its length).
  */
 SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
 {
