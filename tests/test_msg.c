@@ -134,7 +134,7 @@ Test(msg, reserve_commit_state)
 		cr_assert_eq(shmring_msg_peek(&p, (const void **)&w2), -EINVAL);
 		cr_assert_eq(shmring_msg_pop(&p, w2, 100), -EINVAL);
 		shmring_msg_release(&p);
-		cr_assert_eq(shmring_msg_used(&p), 16);
+		cr_assert_eq(shmring_msg_used(&p), 24);
 		pop_ok(&c, 10, 1);
 		pair_close(&p, &c);
 	}
