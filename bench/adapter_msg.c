@@ -164,7 +164,7 @@ static const struct bench_subject subjects[] = {
 		.name = "shmring-msg-zc",
 		.group = "shmring",
 		.desc = "message ring (one producer), reserve/commit, peek/release",
-		.flags = BS_TPUT | BS_SIZES,
+		.flags = BS_TPUT | BS_RTT | BS_SIZES,
 		.max_size = SHMRING_SLOT_MAX,
 		.setup = msg_setup_spsc,
 		.teardown = msg_teardown,
@@ -173,6 +173,8 @@ static const struct bench_subject subjects[] = {
 		.ep_close = msg_ep_close,
 		.producer = msg_zc_producer,
 		.consumer = msg_zc_consumer,
+		.client = msg_zc_client,
+		.server = msg_zc_server,
 	},
 	{
 		.name = "shmring-msg-mpsc",
