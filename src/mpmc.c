@@ -85,6 +85,7 @@ static int mpmc_attach(struct shmring *r)
 	r->pos = t;
 	r->cached = p; /* no room known yet: the first push refreshes */
 	r->ext[0] = 0;
+	r->ext[3] = 0; /* no scan yet (shmring_mpmc_refresh) */
 	return 0;
 }
 
@@ -114,6 +115,15 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		shmring_atomic_fetch_add(&c->prod_stats.corrupt, 1, SHMRING_RELAXED);
 		return -EPROTO;
 	}
+	/* A producer spinning on a full ring: if the consumers have not
+	 * moved since our last scan and no announcement held us back then,
+	 * a scan can find nothing new; skip it rather than pull every
+	 * consumer's entry line over again (ext[1], ext[2]: the consumer
+	 * claim and the limit base of the last scan). */
+	if (min == r->ext[1] && r->ext[2] == min && r->ext[3])
+		return 0;
+	r->ext[1] = min;
+	r->ext[3] = 1;
 	struct shmring_endpoint *eps = (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
 	/* Acquire: pairs with the release update in mpmc_attach. */
 	uint32_t hi = shmring_atomic_load(&shmring__mpmc_block(c)->ep_hi, SHMRING_ACQUIRE);
@@ -141,6 +151,7 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		if ((int64_t)(min - cp) > 0)
 			min = cp;
 	}
+	r->ext[2] = min;
 	r->cached = min + r->capacity;
 	/* Release: pairs with the acquire load of prod.cached above, in
 	 * other producers. A stale smaller value only costs a refresh. */

@@ -67,7 +67,7 @@
  * pid. A handle used by a child after fork() still names the parent in the
  * endpoint table: the child must dup its own. Handle fields used here:
  * r->cached (producer's write limit), r->pos and r->ext[0] (position and
- * count of an outstanding reserve or peek).
+ * count of an outstanding reserve or peek), r->ext[1..3] (refresh state).
  *
  * Test hook: define SHMRING_FAULT_HOOK(point) before including this header
  * to call code at the labelled points below (the test's own inlined copy;
