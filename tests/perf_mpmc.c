@@ -5,7 +5,8 @@
  * payload. Not a test (no assertion on speed); the benchmark proper lives
  * in bench/.
  *
- *   perf_mpmc [messages per producer] [capacity] [rounds]
+ *   perf_mpmc [messages] [capacity] [rounds]
+ *   PERF_SOLO=1 perf_mpmc ...   one thread, push then pop: fast-path cost
  *
  * Prints Mmsg/s per configuration and round, then the median.
  */
@@ -119,6 +120,16 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of this thread: on a loaded machine the solo figures count
+ * only the time the thread ran. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static double run(enum impl impl, int np, int nc, uint64_t per_prod, uint64_t cap)
 {
 	struct cfg c = { .impl = impl, .np = np, .nc = nc, .per_prod = per_prod };
@@ -174,6 +185,60 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* One thread, push then pop, over and over: the instruction cost of the
+ * fast path with no other party (min of `rounds`, ns per push+pop). */
+static void solo(uint64_t n, uint64_t cap, int rounds)
+{
+	struct shmring ring, p, c;
+	struct shmring_params prm;
+	struct ref_vyukov *vq = aligned_alloc(128, (ref_vyukov_size(cap, sizeof(struct msg)) + 127) & ~(size_t)127);
+	struct msg m = { 1, 2 }, b[32];
+	double best[3] = { 1e9, 1e9, 1e9 };
+
+	shmring_params_init(&prm, SHMRING_MPMC, cap, sizeof(struct msg));
+	if (shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE) < 0 ||
+	    shmring_dup(&p, &ring, SHMRING_PRODUCER) < 0 || shmring_dup(&c, &ring, SHMRING_CONSUMER) < 0)
+		exit(1);
+	ref_vyukov_init(vq, cap, sizeof(struct msg));
+	memset(b, 0, sizeof(b));
+	for (int r = 0; r < rounds; r++) {
+		double t0 = cpu_now();
+
+		for (uint64_t i = 0; i < n; i++) {
+			m.b = i;
+			if (shmring_mpmc_try_push(&p, &m) || shmring_mpmc_try_pop(&c, &m))
+				exit(2);
+		}
+		double t1 = cpu_now();
+
+		for (uint64_t i = 0; i < n; i++) {
+			m.b = i;
+			if (ref_vyukov_push(vq, &m) || ref_vyukov_pop(vq, &m))
+				exit(3);
+		}
+		double t2 = cpu_now();
+
+		for (uint64_t i = 0; i < n / 32; i++) {
+			if (shmring_mpmc_push_burst(&p, b, 32) != 32 || shmring_mpmc_pop_burst(&c, b, 32) != 32)
+				exit(4);
+		}
+		double t3 = cpu_now();
+
+		if ((t1 - t0) / n * 1e9 < best[0])
+			best[0] = (t1 - t0) / n * 1e9;
+		if ((t2 - t1) / n * 1e9 < best[1])
+			best[1] = (t2 - t1) / n * 1e9;
+		if ((t3 - t2) / (n / 32 * 32) * 1e9 < best[2])
+			best[2] = (t3 - t2) / (n / 32 * 32) * 1e9;
+	}
+	printf("solo push+pop, one thread, CPU ns per message (min of %d): shmring %.1f, vyukov %.1f, shmring burst32 %.1f\n",
+	       rounds, best[0], best[1], best[2]);
+	shmring_close(&p);
+	shmring_close(&c);
+	shmring_close(&ring);
+	free(vq);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t per = argc > 1 ? strtoull(argv[1], NULL, 10) : 2000000;
@@ -184,6 +249,10 @@ int main(int argc, char **argv)
 
 	if (rounds > 16)
 		rounds = 16;
+	if (getenv("PERF_SOLO")) {
+		solo(per, cap, rounds);
+		return 0;
+	}
 	for (int r = 0; r < rounds; r++)
 		for (int s = 0; s < 3; s++)
 			for (int i = 0; i < 3; i++) {

@@ -288,18 +288,25 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
 	}
 }
 
-/* Consumer: copy the messages of the claimed run [t, t + k) out. */
-SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, void *elems)
+/* Consumer: copy the m messages of the claimed run [t, t + k) out. */
+SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
+				       void *elems)
 {
 	unsigned char *dst = (unsigned char *)elems;
-	uint64_t m = 0;
 
-	for (uint64_t i = 0; i < k; i++) {
-		/* Relaxed: C1 already acquired this value; the claim keeps it. */
-		if (shmring_atomic_load(shmring_slot_seq(r, t + i), SHMRING_RELAXED) ==
-		    SHMRING_MPMC_SEQ(t + i, SHMRING_MPMC_PUB)) {
-			shmring_mpmc__copy_out(r, t + i, dst + (size_t)m * r->slot_size);
-			m++;
+	if (shmring_likely(m == k)) {
+		for (uint64_t i = 0; i < k; i++)
+			shmring_mpmc__copy_out(r, t + i, dst + (size_t)i * r->slot_size);
+	} else {
+		m = 0;
+		for (uint64_t i = 0; i < k; i++) {
+			/* Relaxed: C1 already acquired this value; the claim
+			 * keeps it. */
+			if (shmring_atomic_load(shmring_slot_seq(r, t + i), SHMRING_RELAXED) ==
+			    SHMRING_MPMC_SEQ(t + i, SHMRING_MPMC_PUB)) {
+				shmring_mpmc__copy_out(r, t + i, dst + (size_t)m * r->slot_size);
+				m++;
+			}
 		}
 	}
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
@@ -345,7 +352,7 @@ SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 	if (shmring_unlikely(shmring_mpmc__claim_cons(r, 1, 0, 0, &h, &k) == 0))
 		return -EAGAIN;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, elem);
+	shmring_mpmc__take(r, h, k, 1, elem);
 	return 0;
 }
 
@@ -402,7 +409,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 	if (m == 0)
 		return all ? -EAGAIN : 0;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, elems);
+	shmring_mpmc__take(r, h, k, (uint64_t)m, elems);
 	return m;
 }
 
