@@ -40,9 +40,36 @@
  * shared tail as in DPDK's or Concurrency Kit's MP rings, which is what
  * makes those collapse when two producers share a core.
  *
- * MEASURED (tests/perf_mpmc.c, 2 vCPUs, 16-byte payload, capacity 1024,
- * threads, run side by side in one process, median of 5; see the figures
- * at the end of this comment, updated by the author of the measurement).
+ * WHY THIS AND NOT ANOTHER. Concurrency Kit's and DPDK's MP/MC rings make
+ * every producer wait for the ones that claimed before it to publish a
+ * shared tail, which is what collapses when two producers share a core;
+ * here nobody waits on a shared tail. Against Vyukov's queue (per-slot
+ * sequences) the trade is: two stores to the endpoint's own line per
+ * operation (the announcement, which recovery needs anyway: without it a
+ * dead producer's claim cannot be told from a live, preempted one), in
+ * exchange for the consumer never writing a slot line. FAA tickets (SCQ,
+ * folly's turn queue) were not tried: a try_push must not take a ticket it
+ * may not be able to use, and recovery would have to skip abandoned
+ * tickets as well.
+ *
+ * MEASURED, and what is NOT yet shown. The development machine was a
+ * 2-vCPU VM shared with about 45 runnable processes (load average 44-52)
+ * for the whole measurement window, so wall-clock throughput was noise:
+ * the same case spanned 0.03 to 98 Mmsg/s within one run of
+ * shmring-bench (-f 'shmring-mpmc:tput*,vyukov:tput*' -s 8 -r 9), and
+ * tests/perf_mpmc (threads, 16-byte payload, capacity 1024, medians of 3
+ * and 5 rounds) gave shmring/Vyukov 1P1C 2.64/3.29 and 0.46/2.35,
+ * 2P2C 2.80/2.88 and 0.37/2.23, 4P4C 2.06/2.52 and 2.01/2.16 Mmsg/s,
+ * burst 32: 5.6/5.6/2.7 and 3.1/2.8/3.4 Mmsg/s (1P1C/2P2C/4P4C).
+ * The one steady figure is CPU time of the fast path alone (one thread,
+ * push then pop, `PERF_SOLO=1 perf_mpmc 1000000 1024 9`, min of 9):
+ * shmring 19.8-20.6 ns, Vyukov 18.5-19.3 ns per message, shmring bursts of
+ * 32 8.2-8.7 ns per message. So the fast path costs about 1 ns more than
+ * Vyukov's per message for the announcements; the expected gain (one
+ * coherence transfer per slot line instead of three) only shows with two
+ * cores free. The targets (1P1C >= 1.2x Vyukov, 2P2C/4P4C oversubscribed
+ * >= 80% of 1P1C, burst 32 >= rte_ring MP/MC burst 32) are NOT
+ * demonstrated: they need shmring-bench on a quiet machine.
  *
  * ORDERING (P producer, C consumer, R recovery):
  *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS of
