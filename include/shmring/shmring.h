@@ -173,6 +173,27 @@ SHMRING_API int shmring_unlink(const char *name);
 /* The ring's descriptor (kept open while attached). */
 SHMRING_API int shmring_fd(const struct shmring *r);
 
+/* shmring_fd_recv flags */
+#define SHMRING_FD_SEALED 0x1u /* refuse a descriptor not sealed against shrinking */
+
+/*
+ * Send a ring's descriptor (shmring_fd()) over a connected UNIX socket
+ * with SCM_RIGHTS. Returns 0, or -EINVAL (bad fd) or sendmsg's -errno.
+ */
+SHMRING_API int shmring_fd_send(int sock, int fd);
+
+/*
+ * Receive one descriptor sent by shmring_fd_send; attach with
+ * shmring_open_fd() and close it after. With SHMRING_FD_SEALED, a
+ * descriptor that is not sealed against shrinking (a memfd ring from
+ * shmring_create_anon is) is closed and refused, so an untrusted sender
+ * cannot make this process fault by shrinking the object later.
+ * Returns the descriptor (close-on-exec), or -EPERM (not sealed),
+ * -EPROTO (no descriptor in the message), -ENOTCONN (peer closed),
+ * -EINVAL (unknown flags) or recvmsg's -errno.
+ */
+SHMRING_API int shmring_fd_recv(int sock, uint32_t flags);
+
 /* Text for a negative (or positive) errno returned by shmring. */
 SHMRING_API const char *shmring_strerror(int err);
 
