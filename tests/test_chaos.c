@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SIGKILL chaos: every 10-100 ms a supervisor SIGKILLs a random
+ * participant of a multi-process ring and starts a new one in its place.
+ *
+ * Producers stamp each message {producer, seq, checksum}. Exactly-once is
+ * checked on the consumer side:
+ *  - SPSC: the restarted producer resumes after the last message it
+ *    published (read back from the ring: a message is committed once its
+ *    slot is published), the restarted consumer at the shared tail. The
+ *    consumer expects seq = last + 1; a repeat is a duplicate, a gap is
+ *    allowed only on a restarted consumer's first message and only of
+ *    one message: the one its killed predecessor had taken (the
+ *    documented loss, counted).
+ *  - MPMC (2 producers, 2 consumers, shmring_recover after every kill):
+ *    every delivery sets a bit per (producer, seq); a second delivery is
+ *    a duplicate. A producer records the seq it is about to commit before
+ *    the commit, so a producer killed in between may or may not have
+ *    committed it (recovery skips an unpublished claim): that seq is
+ *    "uncertain". At the end every seq below each producer's final count
+ *    must have arrived, except uncertain ones and at most one per consumer
+ *    kill (what a killed consumer held); both are counted.
+ * Every message's checksum is verified (nothing torn), and the supervisor
+ * fails the run if no message moves for SHMRING_CHAOS_STALL_S seconds
+ * (default 10) while it is not killing: the ring never stays wedged.
+ *
+ * SHMRING_CHAOS_SECONDS sets each run's length (default 20; a soak: 3600).
+ */
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <shmring/mpmc.h>
+#include <shmring/wait.h>
+
+#include "common.h"
+
+#define NONE UINT64_MAX
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned env_uint(const char *name, unsigned dflt)
+{
+	const char *s = getenv(name);
+
+	return s && *s ? (unsigned)strtoul(s, NULL, 10) : dflt;
+}
+
+static void *shared_alloc(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert_neq(p, MAP_FAILED);
+	memset(p, 0, n);
+	return p;
+}
+
+/* Attach, retrying while the dead predecessor's entry is being taken over. */
+static int attach_retry(struct shmring *r, int fd, uint32_t role)
+{
+	uint64_t end = now_ns() + 5000000000ull;
+	int ret;
+
+	do {
+		ret = shmring_open_fd(r, fd, role, NULL);
+		if (ret != -EBUSY)
+			return ret;
+		usleep(1000);
+	} while (now_ns() < end);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- SPSC */
+
+struct spsc_chk {
+	atomic_int stop;
+	atomic_uint_fast64_t final;     /* producer: seq after its last message, at clean exit */
+	atomic_uint_fast64_t next;      /* consumer: next expected seq */
+	atomic_uint_fast64_t delivered;
+	atomic_uint_fast64_t lost;      /* held by a killed consumer */
+	atomic_uint_fast64_t progress;  /* now_ns() of the last delivery */
+	atomic_uint_fast64_t producer_resumes;
+};
+
+static void timeout_in(struct timespec *ts, uint64_t ns)
+{
+	shmring_deadline_after(ts, ns);
+}
+
+static void spsc_producer(int fd, struct spsc_chk *k)
+{
+	struct shmring p;
+	struct t_msg m;
+	uint64_t seq = 0;
+
+	if (attach_retry(&p, fd, SHMRING_PRODUCER) < 0)
+		_exit(20);
+	/* Resume after the last published message, read back from its slot. */
+	if (p.pos != 0) {
+		memcpy(&m, shmring_slot(&p, p.pos - 1), sizeof(m));
+		if (!t_msg_ok(&m))
+			_exit(21);
+		seq = m.seq + 1;
+		atomic_fetch_add(&k->producer_resumes, 1);
+	}
+	while (!atomic_load(&k->stop)) {
+		struct timespec dl;
+
+		t_msg_make(&m, 1, seq);
+		timeout_in(&dl, 100000000ull);
+		int ret = shmring_spsc_push_wait(&p, &m, &dl);
+
+		if (ret == 0)
+			seq++;
+		else if (ret != -ETIMEDOUT && ret != -EPIPE)
+			_exit(22);
+	}
+	atomic_store(&k->final, seq);
+	_exit(0);
+}
+
+static void spsc_consumer(int fd, struct spsc_chk *k)
+{
+	struct shmring c;
+	int first = 1;
+
+	if (attach_retry(&c, fd, SHMRING_CONSUMER) < 0)
+		_exit(30);
+	for (;;) {
+		struct timespec dl;
+		struct t_msg m;
+
+		timeout_in(&dl, 100000000ull);
+		int ret = shmring_spsc_pop_wait(&c, &m, &dl);
+
+		if (ret == -ETIMEDOUT || ret == -EPIPE) {
+			uint64_t f = atomic_load(&k->final);
+
+			if (f != NONE && atomic_load(&k->next) == f)
+				_exit(0);
+			continue;
+		}
+		if (ret < 0)
+			_exit(31);
+		if (!t_msg_ok(&m) || m.producer != 1)
+			_exit(32); /* torn */
+		uint64_t n = atomic_load(&k->next);
+
+		if (m.seq < n)
+			_exit(33); /* duplicate */
+		if (m.seq > n) {
+			/* Only the first message after a restart may skip, and
+			 * only the one message the killed consumer took. */
+			if (!first || m.seq - n > 1)
+				_exit(34);
+			atomic_fetch_add(&k->lost, m.seq - n);
+		}
+		first = 0;
+		atomic_store(&k->next, m.seq + 1);
+		atomic_fetch_add(&k->delivered, 1);
+		atomic_store(&k->progress, now_ns());
+	}
+}
+
+static const char *status_text(int st, char *buf, size_t n)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, n, "exit %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, n, "signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, n, "status 0x%x", st);
+	return buf;
+}
+
+/* Kill and restart participants for `secs` seconds. spawn(i) starts
+ * participant i; after every kill `after_kill` (if set) runs in the
+ * supervisor. Returns the kills per participant in kills[]. */
+struct chaos {
+	unsigned n;
+	pid_t pid[8];
+	uint64_t kills[8];
+	pid_t (*spawn)(unsigned i, void *arg);
+	void (*after_kill)(unsigned i, void *arg);
+	void *arg;
+	atomic_uint_fast64_t *progress;
+	uint64_t max_stall_ns;
+};
+
+/* Participants alive now, for the .fini hook: a failed assertion in the
+ * supervisor must not leave them running. */
+static pid_t *chaos_pids;
+static unsigned chaos_n;
+
+static void chaos_fini(void)
+{
+	for (unsigned i = 0; chaos_pids && i < chaos_n; i++) {
+		if (chaos_pids[i] > 0) {
+			kill(chaos_pids[i], SIGKILL);
+			waitpid(chaos_pids[i], NULL, 0);
+		}
+	}
+}
+
+static void chaos_run(struct chaos *c, unsigned secs, unsigned stall_s)
+{
+	chaos_pids = c->pid;
+	chaos_n = c->n;
+	uint64_t seed = t_mix(now_ns());
+	uint64_t end = now_ns() + (uint64_t)secs * 1000000000ull;
+	char buf[64];
+
+	for (unsigned i = 0; i < c->n; i++)
+		c->pid[i] = c->spawn(i, c->arg);
+	atomic_store(c->progress, now_ns());
+	while (now_ns() < end) {
+		seed = t_mix(seed);
+		usleep(10000 + (useconds_t)(seed % 90001));
+		unsigned v = (unsigned)((seed >> 32) % c->n);
+		int st;
+
+		kill(c->pid[v], SIGKILL);
+		cr_assert_eq(waitpid(c->pid[v], &st, 0), c->pid[v]);
+		c->pid[v] = 0;
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+			  "participant %u ended before the kill: %s", v, status_text(st, buf, sizeof(buf)));
+		c->kills[v]++;
+		if (c->after_kill)
+			c->after_kill(v, c->arg);
+		c->pid[v] = c->spawn(v, c->arg);
+		uint64_t t = now_ns(), last = atomic_load(c->progress);
+		uint64_t stall = t > last ? t - last : 0;
+
+		if (stall > c->max_stall_ns)
+			c->max_stall_ns = stall;
+		cr_assert_lt(stall, (uint64_t)stall_s * 1000000000ull,
+			     "no message delivered for %.1f s: the ring is wedged", stall / 1e9);
+	}
+}
+
+struct spsc_arg {
+	int fd;
+	struct spsc_chk *k;
+};
+
+static pid_t spsc_spawn(unsigned i, void *arg)
+{
+	struct spsc_arg *a = arg;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (i == 0)
+			spsc_producer(a->fd, a->k);
+		spsc_consumer(a->fd, a->k);
+	}
+	return pid;
+}
+
+Test(chaos, spsc_sigkill, .timeout = 3900, .fini = chaos_fini)
+{
+	unsigned secs = env_uint("SHMRING_CHAOS_SECONDS", 20);
+	unsigned stall_s = env_uint("SHMRING_CHAOS_STALL_S", 10);
+	struct shmring r;
+	struct shmring_params prm;
+	struct spsc_chk *k = shared_alloc(sizeof(*k));
+	struct spsc_arg a;
+	static struct chaos c; /* outlives the test body for chaos_fini */
+	char buf[64];
+	int st;
+
+	atomic_store(&k->final, NONE);
+	shmring_params_init(&prm, SHMRING_SPSC, 64, sizeof(struct t_msg));
+	cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	a.fd = shmring_fd(&r);
+	a.k = k;
+	memset(&c, 0, sizeof(c));
+	c.n = 2;
+	c.spawn = spsc_spawn;
+	c.arg = &a;
+	c.progress = &k->progress;
+	chaos_run(&c, secs, stall_s);
+
+	/* Wind down: the producer stops, the consumer drains. */
+	atomic_store(&k->stop, 1);
+	cr_assert_eq(waitpid(c.pid[0], &st, 0), c.pid[0]);
+	c.pid[0] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer: %s", status_text(st, buf, sizeof(buf)));
+	cr_assert_eq(waitpid(c.pid[1], &st, 0), c.pid[1]);
+	c.pid[1] = 0;
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer: %s", status_text(st, buf, sizeof(buf)));
+
+	uint64_t final = atomic_load(&k->final), delivered = atomic_load(&k->delivered),
+		 lost = atomic_load(&k->lost);
+
+	cr_assert_eq(atomic_load(&k->next), final);
+	cr_assert_eq(delivered + lost, final, "delivered %llu + lost %llu != committed %llu",
+		     (unsigned long long)delivered, (unsigned long long)lost, (unsigned long long)final);
+	cr_assert_leq(lost, c.kills[1], "more lost than consumer kills");
+	printf("chaos spsc: %u s, producer killed %llu times (resumed %llu), consumer killed %llu times; "
+	       "%llu committed, %llu delivered exactly once, %llu lost (held by a killed consumer), "
+	       "0 torn, 0 duplicated; longest stall seen %.2f s\n",
+	       secs, (unsigned long long)c.kills[0], (unsigned long long)atomic_load(&k->producer_resumes),
+	       (unsigned long long)c.kills[1], (unsigned long long)final, (unsigned long long)delivered,
+	       (unsigned long long)lost, c.max_stall_ns / 1e9);
+	shmring_close(&r);
+	munmap(k, sizeof(*k));
+}
+
+/* ---------------------------------------------------------------- MPMC */
+
+#define MP 2
+#define MC 2
+#define SEQ_MAX (1ull << 26)  /* per producer; the run ends early if reached */
+#define UNC_MAX 65536
+
+struct mpmc_prod {
+	atomic_uint_fast64_t next;     /* next seq to send */
+	atomic_uint_fast64_t inflight; /* seq being committed, or NONE */
+	atomic_uint_fast64_t final;    /* next at clean exit, or NONE */
+	atomic_uint_fast64_t n_unc;
+	uint64_t unc[UNC_MAX];         /* seqs whose commit a kill interrupted */
+};
+
+struct mpmc_chk {
+	atomic_int stop, quit, capped;
+	atomic_uint_fast64_t progress;
+	atomic_uint_fast64_t delivered;
+	struct mpmc_prod prod[MP];
+	atomic_uint_fast64_t bits[MP][SEQ_MAX / 64];
+};
+
+static void mpmc_producer(int fd, struct mpmc_chk *k, unsigned i)
+{
+	struct mpmc_prod *pp = &k->prod[i];
+	struct shmring p;
+	struct t_msg m;
+
+	if (attach_retry(&p, fd, SHMRING_PRODUCER) < 0)
+		_exit(50);
+	uint64_t seq = atomic_load(&pp->next);
+	uint64_t inf = atomic_load(&pp->inflight);
+
+	if (inf != NONE) {
+		/* Our predecessor died while committing `inf`: it may or may
+		 * not have arrived. Never send it again. */
+		uint64_t u = atomic_load(&pp->n_unc);
+
+		if (u >= UNC_MAX)
+			_exit(51);
+		pp->unc[u] = inf;
+		atomic_store(&pp->n_unc, u + 1);
+		seq = inf + 1;
+		atomic_store(&pp->next, seq);
+		atomic_store(&pp->inflight, NONE);
+	}
+	while (!atomic_load(&k->stop)) {
+		if (seq >= SEQ_MAX) {
+			atomic_store(&k->capped, 1);
+			usleep(1000);
+			continue;
+		}
+		t_msg_make(&m, i + 1, seq);
+		atomic_store(&pp->inflight, seq);
+		int ret = shmring_mpmc_try_push(&p, &m);
+
+		if (ret == 0) {
+			seq++;
+			atomic_store(&pp->next, seq);
+			atomic_store(&pp->inflight, NONE);
+		} else if (ret == -EAGAIN) {
+			atomic_store(&pp->inflight, NONE);
+			sched_yield();
+		} else {
+			_exit(52);
+		}
+	}
+	atomic_store(&pp->final, seq);
+	_exit(0);
+}
+
+static void mpmc_consumer(int fd, struct mpmc_chk *k)
+{
+	struct shmring c;
+
+	if (attach_retry(&c, fd, SHMRING_CONSUMER) < 0)
+		_exit(60);
+	for (;;) {
+		struct t_msg m;
+		int ret = shmring_mpmc_try_pop(&c, &m);
+
+		if (ret == -EAGAIN) {
+			if (atomic_load(&k->quit))
+				_exit(0);
+			sched_yield();
+			continue;
+		}
+		if (ret < 0)
+			_exit(61);
+		if (!t_msg_ok(&m) || m.producer < 1 || m.producer > MP || m.seq >= SEQ_MAX)
+			_exit(62); /* torn */
+		uint64_t bit = 1ull << (m.seq % 64);
+
+		if (atomic_fetch_or(&k->bits[m.producer - 1][m.seq / 64], bit) & bit)
+			_exit(63); /* duplicate */
+		atomic_fetch_add(&k->delivered, 1);
+		atomic_store(&k->progress, now_ns());
+	}
+}
+
+struct mpmc_arg {
+	int fd;
+	struct shmring *sup;
+	struct mpmc_chk *k;
+	uint64_t recovered;
+};
+
+static pid_t mpmc_spawn(unsigned i, void *arg)
+{
+	struct mpmc_arg *a = arg;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (i < MP)
+			mpmc_producer(a->fd, a->k, i);
+		mpmc_consumer(a->fd, a->k);
+	}
+	return pid;
+}
+
+static void mpmc_recover(struct mpmc_arg *a)
+{
+	int ret;
+
+	do {
+		ret = shmring_recover(a->sup);
+		if (ret == -EBUSY)
+			usleep(1000);
+	} while (ret == -EBUSY);
+	cr_assert_geq(ret, 0, "shmring_recover: %s (%s)", shmring_strerror(ret), shmring_errdetail());
+	a->recovered += (uint64_t)ret;
+}
+
+static void mpmc_after_kill(unsigned i, void *arg)
+{
+	(void)i;
+	mpmc_recover(arg);
+}
+
+static int unc_has(const struct mpmc_prod *pp, uint64_t seq)
+{
+	uint64_t n = atomic_load(&pp->n_unc);
+
+	for (uint64_t i = 0; i < n; i++)
+		if (pp->unc[i] == seq)
+			return 1;
+	return 0;
+}
+
+Test(chaos, mpmc_sigkill, .timeout = 3900, .fini = chaos_fini)
+{
+	unsigned secs = env_uint("SHMRING_CHAOS_SECONDS", 20);
+	unsigned stall_s = env_uint("SHMRING_CHAOS_STALL_S", 10);
+	struct shmring r;
+	struct shmring_params prm;
+	struct mpmc_chk *k = shared_alloc(sizeof(*k));
+	struct mpmc_arg a;
+	static struct chaos c; /* outlives the test body for chaos_fini */
+	char buf[64];
+	int st;
+
+	for (unsigned i = 0; i < MP; i++) {
+		atomic_store(&k->prod[i].inflight, NONE);
+		atomic_store(&k->prod[i].final, NONE);
+	}
+	shmring_params_init(&prm, SHMRING_MPMC, 64, sizeof(struct t_msg));
+	prm.max_endpoints = 8;
+	cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	a.fd = shmring_fd(&r);
+	a.sup = &r;
+	a.k = k;
+	a.recovered = 0;
+	memset(&c, 0, sizeof(c));
+	c.n = MP + MC;
+	c.spawn = mpmc_spawn;
+	c.after_kill = mpmc_after_kill;
+	c.arg = &a;
+	c.progress = &k->progress;
+	chaos_run(&c, secs, stall_s);
+
+	/* Wind down: producers stop; consumers drain until nothing moves. */
+	atomic_store(&k->stop, 1);
+	for (unsigned i = 0; i < MP; i++) {
+		cr_assert_eq(waitpid(c.pid[i], &st, 0), c.pid[i]);
+		c.pid[i] = 0;
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer %u: %s", i,
+			  status_text(st, buf, sizeof(buf)));
+	}
+	mpmc_recover(&a);
+	for (uint64_t last = NONE, d; (d = atomic_load(&k->delivered)) != last || shmring_mpmc_count(&r);) {
+		last = d;
+		usleep(200000);
+	}
+	atomic_store(&k->quit, 1);
+	for (unsigned i = MP; i < MP + MC; i++) {
+		cr_assert_eq(waitpid(c.pid[i], &st, 0), c.pid[i]);
+		c.pid[i] = 0;
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer %u: %s", i,
+			  status_text(st, buf, sizeof(buf)));
+	}
+
+	uint64_t committed = 0, missing = 0, unc_missing = 0, unc_total = 0, cons_kills = 0, prod_kills = 0;
+
+	for (unsigned i = 0; i < MP; i++) {
+		struct mpmc_prod *pp = &k->prod[i];
+		uint64_t final = atomic_load(&pp->final);
+
+		cr_assert_neq(final, NONE);
+		unc_total += atomic_load(&pp->n_unc);
+		for (uint64_t s = 0; s < final; s++) {
+			int got = (atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1;
+
+			if (unc_has(pp, s)) {
+				unc_missing += !got;
+				committed += got;
+			} else {
+				committed++;
+				missing += !got;
+			}
+		}
+		for (uint64_t s = final; s < ((final + 63) & ~63ull) && s < SEQ_MAX; s++)
+			cr_assert(!((atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1),
+				  "producer %u: seq %llu delivered but never sent", i, (unsigned long long)s);
+		prod_kills += c.kills[i];
+	}
+	for (unsigned i = MP; i < MP + MC; i++)
+		cons_kills += c.kills[i];
+	uint64_t delivered = atomic_load(&k->delivered);
+
+	cr_assert_eq(delivered, committed - missing);
+	cr_assert_leq(missing, cons_kills, "%llu committed messages missing, only %llu consumer kills",
+		      (unsigned long long)missing, (unsigned long long)cons_kills);
+	cr_assert_leq(unc_total, prod_kills);
+	printf("chaos mpmc: %u s%s, producers killed %llu times, consumers killed %llu times, "
+	       "%llu endpoints recovered; %llu committed, %llu delivered exactly once, "
+	       "%llu lost (held by a killed consumer), %llu of %llu interrupted commits not delivered "
+	       "(skipped: %llu, ring's lost count: %llu), 0 torn, 0 duplicated; longest stall seen %.2f s\n",
+	       secs, atomic_load(&k->capped) ? " (capped)" : "", (unsigned long long)prod_kills,
+	       (unsigned long long)cons_kills, (unsigned long long)a.recovered,
+	       (unsigned long long)committed, (unsigned long long)delivered, (unsigned long long)missing,
+	       (unsigned long long)unc_missing, (unsigned long long)unc_total,
+	       (unsigned long long)atomic_load(&r.ctrl->cons_stats.skipped),
+	       (unsigned long long)atomic_load(&r.ctrl->cons_stats.lost), c.max_stall_ns / 1e9);
+	shmring_close(&r);
+	munmap(k, sizeof(*k));
+}
