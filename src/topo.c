@@ -780,8 +780,13 @@ int shmring_topo_describe(const struct shmring_topo *t, char *buf, size_t len)
 			 big->attr->cache.depth,
 			 (unsigned long long)(big->attr->cache.size / 1024),
 			 hwloc_bitmap_weight(big->cpuset));
+	struct shmring_topo *self = (struct shmring_topo *)(uintptr_t)t;
+
+	if (!self)
+		shmring_topo_get(&self); /* resolve() above succeeded: it is loaded */
 	return snprintf(buf, len, "%d node(s), %d core(s), %d CPU(s), %s, line %d B%s", nodes, cores,
-			cpus, cache, shmring_topo_cache_line(t), t && !t->this_system ? " (not this machine)" : "");
+			cpus, cache, shmring_topo_cache_line(t),
+			self && !self->this_system ? " (not this machine)" : "");
 }
 
 /* ------------------------------------------------------------------ */

@@ -287,6 +287,51 @@ Test(topo_synthetic, process_topology_from_env)
 	t_wait_ok(pid, "child with SHMRING_TOPO_SYNTHETIC");
 }
 
+/*
+ * reliability.md's numa_synthetic: hwloc's own HWLOC_SYNTHETIC replaces the
+ * machine too. Decisions follow the synthetic machine; memory binding
+ * cannot be done on it: an error, or the caller's fallback.
+ */
+Test(topo_synthetic, numa_synthetic_hwloc_env)
+{
+	need_hwloc();
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct shmring_params p;
+		struct shmring r;
+		char desc[256];
+		int a, b, set[] = { 2, 3 };
+
+		setenv("HWLOC_SYNTHETIC", "pack:2 [numa] core:2 pu:1", 1);
+		if (shmring_topo_node_count(NULL) != 2 || shmring_topo_cpu_count(NULL) != 4)
+			_exit(1);
+		if (shmring_topo_pick_pair(NULL, 0, &a, &b) != 0 || a != 0 || b != 1)
+			_exit(2);
+		if (shmring_topo_node_of_cpus(NULL, set, 2) != 1)
+			_exit(3);
+		if (shmring_topo_describe(NULL, desc, sizeof(desc)) <= 0 ||
+		    !strstr(desc, "not this machine"))
+			_exit(4);
+		shmring_params_init(&p, SHMRING_SPSC, 8, 8);
+		shmring_params_place_node(&p, 2);
+		if (shmring_create_anon(&r, &p, SHMRING_PRODUCER) != -EINVAL)
+			_exit(5);
+		shmring_params_place_node(&p, 1);
+		if (shmring_create_anon(&r, &p, SHMRING_PRODUCER) != -ENOTSUP)
+			_exit(6);
+		p.place_flags |= SHMRING_PLACE_FALLBACK | SHMRING_PLACE_QUIET;
+		if (shmring_create_anon(&r, &p, SHMRING_PRODUCER) != 0)
+			_exit(7);
+		if (r.hdr->place_node != 1 || !(r.hdr->place_flags & SHMRING_PLACE_FELL_BACK))
+			_exit(8);
+		shmring_close(&r);
+		_exit(0);
+	}
+	t_wait_ok(pid, "child with HWLOC_SYNTHETIC");
+}
+
 Test(topo_synthetic, bad_env_topology_is_an_error_not_a_crash)
 {
 	need_hwloc();

@@ -139,7 +139,8 @@ struct shmring_topo;
  * This process's topology, read once (thread-safe, on first use) and kept.
  * The environment variables SHMRING_TOPO_SYNTHETIC (an hwloc synthetic
  * description) or SHMRING_TOPO_XML (an lstopo XML file) replace the real
- * machine, for tests; memory binding is then not supported (-ENOTSUP).
+ * machine, for tests (hwloc's own HWLOC_SYNTHETIC and HWLOC_XMLFILE do
+ * too); memory binding is then not supported (-ENOTSUP).
  * Do not shmring_topo_free() it. Returns 0, -ENOTSUP (no hwloc), or the
  * error of loading it (detail says which).
  */
