@@ -114,16 +114,55 @@ int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 	if (shmring_atomic_load(&w->futex, SHMRING_RELAXED) == *last)
 		return 0;
 	/* W4, release: a sleeper's S1 RMW that reads the bump also sees what
-	 * we published (pairs with that RMW; ready() re-checks anyway). */
-	*last = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_RELEASE) + 1;
+	 * we published (pairs with that RMW; ready() re-checks anyway).
+	 * Acquire: pairs with a ring-set sleeper's seq_cst arm of this word,
+	 * which follows its increment of w->doorbell (set.c), so the load of
+	 * the doorbell count below sees every set sleeper that armed here. */
+	*last = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_ACQ_REL) + 1;
 	woken = futex_wake(&w->futex, n);
 	stat_add(&st->futex_calls, 1);
 	stat_add(&st->wakes, 1);
+	if (side == SHMRING_CONSUMER && r->doorbell &&
+	    shmring_atomic_load(&w->doorbell, SHMRING_RELAXED)) {
+		/* A ring-set consumer sleeps on its set's doorbell, not here. */
+		shmring__doorbell_ring(r->doorbell);
+		stat_add(&st->futex_calls, 1);
+		stat_add(&st->wakes, 1);
+		return woken < 0 ? -errno : 1;
+	}
 	if (woken < 0)
 		return -errno;
 	if (woken == 0)
 		stat_add(&st->wakes_empty, 1);
 	return (int)woken;
+}
+
+/* ---- ring sets (set.c) ---- */
+
+static long futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns);
+
+void shmring__doorbell_ring(struct shmring_wait *d)
+{
+	/* Release: pairs with the set sleeper's seq_cst arm of the doorbell
+	 * epoch; a sleeper that armed before this bump fails its FUTEX_WAIT
+	 * at once or is woken below. */
+	shmring_atomic_fetch_add(&d->futex, 1, SHMRING_RELEASE);
+	futex_wake(&d->futex, UINT32_MAX >> 1);
+}
+
+int shmring__arm_barrier_multi(int need_membarrier)
+{
+	/* S3 for several blocks at once: pairs with the wakers' W2 fences,
+	 * and membarrier stands in for the W2 of light wakers. */
+	shmring_wait_fence();
+	if (need_membarrier && sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
+		return -1;
+	return 0;
+}
+
+long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns)
+{
+	return futex_wait_abs(word, val, until_ns);
 }
 
 /* ---- policy ---- */

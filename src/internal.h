@@ -88,4 +88,10 @@ static inline bool shmring__is_pow2(uint64_t x)
 	return x && !(x & (x - 1));
 }
 
+/* Ring sets (set.c) and the futex slow path (futex.c). */
+SHMRING_HIDDEN void shmring__doorbell_ring(struct shmring_wait *d);
+SHMRING_HIDDEN int shmring__arm_barrier_multi(int need_membarrier);
+SHMRING_HIDDEN long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val,
+					    uint64_t until_ns);
+
 #endif

@@ -112,7 +112,9 @@ struct shmring_wait {
 	SHMRING_ATOMIC(uint32_t) waiters; /* 4: sleepers, published before sleeping */
 	SHMRING_ATOMIC(uint32_t) light;   /* 8: nonzero once a waker relies on the sleeper's
 					   *    membarrier instead of its own fence (wait.h) */
-	uint8_t pad[116];
+	SHMRING_ATOMIC(uint32_t) doorbell; /* 12: ring-set consumers that sleep on their set's
+					    *     doorbell instead of this word (set.h) */
+	uint8_t pad[112];
 };
 
 /* Counters written by one side (SHMRING_F_COUNTERS). */
@@ -201,6 +203,7 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, ready) == 256, "hdr ready");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_BLOCK, "side block");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_wait) == SHMRING_BLOCK, "wait block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_wait, light) == 8, "wait light");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_wait, doorbell) == 12, "wait doorbell");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_stats) == SHMRING_BLOCK, "stats block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, cons) == 128, "ctrl cons");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_ctrl, prod_wait) == 256, "ctrl prod_wait");

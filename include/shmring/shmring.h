@@ -109,6 +109,7 @@ struct shmring {
 	uint64_t ext[8];   /* per-kind and wait-policy state */
 	void *shared;      /* library: the process-local mapping, shared by shmring_dup */
 	struct shmring_wait_state wait; /* blocking waits (wait.h) */
+	struct shmring_wait *doorbell;  /* producer: the ring set doorbell it also rings (set.h) */
 };
 
 /* Fill *p with defaults for `type`, `capacity` and `slot_size`. */

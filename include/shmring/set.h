@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring sets: one consumer serving a changing set of rings (fan-in).
+ *
+ * A service often gives every producer its own SPSC ring and lets one
+ * consumer drain them all: producers never contend, each keeps its order,
+ * and the consumer pays one cache-line transfer per message. A set is the
+ * consumer side of that pattern, a process-local object holding any number
+ * of member rings (SPSC slot rings and message rings, mixed).
+ *
+ * Membership: an RCU-protected array (liburcu, memb flavour). Members join
+ * and leave while consumer threads poll; the poll path takes no lock and
+ * never waits for a membership change, and a removed ring is closed only
+ * after a grace period (and after any sleeper holding it has let go).
+ * Several threads may poll one set: a member is drained by one thread at a
+ * time (a try-acquire flag; a busy member is skipped, never waited for).
+ *
+ * Discovery across processes: every set has a control ring, an MSG_MPSC
+ * message ring named "<set>.ctl" (a sealed memfd for an anonymous set). A
+ * producer process calls shmring_set_join() with its ring's name; the
+ * consumer attaches to it during its next poll or wait. A member added
+ * that way is removed once its producer has closed or died, and only after
+ * everything it committed has been delivered.
+ *
+ * Blocking: shmring_set_wait() sleeps until a member (or the control ring)
+ * may have data. With futex_waitv (Linux 5.16+) it sleeps on every
+ * member's own consumer futex word, up to 127 members plus the control
+ * ring; producers wake it with the ordinary shmring_wake() and blocking calls of
+ * wait.h and make no system call while the consumer is awake. Beyond 127
+ * members, without futex_waitv (ENOSYS), or with SHMRING_SET_F_DOORBELL,
+ * the consumer sleeps on one set-wide doorbell (the control ring's
+ * consumer futex word) and flags every member's wait block; a producer
+ * that joined through the control ring rings the doorbell from its wake
+ * slow path when it sees the flag. Producers that did not join
+ * (shmring_set_add of a ring whose producer knows nothing of the set) are
+ * still noticed in doorbell mode, within the set's re-check slice.
+ */
+#ifndef SHMRING_SET_H
+#define SHMRING_SET_H
+
+#include <time.h>
+
+#include <shmring/shmring.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct shmring_set; /* opaque, process-local */
+
+/* shmring_set_create flags */
+#define SHMRING_SET_F_DOORBELL 0x1u /* always sleep on the doorbell, never futex_waitv */
+
+/* A message delivered by shmring_set_poll: valid until the callback returns. */
+struct shmring_set_msg {
+	uint32_t member;  /* member id (shmring_set_add) */
+	uint32_t len;     /* payload bytes (slot rings: the slot size) */
+	uint64_t tag;     /* the tag given when the member was added */
+	const void *data; /* in the ring itself (zero copy) */
+};
+
+/* Return 0 to go on, anything else to stop the poll after this message. */
+typedef int shmring_set_fn(void *arg, const struct shmring_set_msg *m);
+
+struct shmring_set_stats {
+	uint64_t polls;     /* shmring_set_poll calls */
+	uint64_t messages;  /* messages delivered */
+	uint64_t sleeps;    /* futex waits entered by shmring_set_wait */
+	uint64_t wakeups;   /* sleeps that ended before their deadline */
+	uint64_t joins;     /* members added (by name, handle or control ring) */
+	uint64_t leaves;    /* members removed */
+	uint32_t members;   /* members now */
+	uint32_t doorbell;  /* 1 if the set sleeps on its doorbell */
+};
+
+struct shmring_set_member_stats {
+	uint64_t messages;    /* messages delivered from this member */
+	uint64_t empty_polls; /* polls that found it empty */
+	uint64_t tag;
+	uint32_t type;        /* SHMRING_SPSC, SHMRING_MSG_SPSC, ... */
+	uint32_t auto_remove; /* 1: joined through the control ring */
+};
+
+/*
+ * Create a set. name: the set's name ("/name" or "name", at most
+ * SHMRING_NAME_MAX - 4 bytes; its control ring is "<name>.ctl", mode 0600),
+ * or NULL for an anonymous set (producers in the same process, or
+ * processes given the control ring's fd). Returns 0, -EINVAL, -EEXIST
+ * (the control ring's name is taken), -ENOMEM, -ENOTSUP (built without
+ * liburcu), or what shmring_create returns.
+ */
+SHMRING_API int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags);
+
+/* Close every member and the control ring (its name is unlinked). All
+ * other calls on the set must have returned. */
+SHMRING_API int shmring_set_destroy(struct shmring_set *s);
+
+/*
+ * Add a ring the caller has attached as consumer. The handle moves into
+ * the set (*r is zeroed: do not use or close it). Returns the member id
+ * (>= 0), or -EINVAL (not a consumer handle of an SPSC or message ring),
+ * -ENOMEM.
+ */
+SHMRING_API int shmring_set_add(struct shmring_set *s, struct shmring *r, uint64_t tag);
+
+/* Open a ring by name as its consumer and add it. Returns the member id
+ * or what shmring_open or shmring_set_add return. */
+SHMRING_API int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t tag);
+
+/* Remove a member; it is closed after a grace period. Messages still in
+ * it are not delivered. Returns 0 or -ENOENT. */
+SHMRING_API int shmring_set_remove(struct shmring_set *s, uint32_t member);
+
+/*
+ * Deliver up to `budget` messages from each member that has some, in
+ * round-robin order starting one member further at every call, to fn.
+ * Also attaches rings announced on the control ring, and removes joined
+ * members whose producer has gone once they are drained. Returns the
+ * number of messages delivered (0: none ready), or -EINVAL.
+ * Safe to call from several threads at once.
+ */
+SHMRING_API int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
+				 void *arg);
+
+/*
+ * Sleep until a member or the control ring may have data, or the absolute
+ * CLOCK_MONOTONIC deadline passes (NULL: none). Returns 0 (poll now: it may
+ * still find nothing), -ETIMEDOUT, -EINVAL. Signals do not end the wait.
+ */
+SHMRING_API int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline);
+
+/* Make an in-process producer ring the set's doorbell when it wakes (what
+ * shmring_set_join does for another process). Returns 0 or -EINVAL. */
+SHMRING_API int shmring_set_link_producer(struct shmring_set *s, struct shmring *producer);
+
+SHMRING_API int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st);
+/* Returns 0 or -ENOENT. */
+SHMRING_API int shmring_set_member_stats(struct shmring_set *s, uint32_t member,
+					 struct shmring_set_member_stats *st);
+
+/* The set's control ring descriptor (anonymous sets: pass it to producers,
+ * which use shmring_set_join_fd). */
+SHMRING_API int shmring_set_fd(const struct shmring_set *s);
+
+/* ---- producer side ---- */
+
+/* A producer's link to a set: keep it open while the ring is in use. */
+struct shmring_set_link {
+	struct shmring ctl; /* the set's control ring, as a producer */
+};
+
+/*
+ * Announce the named ring `ring_name` (which `ring`, this process's
+ * producer handle of it, is attached to) to the set `set_name`, and make
+ * `ring` ring the set's doorbell when it wakes the consumer; `tag` is
+ * what the consumer's messages from it carry. Returns 0, or
+ * -ENOENT (no such set), -EINVAL, -EAGAIN (control ring full: retry),
+ * or what shmring_open returns.
+ */
+SHMRING_API int shmring_set_join(struct shmring_set_link *l, const char *set_name,
+				 struct shmring *ring, const char *ring_name, uint64_t tag);
+
+/* The same through the control ring's descriptor (anonymous sets). */
+SHMRING_API int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,
+				    const char *ring_name, uint64_t tag);
+
+/* Forget the set: `ring` stops ringing its doorbell; the link is closed.
+ * The consumer removes the ring once its producer has closed it and it is
+ * drained. */
+SHMRING_API int shmring_set_leave(struct shmring_set_link *l, struct shmring *ring);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMRING_SET_H */

@@ -1,0 +1,810 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring sets (include/shmring/set.h): RCU membership, round-robin poll,
+ * discovery through a control ring, and a sleep on many futex words.
+ *
+ * Membership is a `struct members` array published with a release store
+ * and read with an acquire load inside an RCU read-side critical section
+ * (liburcu memb flavour). Writers (add, remove) serialise on a mutex,
+ * publish a new array, wait for a grace period, then free the old array
+ * and drop the membership reference of a removed member. A member is
+ * freed (and its ring closed) when its last reference goes: the set's,
+ * and one per sleeper in shmring_set_wait that armed its futex block.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+
+#include <shmring/msg.h>
+#include <shmring/set.h>
+#include <shmring/wait.h>
+
+#include "internal.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define SET_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SET_TSAN 1
+#endif
+#endif
+#ifdef SET_TSAN
+/* liburcu is not instrumented: tell ThreadSanitizer that a grace period
+ * orders every reader's critical section before the writer goes on. */
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tsan_acquire(a) __tsan_acquire(a)
+#define tsan_release(a) __tsan_release(a)
+#else
+#define tsan_acquire(a) ((void)(a))
+#define tsan_release(a) ((void)(a))
+#endif
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
+#define WAITV_MAX 128u              /* futex_waitv's limit, control ring included */
+#define SLICE_NS (100ull * 1000000) /* re-check liveness and non-joined producers */
+#define LIVENESS_EVERY 64u          /* empty polls between producer liveness checks */
+#define CTL_SLOT 256u               /* largest control record */
+#define CTL_CAPACITY 16384u
+#define CTL_JOIN 1u
+
+struct member {
+	struct shmring r;                /* consumer handle, owned */
+	uint64_t tag;
+	uint32_t id;
+	uint32_t auto_remove;            /* joined: remove once the producer is gone and drained */
+	SHMRING_ATOMIC(uint32_t) busy;   /* a poller is draining it */
+	SHMRING_ATOMIC(uint32_t) refs;   /* the set's + sleepers' */
+	SHMRING_ATOMIC(uint32_t) leaving;
+	SHMRING_ATOMIC(uint32_t) empty_streak;
+	SHMRING_ATOMIC(uint64_t) messages;
+	SHMRING_ATOMIC(uint64_t) empty_polls;
+};
+
+struct members {
+	uint32_t n;
+	struct member *m[];
+};
+
+struct shmring_set {
+	_Atomic(struct members *) cur; /* the published membership */
+	pthread_mutex_t wlock;         /* writers: add, remove, destroy */
+	uint32_t next_id;
+	uint32_t flags;
+	SHMRING_ATOMIC(uint32_t) cursor;
+	SHMRING_ATOMIC(uint32_t) ctl_busy;
+	SHMRING_ATOMIC(uint32_t) no_waitv;
+	SHMRING_ATOMIC(uint32_t) force_check;
+	struct shmring ctl;            /* control ring, consumer side */
+	char ctl_name[SHMRING_NAME_MAX + 2];
+	int tsan_gp;                   /* address for the grace-period annotation */
+	SHMRING_ATOMIC(uint64_t) polls, messages, sleeps, wakeups, joins, leaves;
+};
+
+struct ctl_rec {
+	uint32_t op;
+	uint32_t len;
+	uint64_t tag;
+	char name[SHMRING_NAME_MAX + 2];
+};
+
+/* ---- RCU reader registration: lazily, once per thread ---- */
+
+static pthread_key_t rcu_key;
+static pthread_once_t rcu_once = PTHREAD_ONCE_INIT;
+static _Thread_local int rcu_registered;
+
+static void rcu_thread_exit(void *arg)
+{
+	(void)arg;
+	urcu_memb_unregister_thread();
+}
+
+static void rcu_key_init(void)
+{
+	pthread_key_create(&rcu_key, rcu_thread_exit);
+}
+
+static void rcu_reader(void)
+{
+	if (shmring_likely(rcu_registered))
+		return;
+	pthread_once(&rcu_once, rcu_key_init);
+	urcu_memb_register_thread();
+	pthread_setspecific(rcu_key, (void *)1);
+	rcu_registered = 1;
+}
+
+static void read_lock(void)
+{
+	rcu_reader();
+	urcu_memb_read_lock();
+}
+
+static void read_unlock(struct shmring_set *s)
+{
+	tsan_release(&s->tsan_gp);
+	urcu_memb_read_unlock();
+}
+
+static void grace_period(struct shmring_set *s)
+{
+	/* A writer may itself be a registered reader thread; it is outside
+	 * any critical section here. */
+	urcu_memb_synchronize_rcu();
+	tsan_acquire(&s->tsan_gp);
+}
+
+/* ---- members ---- */
+
+static void member_put(struct member *m)
+{
+	/* acq_rel: the last user's accesses happen before the close. */
+	if (shmring_atomic_fetch_add(&m->refs, (uint32_t)-1, SHMRING_ACQ_REL) == 1) {
+		shmring_close(&m->r);
+		free(m);
+	}
+}
+
+static struct members *members_alloc(uint32_t n)
+{
+	struct members *a = calloc(1, sizeof(*a) + (size_t)n * sizeof(a->m[0]));
+
+	if (a)
+		a->n = n;
+	return a;
+}
+
+static int kind_ok(const struct shmring *r)
+{
+	return r->type == SHMRING_SPSC || r->type == SHMRING_MSG_SPSC || r->type == SHMRING_MSG_MPSC;
+}
+
+/* Wake a sleeper of this set (membership changed). */
+static void kick(struct shmring_set *s)
+{
+	shmring__doorbell_ring(&s->ctl.ctrl->cons_wait);
+}
+
+static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, uint32_t auto_remove)
+{
+	struct member *m;
+	struct members *old, *a;
+	int id;
+
+	if (!kind_ok(r) || r->role != SHMRING_CONSUMER)
+		return shmring__fail(-EINVAL, "a set member must be the consumer handle of an SPSC or message ring");
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->r = *r;
+	m->tag = tag;
+	m->auto_remove = auto_remove;
+	shmring_atomic_store(&m->refs, 1, SHMRING_RELAXED);
+	pthread_mutex_lock(&s->wlock);
+	old = shmring_atomic_load(&s->cur, SHMRING_RELAXED);
+	a = members_alloc(old->n + 1);
+	if (!a) {
+		pthread_mutex_unlock(&s->wlock);
+		free(m);
+		return -ENOMEM;
+	}
+	memcpy(a->m, old->m, old->n * sizeof(old->m[0]));
+	m->id = s->next_id++;
+	id = (int)m->id;
+	a->m[old->n] = m;
+	/* Release: pairs with the pollers' acquire load of cur; the member's
+	 * fields are written before it is seen. */
+	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
+	grace_period(s);
+	pthread_mutex_unlock(&s->wlock);
+	free(old);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	shmring_atomic_fetch_add(&s->joins, 1, SHMRING_RELAXED);
+	kick(s);
+	return id;
+}
+
+int shmring_set_remove(struct shmring_set *s, uint32_t member)
+{
+	struct members *old, *a;
+	struct member *gone = NULL;
+
+	if (!s)
+		return -EINVAL;
+	pthread_mutex_lock(&s->wlock);
+	old = shmring_atomic_load(&s->cur, SHMRING_RELAXED);
+	for (uint32_t i = 0; i < old->n; i++)
+		if (old->m[i]->id == member)
+			gone = old->m[i];
+	if (!gone) {
+		pthread_mutex_unlock(&s->wlock);
+		return -ENOENT;
+	}
+	a = members_alloc(old->n - 1);
+	if (!a) {
+		pthread_mutex_unlock(&s->wlock);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0, j = 0; i < old->n; i++)
+		if (old->m[i] != gone)
+			a->m[j++] = old->m[i];
+	shmring_atomic_store(&gone->leaving, 1, SHMRING_RELAXED);
+	/* Release: pairs with the pollers' acquire load of cur. */
+	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
+	/* No poller can still hold the old array or the member after this. */
+	grace_period(s);
+	pthread_mutex_unlock(&s->wlock);
+	free(old);
+	member_put(gone);
+	shmring_atomic_fetch_add(&s->leaves, 1, SHMRING_RELAXED);
+	kick(s);
+	return 0;
+}
+
+int shmring_set_add(struct shmring_set *s, struct shmring *r, uint64_t tag)
+{
+	if (!s || !r || !r->map)
+		return shmring__fail(-EINVAL, "set or ring handle is NULL or closed");
+	return add_member(s, r, tag, 0);
+}
+
+int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t tag)
+{
+	struct shmring r;
+	int ret;
+
+	if (!s)
+		return -EINVAL;
+	ret = shmring_open(&r, ring_name, SHMRING_CONSUMER, NULL);
+	if (ret < 0)
+		return ret;
+	ret = add_member(s, &r, tag, 0);
+	if (ret < 0)
+		shmring_close(&r);
+	return ret;
+}
+
+/* ---- create / destroy ---- */
+
+int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags)
+{
+	struct shmring_params p;
+	struct shmring_set *s;
+	int ret;
+
+	if (!out || (flags & ~SHMRING_SET_F_DOORBELL))
+		return shmring__fail(-EINVAL, "bad argument");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->flags = flags;
+	pthread_mutex_init(&s->wlock, NULL);
+	shmring_atomic_store(&s->cur, members_alloc(0), SHMRING_RELAXED);
+	if (!shmring_atomic_load(&s->cur, SHMRING_RELAXED)) {
+		free(s);
+		return -ENOMEM;
+	}
+	if (getenv("SHMRING_SET_FORCE_DOORBELL"))
+		s->flags |= SHMRING_SET_F_DOORBELL;
+	shmring_params_init(&p, SHMRING_MSG_MPSC, CTL_CAPACITY, CTL_SLOT);
+	if (name) {
+		const char *base = name[0] == '/' ? name + 1 : name;
+
+		if (!*base || strlen(base) + 5 > SHMRING_NAME_MAX) {
+			ret = shmring__fail(-EINVAL, "set name '%s' is empty or too long", name);
+			goto fail;
+		}
+		snprintf(s->ctl_name, sizeof(s->ctl_name), "/%s.ctl", base);
+		ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
+	} else {
+		ret = shmring_create_anon(&s->ctl, &p, SHMRING_CONSUMER);
+	}
+	if (ret < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	free(shmring_atomic_load(&s->cur, SHMRING_RELAXED));
+	pthread_mutex_destroy(&s->wlock);
+	free(s);
+	return ret;
+}
+
+int shmring_set_destroy(struct shmring_set *s)
+{
+	struct members *a;
+
+	if (!s)
+		return -EINVAL;
+	a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE);
+	for (uint32_t i = 0; i < a->n; i++)
+		member_put(a->m[i]);
+	free(a);
+	if (s->ctl_name[0])
+		shmring_unlink(s->ctl_name);
+	shmring_close(&s->ctl);
+	pthread_mutex_destroy(&s->wlock);
+	free(s);
+	return 0;
+}
+
+int shmring_set_fd(const struct shmring_set *s)
+{
+	return s ? shmring_fd(&s->ctl) : -EINVAL;
+}
+
+/* ---- control ring ---- */
+
+/* Attach every ring announced on the control ring (one poller at a time). */
+static void process_ctl(struct shmring_set *s)
+{
+	uint32_t zero = 0;
+	int n = 0;
+
+	if (shmring_atomic_load(&s->ctl_busy, SHMRING_RELAXED) ||
+	    !shmring_atomic_cas(&s->ctl_busy, &zero, 1, SHMRING_ACQUIRE, SHMRING_RELAXED))
+		return;
+	for (;;) {
+		struct ctl_rec rec;
+		struct shmring r;
+		int len = shmring_msg_pop(&s->ctl, &rec, sizeof(rec));
+
+		if (len == -EAGAIN || len == -EPROTO)
+			break;
+		n++;
+		if (len < 0 || (size_t)len < offsetof(struct ctl_rec, name) + 2 || rec.op != CTL_JOIN ||
+		    rec.len == 0 || rec.len > SHMRING_NAME_MAX ||
+		    offsetof(struct ctl_rec, name) + rec.len > (size_t)len)
+			continue; /* not a record we understand: dropped */
+		rec.name[rec.len] = '\0';
+		if (shmring_open(&r, rec.name, SHMRING_CONSUMER, NULL) < 0)
+			continue;
+		/* Only a single producer's ring can be seen to be gone. */
+		if (add_member(s, &r, rec.tag, r.type != SHMRING_MSG_MPSC) < 0)
+			shmring_close(&r);
+	}
+	if (n)
+		shmring_msg_wake(&s->ctl);
+	/* Release: our use of the control handle precedes the next poller's. */
+	shmring_atomic_store(&s->ctl_busy, 0, SHMRING_RELEASE);
+}
+
+/* ---- poll ---- */
+
+/* The producer of a joined member has closed its ring or died. */
+static int producer_gone(const struct member *m)
+{
+	const struct shmring_endpoint *e =
+		(const struct shmring_endpoint *)(const void *)((const unsigned char *)m->r.map +
+								 SHMRING_EP_OFF);
+	/* Acquire: pairs with the release store of state at attach/close. */
+	uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+
+	if (st == SHMRING_EP_FREE)
+		return 1;
+	if (st != SHMRING_EP_ACTIVE)
+		return 0;
+	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+}
+
+static int member_has_data(const struct member *m)
+{
+	if (m->r.type == SHMRING_SPSC)
+		return shmring_spsc_count(&m->r) > 0;
+	return shmring_msg_used(&m->r) > 0;
+}
+
+/* Drain up to budget messages; *stop set when fn asked to stop.
+ * Returns the count delivered. */
+static uint32_t drain(struct member *m, uint32_t budget, shmring_set_fn *fn, void *arg, int *stop)
+{
+	struct shmring_set_msg msg;
+	struct shmring *r = &m->r;
+	uint32_t k = 0;
+
+	msg.member = m->id;
+	msg.tag = m->tag;
+	if (r->type == SHMRING_SPSC) {
+		uint64_t pos;
+		int64_t avail = shmring_spsc_peek(r, budget, &pos);
+
+		if (avail <= 0)
+			return 0;
+		msg.len = r->slot_size;
+		while (k < (uint64_t)avail) {
+			msg.data = shmring_slot(r, pos + k);
+			k++;
+			if (fn(arg, &msg)) {
+				*stop = 1;
+				break;
+			}
+		}
+		shmring_spsc_release(r, k);
+		shmring_wake(r, SHMRING_PRODUCER);
+		return k;
+	}
+	while (k < budget) {
+		const void *p;
+		int len = shmring_msg_peek(r, &p);
+
+		if (len < 0)
+			break;
+		msg.data = p;
+		msg.len = (uint32_t)len;
+		k++;
+		if (fn(arg, &msg)) {
+			*stop = 1;
+			break;
+		}
+	}
+	if (k) {
+		shmring_msg_release(r);
+		shmring_msg_wake(r);
+	}
+	return k;
+}
+
+int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn, void *arg)
+{
+	uint32_t gone[16], ngone = 0, total = 0;
+	int stop = 0, check_all;
+
+	if (!s || !fn || budget == 0)
+		return -EINVAL;
+	shmring_atomic_fetch_add(&s->polls, 1, SHMRING_RELAXED);
+	if (shmring_msg_used(&s->ctl))
+		process_ctl(s);
+	check_all = shmring_atomic_exchange(&s->force_check, 0, SHMRING_RELAXED);
+
+	read_lock();
+	/* Acquire: pairs with the writers' release store of cur. */
+	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE);
+	uint32_t n = a->n;
+	uint32_t start = n ? shmring_atomic_fetch_add(&s->cursor, 1, SHMRING_RELAXED) % n : 0;
+
+	for (uint32_t i = 0; i < n && !stop; i++) {
+		struct member *m = a->m[(start + i) % n];
+		uint32_t zero = 0;
+
+		if (shmring_atomic_load(&m->busy, SHMRING_RELAXED) ||
+		    /* Acquire: the previous drainer's use of the handle comes first. */
+		    !shmring_atomic_cas(&m->busy, &zero, 1, SHMRING_ACQUIRE, SHMRING_RELAXED))
+			continue;
+		uint32_t k = drain(m, budget, fn, arg, &stop);
+
+		if (k) {
+			shmring_atomic_fetch_add(&m->messages, k, SHMRING_RELAXED);
+			shmring_atomic_store(&m->empty_streak, 0, SHMRING_RELAXED);
+			total += k;
+		} else {
+			uint32_t streak = shmring_atomic_fetch_add(&m->empty_streak, 1, SHMRING_RELAXED) + 1;
+
+			shmring_atomic_fetch_add(&m->empty_polls, 1, SHMRING_RELAXED);
+			/* Gone, then empty: what it committed before it went is
+			 * all visible by now, and all of it was delivered. */
+			if (m->auto_remove && ngone < 16 && (check_all || streak % LIVENESS_EVERY == 0) &&
+			    producer_gone(m) && !member_has_data(m) &&
+			    !shmring_atomic_exchange(&m->leaving, 1, SHMRING_RELAXED))
+				gone[ngone++] = m->id;
+		}
+		/* Release: our use of the handle happens before the next drainer's. */
+		shmring_atomic_store(&m->busy, 0, SHMRING_RELEASE);
+	}
+	read_unlock(s);
+	for (uint32_t i = 0; i < ngone; i++)
+		shmring_set_remove(s, gone[i]);
+	shmring_atomic_fetch_add(&s->messages, total, SHMRING_RELAXED);
+	return (int)total;
+}
+
+/* ---- wait ---- */
+
+static int any_ready(struct shmring_set *s, struct member **ms, uint32_t n)
+{
+	if (shmring_msg_used(&s->ctl))
+		return 1;
+	for (uint32_t i = 0; i < n; i++)
+		if (member_has_data(ms[i]))
+			return 1;
+	return 0;
+}
+
+struct futex_waitv_arg {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+static long sys_futex_waitv(struct futex_waitv_arg *w, uint32_t n, uint64_t until_ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(until_ns / 1000000000ull),
+			       .tv_nsec = (long)(until_ns % 1000000000ull) };
+
+	return syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC);
+}
+
+int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
+{
+	struct member **ms;
+	struct futex_waitv_arg *wv = NULL;
+	uint64_t dl = UINT64_MAX, now, until;
+	uint32_t n;
+	int ret = 0, doorbell, need_mb = 0;
+
+	if (!s || (deadline && (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L ||
+				deadline->tv_sec < 0)))
+		return -EINVAL;
+	if (deadline)
+		dl = (uint64_t)deadline->tv_sec * 1000000000ull + (uint64_t)deadline->tv_nsec;
+
+	/* Hold every member for the sleep: a removal meanwhile only drops
+	 * the set's reference, the ring stays mapped until we let go. */
+	read_lock();
+	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
+
+	n = a->n;
+	ms = malloc((n ? n : 1) * sizeof(*ms));
+	if (!ms) {
+		read_unlock(s);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		ms[i] = a->m[i];
+		shmring_atomic_fetch_add(&ms[i]->refs, 1, SHMRING_RELAXED);
+	}
+	read_unlock(s);
+
+	if (any_ready(s, ms, n))
+		goto out;
+	doorbell = (s->flags & SHMRING_SET_F_DOORBELL) || n + 1 > WAITV_MAX ||
+		   shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
+	if (!doorbell) {
+		wv = calloc(n + 1, sizeof(*wv));
+		if (!wv) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	struct shmring_wait *ctlw = &s->ctl.ctrl->cons_wait;
+
+	/* S2 for every block: the waiter counts wakers test (seq_cst RMW). */
+	shmring_atomic_fetch_add(&ctlw->waiters, 1, SHMRING_SEQ_CST);
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
+
+		if (doorbell)
+			/* Before the epoch arms below: a waker whose acq_rel bump
+			 * reads one of them sees this flag (futex.c). */
+			shmring_atomic_fetch_add(&w->doorbell, 1, SHMRING_SEQ_CST);
+		shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
+	}
+	for (;;) {
+		/* S1: arm the control block (the doorbell), then every member. */
+		uint32_t v = shmring_atomic_fetch_add(&ctlw->futex, 1, SHMRING_SEQ_CST) + 1;
+
+		need_mb = shmring_atomic_load(&ctlw->light, SHMRING_SEQ_CST) != 0;
+		if (!doorbell) {
+			wv[0].val = v;
+			wv[0].uaddr = (uint64_t)(uintptr_t)&ctlw->futex;
+			wv[0].flags = FUTEX_32;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
+			uint32_t e = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
+
+			/* seq_cst: pairs with the seq_cst store of light (futex.c). */
+			if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST))
+				need_mb = 1;
+			if (!doorbell) {
+				wv[i + 1].val = e;
+				wv[i + 1].uaddr = (uint64_t)(uintptr_t)&w->futex;
+				wv[i + 1].flags = FUTEX_32;
+			}
+		}
+		/* S3 */
+		int late = shmring__arm_barrier_multi(need_mb) < 0;
+
+		/* S4 */
+		if (any_ready(s, ms, n))
+			break;
+		now = shmring__now_ns(CLOCK_MONOTONIC);
+		if (now >= dl) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		until = now + (late ? 1000000ull : SLICE_NS);
+		if (until > dl)
+			until = dl;
+		/* S5 */
+		shmring_atomic_fetch_add(&s->sleeps, 1, SHMRING_RELAXED);
+		long r;
+
+		if (doorbell) {
+			r = shmring__futex_wait_abs(&ctlw->futex, v, until);
+		} else {
+			r = sys_futex_waitv(wv, n + 1, until);
+			if (r < 0 && errno == ENOSYS) {
+				/* Old kernel: from now on the doorbell. Flag the
+				 * members, then go round to re-arm and re-check. */
+				shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
+				for (uint32_t i = 0; i < n; i++)
+					shmring_atomic_fetch_add(&ms[i]->r.ctrl->cons_wait.doorbell, 1,
+								 SHMRING_SEQ_CST);
+				doorbell = 1;
+				continue;
+			}
+		}
+		now = shmring__now_ns(CLOCK_MONOTONIC);
+		if (r >= 0 || (errno != ETIMEDOUT && errno != EINTR))
+			shmring_atomic_fetch_add(&s->wakeups, 1, SHMRING_RELAXED);
+		if (now >= dl) {
+			ret = any_ready(s, ms, n) ? 0 : -ETIMEDOUT;
+			break;
+		}
+		if (r < 0 && errno == ETIMEDOUT) {
+			/* Slice over: let the caller poll and check liveness. */
+			shmring_atomic_store(&s->force_check, 1, SHMRING_RELAXED);
+			break;
+		}
+		/* Woken: a member or the control ring moved (or spurious);
+		 * return so the caller polls. */
+		break;
+	}
+	/* Release: our reads of the rings happen before a waker that sees
+	 * the smaller count skips its wake. */
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
+
+		shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
+		if (doorbell)
+			shmring_atomic_fetch_add(&w->doorbell, (uint32_t)-1, SHMRING_RELEASE);
+	}
+	shmring_atomic_fetch_add(&ctlw->waiters, (uint32_t)-1, SHMRING_RELEASE);
+out:
+	for (uint32_t i = 0; i < n; i++)
+		member_put(ms[i]);
+	free(ms);
+	free(wv);
+	return ret;
+}
+
+int shmring_set_link_producer(struct shmring_set *s, struct shmring *producer)
+{
+	if (!s || !producer || producer->role != SHMRING_PRODUCER)
+		return -EINVAL;
+	producer->doorbell = &s->ctl.ctrl->cons_wait;
+	return 0;
+}
+
+/* ---- statistics ---- */
+
+int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->polls = shmring_atomic_load(&s->polls, SHMRING_RELAXED);
+	st->messages = shmring_atomic_load(&s->messages, SHMRING_RELAXED);
+	st->sleeps = shmring_atomic_load(&s->sleeps, SHMRING_RELAXED);
+	st->wakeups = shmring_atomic_load(&s->wakeups, SHMRING_RELAXED);
+	st->joins = shmring_atomic_load(&s->joins, SHMRING_RELAXED);
+	st->leaves = shmring_atomic_load(&s->leaves, SHMRING_RELAXED);
+	st->doorbell = (s->flags & SHMRING_SET_F_DOORBELL) ||
+		       shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
+	read_lock();
+	st->members = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE)->n; /* pairs with writers' release */
+	read_unlock(s);
+	return 0;
+}
+
+int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmring_set_member_stats *st)
+{
+	int ret = -ENOENT;
+
+	if (!s || !st)
+		return -EINVAL;
+	read_lock();
+	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
+
+	for (uint32_t i = 0; i < a->n; i++) {
+		struct member *m = a->m[i];
+
+		if (m->id != member)
+			continue;
+		st->messages = shmring_atomic_load(&m->messages, SHMRING_RELAXED);
+		st->empty_polls = shmring_atomic_load(&m->empty_polls, SHMRING_RELAXED);
+		st->tag = m->tag;
+		st->type = m->r.type;
+		st->auto_remove = m->auto_remove;
+		ret = 0;
+	}
+	read_unlock(s);
+	return ret;
+}
+
+/* ---- producer side ---- */
+
+static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,
+		       uint64_t tag)
+{
+	struct ctl_rec rec;
+	size_t len;
+	int ret;
+
+	len = ring_name ? strlen(ring_name) : 0;
+	if (!ring || ring->role != SHMRING_PRODUCER || len == 0 || len > SHMRING_NAME_MAX) {
+		shmring_close(&l->ctl);
+		return shmring__fail(-EINVAL, "join needs a producer handle and its ring's name");
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.op = CTL_JOIN;
+	rec.len = (uint32_t)len;
+	rec.tag = tag;
+	memcpy(rec.name, ring_name, len);
+	/* The doorbell first: the consumer may sleep as soon as it adds us. */
+	ring->doorbell = &l->ctl.ctrl->cons_wait;
+	ret = shmring_msg_push(&l->ctl, &rec, (uint32_t)(offsetof(struct ctl_rec, name) + len + 1));
+	if (ret < 0) {
+		ring->doorbell = NULL;
+		shmring_close(&l->ctl);
+		return ret;
+	}
+	shmring_msg_wake(&l->ctl);
+	return 0;
+}
+
+int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
+		     const char *ring_name, uint64_t tag)
+{
+	char ctl[SHMRING_NAME_MAX + 8];
+	int ret;
+
+	if (!l || !set_name)
+		return shmring__fail(-EINVAL, "link or set name is NULL");
+	const char *base = set_name[0] == '/' ? set_name + 1 : set_name;
+
+	if (!*base || strlen(base) + 5 > SHMRING_NAME_MAX)
+		return shmring__fail(-EINVAL, "set name '%s' is empty or too long", set_name);
+	snprintf(ctl, sizeof(ctl), "/%s.ctl", base);
+	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, NULL);
+	if (ret < 0)
+		return ret;
+	return join_common(l, ring, ring_name, tag);
+}
+
+int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,
+			const char *ring_name, uint64_t tag)
+{
+	int ret;
+
+	if (!l)
+		return -EINVAL;
+	ret = shmring_open_fd(&l->ctl, ctl_fd, SHMRING_PRODUCER, NULL);
+	if (ret < 0)
+		return ret;
+	return join_common(l, ring, ring_name, tag);
+}
+
+int shmring_set_leave(struct shmring_set_link *l, struct shmring *ring)
+{
+	if (!l)
+		return -EINVAL;
+	if (ring)
+		ring->doorbell = NULL;
+	return shmring_close(&l->ctl);
+}
