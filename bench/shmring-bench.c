@@ -978,6 +978,10 @@ static void print_targets(FILE *f)
 		snprintf(m, sizeof(m), "%.2f vs pipe %.2f Mmsg/s", a->med / 1e6, b->med / 1e6);
 		target_line(f, "64 B message ring vs pipe", m, a->med / b->med, 20, true);
 	}
+	if ((a = find_case("shmring-msg", 0, 65536, 1, 1, 0)) && (b = find_case("xcopy", 0, 65536, 1, 1, 0))) {
+		snprintf(m, sizeof(m), "%.2f vs xcopy %.2f GB/s", a->med * 65536 / 1e9, b->med * 65536 / 1e9);
+		target_line(f, "64 KiB message ring vs cross-core copy", m, a->med / b->med, 0.7, true);
+	}
 	if ((a = find_case("shmring-spsc-wait", 1, 8, 1, 1, 1)) && (b = find_case("futex", 1, 8, 1, 1, 1))) {
 		snprintf(m, sizeof(m), "p50 %.0f vs futex floor %.0f ns", a->med, b->med);
 		target_line(f, "blocking round trip vs futex floor", m, a->med / b->med, 1.1, false);
