@@ -219,7 +219,8 @@ static void wfq_teardown(struct bench_run *run)
 
 static int wfq_setup(struct bench_run *run)
 {
-	struct wfq_state *st = aligned_alloc(SHARED_RING_ALIGN, sizeof(*st));
+	size_t sz = (sizeof(struct wfq_state) + SHARED_RING_ALIGN - 1) / SHARED_RING_ALIGN * SHARED_RING_ALIGN;
+	struct wfq_state *st = aligned_alloc(SHARED_RING_ALIGN, sz);
 
 	if (!st)
 		return -ENOMEM;
