@@ -171,6 +171,17 @@ SHMRING_API int shmring_close(struct shmring *r);
 /* Remove the name; attached processes keep the ring until they close. */
 SHMRING_API int shmring_unlink(const char *name);
 
+/*
+ * Remove the name of a stale ring: its creator died before the ring was
+ * ready, or its creator and every attached endpoint are dead. A live ring
+ * is never unlinked (the name is moved aside atomically, re-checked, and
+ * only then removed). Returns 0 (removed), -EBUSY (alive: the detail names
+ * a live pid), -ENOENT, -EPERM (another user's object), -ELOOP (symlink),
+ * -EPROTO (not a shmring object, or no header yet: cannot tell), -EAGAIN
+ * (the name changed while it was checked; nothing removed), -EINVAL.
+ */
+SHMRING_API int shmring_unlink_stale(const char *name);
+
 /* The ring's descriptor (kept open while attached). */
 SHMRING_API int shmring_fd(const struct shmring *r);
 

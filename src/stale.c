@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Removing the name of a stale ring, and never that of a live one.
+ *
+ * A ring is stale when its creator died before it set `ready`, or when its
+ * creator and every process in its endpoint table are dead (pid gone or
+ * reused: start times are compared). Checking and then unlinking by name
+ * would race with a process that recreates the name in between (it would
+ * lose its new, live ring), so the name is first moved aside atomically
+ * (renameat2 RENAME_NOREPLACE) to a private name, the moved object is
+ * checked to be the very inode that was judged stale and judged again,
+ * and only then unlinked. Whatever fails a check goes back to its name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define SHM_DIR "/dev/shm"
+
+/* 1: stale, 0: live (detail says who), < 0: cannot judge. */
+static int judge(int fd, const struct stat *st)
+{
+	struct shmring_hdr h;
+	void *map;
+	size_t len;
+	int ret;
+
+	if ((uint64_t)st->st_size < SHMRING_HDR_SIZE)
+		return shmring__fail(-EPROTO, "object is %lld bytes: no header to tell its creator by",
+				     (long long)st->st_size);
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return shmring__fail(-EIO, "cannot read the header");
+	if (h.magic != SHMRING_MAGIC)
+		return shmring__fail(-EPROTO, "not a shmring object (or its header is not written yet)");
+	if (shmring_pid_alive(h.creator_pid, h.creator_start))
+		return shmring__fail(0, "its creator, pid %d, is alive", (int)h.creator_pid);
+	/* A private copy, and the creator is dead: no ordering needed. */
+	if (shmring_atomic_load(&h.ready, SHMRING_RELAXED) != SHMRING_READY)
+		return 1; /* the creator died while initialising */
+	if (h.ep_count < 2 || h.ep_count > SHMRING_EP_MAX ||
+	    SHMRING_EP_OFF + (uint64_t)h.ep_count * SHMRING_EP_SIZE > (uint64_t)st->st_size)
+		return shmring__fail(-EPROTO, "header field ep_count is %u: cannot read the endpoints",
+				     h.ep_count);
+	len = SHMRING_EP_OFF + (size_t)h.ep_count * SHMRING_EP_SIZE;
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return shmring__fail(-errno, "mmap: %s", strerror(errno));
+	const struct shmring_endpoint *eps =
+		(const struct shmring_endpoint *)(const void *)((const unsigned char *)map + SHMRING_EP_OFF);
+
+	ret = 1;
+	for (uint32_t i = 0; i < h.ep_count; i++) {
+		/* Acquire: pairs with the release store of state in ep_fill;
+		 * a BUSY entry is judged by whatever pid it holds. */
+		uint32_t s = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
+		int32_t pid = shmring_atomic_load(&eps[i].pid, SHMRING_RELAXED);
+
+		if (s == SHMRING_EP_FREE)
+			continue;
+		if (pid > 0 && shmring_pid_alive(pid, shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED))) {
+			ret = shmring__fail(0, "endpoint %u belongs to live pid %d", i, (int)pid);
+			break;
+		}
+	}
+	munmap(map, len);
+	return ret;
+}
+
+int shmring_unlink_stale(const char *name)
+{
+	char path[sizeof(SHM_DIR) + SHMRING_NAME_MAX + 2], aside[sizeof(SHM_DIR) + 64];
+	struct stat st, st2;
+	int fd, ret;
+
+	shmring__clear_detail();
+	if (!name)
+		return shmring__fail(-EINVAL, "name is NULL");
+	const char *base = name[0] == '/' ? name + 1 : name;
+
+	if (!*base || strlen(base) + 1 > SHMRING_NAME_MAX || strchr(base, '/') || !strcmp(base, ".") ||
+	    !strcmp(base, ".."))
+		return shmring__fail(-EINVAL, "name '%s' is not a valid ring name", name);
+	snprintf(path, sizeof(path), SHM_DIR "/%s", base);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return shmring__fail(-errno, "open '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = shmring__fail(-errno, "fstat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = shmring__fail(-EPROTO, "not a regular file");
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		ret = shmring__fail(-EPERM, "owned by uid %u, not by uid %u", (unsigned)st.st_uid,
+				    (unsigned)geteuid());
+		goto out;
+	}
+	ret = judge(fd, &st);
+	if (ret <= 0) {
+		if (ret == 0)
+			ret = -EBUSY;
+		goto out;
+	}
+	/* Move the name aside: from here nobody can open the object by name,
+	 * and a new object under the name is not touched. */
+	snprintf(aside, sizeof(aside), SHM_DIR "/.shmring-stale-%d-%llx", (int)getpid(),
+		 (unsigned long long)shmring__now_ns(CLOCK_MONOTONIC));
+	if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
+		ret = shmring__fail(errno == ENOENT ? -EAGAIN : -errno, "rename aside: %s", strerror(errno));
+		goto out;
+	}
+	/* The object moved must be the one judged, and still stale (an
+	 * opener may have attached between the judgement and the move). */
+	int moved_same = lstat(aside, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino;
+
+	if (moved_same && judge(fd, &st) == 1) {
+		if (unlink(aside) < 0) {
+			ret = shmring__fail(-errno, "unlink '%s': %s", aside, strerror(errno));
+			goto out;
+		}
+		ret = 0;
+		goto out;
+	}
+	if (renameat2(AT_FDCWD, aside, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
+		ret = shmring__fail(-EAGAIN, "the name changed while it was checked; the object is left at '%s'",
+				    aside);
+	else
+		ret = shmring__fail(moved_same ? -EBUSY : -EAGAIN,
+				    moved_same ? "the ring became live while it was checked"
+					       : "the name changed while it was checked; nothing removed");
+out:
+	close(fd);
+	return ret;
+}
