@@ -147,8 +147,9 @@ Test(stale, everyone_died, .timeout = 30)
 
 Test(stale, refuses_symlink_and_garbage)
 {
-	const char *name = t_name("stale-raw");
-	char link[96], path[256], lpath[256];
+	char name[96], link[96], path[256], lpath[256];
+
+	snprintf(name, sizeof(name), "%s", t_name("stale-raw")); /* t_name reuses its buffer */
 	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 
 	cr_assert_geq(fd, 0);
