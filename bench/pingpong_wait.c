@@ -5,7 +5,9 @@
  *   futex     raw futex handoff on two words in shared memory (the floor)
  *   pipe      one byte each way over two pipes
  *   sleep     two SPSC rings, push_wait/pop_wait, policy sleep-at-once
- *   sleep-fence  the same, wakers fence instead of relying on membarrier
+ *             (its wakers fence, its sleepers skip membarrier)
+ *   sleep-light  the same with SHMRING_WAIT_F_LIGHT: wakers rely on the
+ *             sleeper's membarrier
  *   spin-sleep   the same, default policy (bounded adaptive spin, then sleep)
  *   spin      the same, spin only (no system call; needs two free CPUs)
  *
@@ -251,7 +253,7 @@ static void run_ring(const char *label, uint32_t mode, uint32_t flags, uint64_t 
 int main(int argc, char **argv)
 {
 	uint64_t rounds = 20000, warm = 2000;
-	const char *all[] = { "futex", "pipe", "sleep", "sleep-fence", "spin-sleep", NULL };
+	const char *all[] = { "futex", "pipe", "sleep", "sleep-light", "spin-sleep", NULL };
 	int opt;
 
 	while ((opt = getopt(argc, argv, "n:w:c:h")) != -1) {
@@ -270,7 +272,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-n ROUNDS] [-w WARMUP] [-c CPU_A,CPU_B] "
-					"[futex|pipe|sleep|sleep-fence|spin-sleep|spin...]\n", argv[0]);
+					"[futex|pipe|sleep|sleep-light|spin-sleep|spin...]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -294,8 +296,8 @@ int main(int argc, char **argv)
 			run_pipe(rounds, warm, lat);
 		else if (!strcmp(m, "sleep"))
 			run_ring("sleep", SHMRING_WAIT_SLEEP, 0, rounds, warm, lat);
-		else if (!strcmp(m, "sleep-fence"))
-			run_ring("sleep-fence", SHMRING_WAIT_SLEEP, SHMRING_WAIT_F_FENCE, rounds, warm, lat);
+		else if (!strcmp(m, "sleep-light"))
+			run_ring("sleep-light", SHMRING_WAIT_SLEEP, SHMRING_WAIT_F_LIGHT, rounds, warm, lat);
 		else if (!strcmp(m, "spin-sleep"))
 			run_ring("spin-sleep", SHMRING_WAIT_SPIN_SLEEP, 0, rounds, warm, lat);
 		else if (!strcmp(m, "spin"))

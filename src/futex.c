@@ -84,7 +84,11 @@ void shmring_wake_setup(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
 
-	if (!(r->wait.flags & SHMRING_WAIT_F_FENCE) && shmring_wait_light()) {
+	int light = r->wait.mode == SHMRING_WAIT_SLEEP ? !!(r->wait.flags & SHMRING_WAIT_F_LIGHT)
+						      : !(r->wait.flags & SHMRING_WAIT_F_FENCE);
+
+	/* Mode SLEEP: fence unless asked (the choice is argued in wait.h). */
+	if (light && shmring_wait_light()) {
 		/* Announce before the first light wake: a sleeper that reads
 		 * light == 0 after its seq_cst waiter increment is ordered
 		 * before the fence below, so our later waiter loads see it

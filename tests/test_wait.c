@@ -309,7 +309,7 @@ Test(wait, wake_after_fork_dup, .timeout = 60)
 		const char *name = t_name("wfork");
 
 		ring_named(&p, name, 2, SHMRING_PRODUCER);
-		tw_policy(&p, SHMRING_WAIT_SLEEP, fence ? SHMRING_WAIT_F_FENCE : 0, 0);
+		tw_policy(&p, SHMRING_WAIT_SLEEP, fence ? SHMRING_WAIT_F_FENCE : SHMRING_WAIT_F_LIGHT, 0);
 		pid_t pid = fork();
 
 		cr_assert(pid >= 0);
@@ -317,7 +317,7 @@ Test(wait, wake_after_fork_dup, .timeout = 60)
 			struct shmring_wait_policy pol = { .mode = SHMRING_WAIT_SLEEP };
 			struct timespec dl;
 
-			pol.flags = fence ? SHMRING_WAIT_F_FENCE : 0;
+			pol.flags = fence ? SHMRING_WAIT_F_FENCE : SHMRING_WAIT_F_LIGHT;
 			if (shmring_dup(&c, &p, SHMRING_CONSUMER))
 				_exit(2);
 			shmring_wait_policy_set(&c, &pol);
@@ -341,6 +341,12 @@ Test(wait, wake_after_fork_dup, .timeout = 60)
 			cr_assert_eq(shmring_spsc_push_wait(&p, &m, &dl), 0, "push %llu", (unsigned long long)i);
 		}
 		t_wait_ok(pid, "consumer");
+		/* Light wakers announced themselves in the blocks they wake;
+		 * fence wakers never did, so those sleepers skip membarrier. */
+		cr_assert_eq(shmring_atomic_load(&p.ctrl->cons_wait.light, SHMRING_RELAXED),
+			     fence ? 0u : (uint32_t)shmring_wait_light());
+		cr_assert_eq(shmring_atomic_load(&p.ctrl->prod_wait.light, SHMRING_RELAXED),
+			     fence ? 0u : (uint32_t)shmring_wait_light());
 		/* Both sides really slept (a sleeper found parked may rarely be
 		 * somewhere else in the kernel: not every handoff is asserted). */
 		cr_assert_geq(tw_stat(&p.ctrl->cons_stats.sleeps), n / 2);

@@ -77,32 +77,34 @@ static void run_processes(const struct stress *s)
 
 Test(wait_stress, lost_wakeup_processes, .timeout = 300)
 {
-	struct stress s = { t_name("wstress"), t_scale(CI_HANDOFFS), 0, SHMRING_WAIT_SLEEP };
+	/* Sleep at once, light wakers: every sleep pays the membarrier. */
+	struct stress s = { t_name("wstress"), t_scale(CI_HANDOFFS), 0, SHMRING_WAIT_SLEEP,
+			    SHMRING_WAIT_F_LIGHT };
 
 	run_processes(&s);
 }
 
 Test(wait_stress, lost_wakeup_processes_spin_sleep, .timeout = 300)
 {
-	struct stress s = { t_name("wstress"), t_scale(CI_HANDOFFS) / 2, 0, SHMRING_WAIT_SPIN_SLEEP };
+	struct stress s = { t_name("wstress"), t_scale(CI_HANDOFFS) / 2, 0, SHMRING_WAIT_SPIN_SLEEP, 0 };
 
 	/* Default policy: spinning catches most waits, the usleep delays
 	 * still make the consumer sleep. */
 	run_processes(&s);
 }
 
-/* Wakers fence instead of relying on the sleeper's membarrier. */
+/* Sleep at once with its default: wakers fence, sleepers skip membarrier. */
 Test(wait_stress, lost_wakeup_processes_fence, .timeout = 300)
 {
-	struct stress s = { t_name("wfence"), t_scale(CI_HANDOFFS) / 2, 0, SHMRING_WAIT_SLEEP };
+	struct stress s = { t_name("wfence"), t_scale(CI_HANDOFFS) / 2, 0, SHMRING_WAIT_SLEEP, 0 };
 
-	s.flags = SHMRING_WAIT_F_FENCE;
 	run_processes(&s);
 }
 
 Test(wait_stress, lost_wakeup_processes_alarm_storm, .timeout = 300)
 {
-	struct stress s = { t_name("wstorm"), t_scale(CI_HANDOFFS), 1, SHMRING_WAIT_SLEEP };
+	struct stress s = { t_name("wstorm"), t_scale(CI_HANDOFFS), 1, SHMRING_WAIT_SLEEP,
+			    SHMRING_WAIT_F_LIGHT };
 
 	run_processes(&s);
 	cr_assert_gt(tw_alarms, 100, "the storm raised only %d alarms", (int)tw_alarms);

@@ -52,7 +52,7 @@ static void run_threads(uint32_t mode, uint32_t flags, uint64_t n)
 
 Test(wait_threads, sleep_light, .timeout = 120)
 {
-	run_threads(SHMRING_WAIT_SLEEP, 0, t_scale(CI_HANDOFFS) / 4);
+	run_threads(SHMRING_WAIT_SLEEP, SHMRING_WAIT_F_LIGHT, t_scale(CI_HANDOFFS) / 4);
 }
 
 Test(wait_threads, sleep_fence, .timeout = 120)

@@ -102,7 +102,7 @@ int main(int argc, char **argv)
 
 	if (scale && strtoull(scale, NULL, 10) > 1)
 		n *= strtoull(scale, NULL, 10);
-	if (run(SHMRING_WAIT_SLEEP, 0, n) || run(SHMRING_WAIT_SLEEP, SHMRING_WAIT_F_FENCE, n) ||
+	if (run(SHMRING_WAIT_SLEEP, SHMRING_WAIT_F_LIGHT, n) || run(SHMRING_WAIT_SLEEP, 0, n) ||
 	    run(SHMRING_WAIT_SPIN_SLEEP, 0, n))
 		return 1;
 	return 0;

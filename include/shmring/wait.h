@@ -68,9 +68,21 @@
  * sleep, which costs a futex round trip anyway, and mostly overlaps the
  * peer's own wakeup. Where membarrier is missing (old kernel, seccomp) or
  * the handle asks for SHMRING_WAIT_F_FENCE, W2 is a seq_cst fence (S3
- * is always one too: it is on the slow path); a sleeper whose membarrier fails while `light`
+ * is always one too: it is on the slow path).
+ *
+ * Which waker is light: a handle in mode SHMRING_WAIT_SLEEP wakes with
+ * the fence unless it sets SHMRING_WAIT_F_LIGHT; spin-then-sleep and spin
+ * handles are light. Sleep-at-once says sleeping is the expected regime,
+ * where wakes are frequent and a membarrier per sleep costs more than a
+ * fence per push: in a blocking ping-pong (bench/pingpong_wait.c) every
+ * sleeper's membarrier lands, as an IPI, on the CPU of the peer that is
+ * answering, and the round trip went from 1.1-1.2x to 1.4-1.5x the raw
+ * futex floor (noisy machine, p50). A block's `light` flag stays 0 while
+ * only fence wakers use it, and its sleepers then skip membarrier.
+ *
+ * A sleeper whose membarrier fails while `light`
  * is set sleeps in 1 ms slices instead, so it can be late but never lost.
- * The setup ordering: the waker stores `light` (seq_cst) and fences
+ * The setup ordering: a light waker stores `light` (seq_cst) and fences
  * before its first light wake; a sleeper that read light == 0 at S3 was
  * therefore ordered before that fence, and W3 sees its S2.
  *
@@ -108,7 +120,8 @@ extern "C" {
 /* shmring_wait_policy.flags */
 #define SHMRING_WAIT_F_EINTR 0x1u /* a caught signal ends the wait with -EINTR */
 #define SHMRING_WAIT_F_FENCE 0x2u /* wake with a seq_cst fence, never rely on membarrier */
-#define SHMRING_WAIT_F_ALL 0x3u
+#define SHMRING_WAIT_F_LIGHT 0x4u /* rely on membarrier even in mode SLEEP (see above) */
+#define SHMRING_WAIT_F_ALL 0x7u
 
 /* internal bits of shmring_wait_state.flags */
 #define SHMRING_WS_READY_PROD 0x100u /* wake setup done for the producer block */
