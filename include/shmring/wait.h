@@ -76,9 +76,10 @@
  * where wakes are frequent and a membarrier per sleep costs more than a
  * fence per push: in a blocking ping-pong (bench/pingpong_wait.c) every
  * sleeper's membarrier lands, as an IPI, on the CPU of the peer that is
- * answering, and the round trip went from 1.1-1.2x to 1.4-1.5x the raw
- * futex floor (noisy machine, p50). A block's `light` flag stays 0 while
- * only fence wakers use it, and its sleepers then skip membarrier.
+ * answering: round trip p50 0.97-1.13x the raw futex floor with fence
+ * wakers, 1.5x with light ones (2-vCPU VM under load; docs/wait.md has
+ * the table). A block's `light` flag stays 0 while only fence wakers use
+ * it, and its sleepers then skip membarrier.
  *
  * A sleeper whose membarrier fails while `light`
  * is set sleeps in 1 ms slices instead, so it can be late but never lost.
