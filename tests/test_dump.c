@@ -512,3 +512,56 @@ Test(dump, dead_endpoint)
 	shmring_close(&r.p);
 	shmring_unlink(r.name);
 }
+
+/*
+ * A hostile peer shrinks and regrows the object while dumps run: each dump
+ * is refused at validation, reads a zeroed region, or catches SIGBUS and
+ * says so; it never dies of a signal, and only documented codes come back.
+ */
+Test(dump, shrink_while_reading, .timeout = 120)
+{
+	struct ring r;
+	struct stat st;
+	static const char *const modes[][5] = {
+		{ NULL }, { "--check", NULL }, { "--json", "--messages", "64", NULL },
+		{ "--tail", "64", NULL }, { "--check", "--json", NULL },
+	};
+	unsigned by_rc[5] = { 0 }, bus = 0;
+
+	ring_make(&r, "dump-shrink", 1024, 0);
+	push_n(&r, 0, 1000);
+	int fd = shm_open(r.name, O_RDWR, 0);
+
+	cr_assert(fd >= 0 && fstat(fd, &st) == 0);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		for (;;) {
+			if (ftruncate(fd, 4096) < 0)
+				_exit(1);
+			usleep(50);
+			if (ftruncate(fd, st.st_size) < 0)
+				_exit(1);
+			usleep(200);
+		}
+	}
+	for (int i = 0; i < 60; i++) {
+		const char *const *m = modes[i % 5];
+		struct t_run t = t_dump(m[0] ? m[0] : r.name, m[0] && m[1] ? m[1] : m[0] ? r.name : NULL,
+					m[1] && m[2] ? m[2] : m[1] ? r.name : NULL,
+					m[2] && m[3] ? m[3] : m[2] ? r.name : NULL, NULL);
+
+		cr_assert(t.rc <= 4, "mode %d: exit status %d (a signal?): %s", i % 5, t.rc, t.err);
+		cr_assert(t.rc == 0 || t.rc == 1 || t.err[0], "mode %d: exit %d with no message", i % 5, t.rc);
+		by_rc[t.rc]++;
+		bus += strstr(t.err, "SIGBUS") != NULL;
+		t_run_free(&t);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fd);
+	/* our own handles map the full size, which may be cut now: leave them */
+	shmring_unlink(r.name);
+	cr_log_info("exit codes 0..4: %u %u %u %u %u; SIGBUS caught %u times", by_rc[0], by_rc[1],
+		    by_rc[2], by_rc[3], by_rc[4], bus);
+}
