@@ -520,6 +520,7 @@ static int run_one(const struct opts *o)
 		bus_armed = 0;
 		fflush(stdout);
 		fprintf(stderr, "%s: %s: the object shrank while it was read (SIGBUS)\n", prog, d->name);
+		dump_close(d);
 		free(d);
 		return DUMP_EXIT_OPEN;
 	}
