@@ -637,8 +637,14 @@ Test(mpmc_recover, chaos_random_kills, .timeout = 300)
 	}
 	uint64_t lost = st_get(&ring.ctrl->cons_stats.lost);
 
-	cr_assert_leq(missing, lost, "%llu pushed messages missing, %llu counted lost",
-		      (unsigned long long)missing, (unsigned long long)lost);
+	/* Missing: what recovery took from a dead consumer's claim (lost),
+	 * plus what a consumer had popped (its claim already cleared: the
+	 * ring delivered it) and was killed before logging, at most one
+	 * burst of 4 per consumer kill. The labelled-point tests above pin
+	 * the first part exactly (missing == lost). */
+	cr_assert_leq(missing, lost + 4 * ckills,
+		      "%llu pushed messages missing, %llu counted lost, %llu consumer kills",
+		      (unsigned long long)missing, (unsigned long long)lost, (unsigned long long)ckills);
 	cr_assert_leq(lost, 4 * ckills, "lost %llu with %llu consumers killed", (unsigned long long)lost,
 		      (unsigned long long)ckills);
 	cr_assert_geq(recovered, kills / 2, "recovery found %llu of %llu killed endpoints",
