@@ -23,6 +23,23 @@
 #include <shmring/shmring.h>
 #include <shmring/topo.h>
 
+/* The acquire fence of a seqlock-style re-read (payload loads, fence, then
+ * the sequence word again). gcc rejects fences under ThreadSanitizer
+ * (-Werror=tsan); the dump reads memory other processes write, which TSan
+ * cannot follow anyway, so a TSan build keeps only a compiler barrier. */
+#if defined(__SANITIZE_THREAD__)
+#define DUMP_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DUMP_TSAN 1
+#endif
+#endif
+#ifdef DUMP_TSAN
+#define dump_acquire_fence() atomic_signal_fence(memory_order_seq_cst)
+#else
+#define dump_acquire_fence() shmring_atomic_fence(SHMRING_ACQUIRE)
+#endif
+
 /* Exit codes (documented in --help, docs/shmring-dump.1). */
 #define DUMP_EXIT_OK 0
 #define DUMP_EXIT_CHECK 1   /* --check: an invariant failed */

@@ -269,7 +269,7 @@ static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *bu
 	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
 	/* Acquire: the payload loads above come before the re-read; a slot
 	 * reused meanwhile shows a later position. */
-	shmring_atomic_fence(SHMRING_ACQUIRE);
+	dump_acquire_fence();
 	if (shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_RELAXED) !=
 	    SHMRING_MPMC_SEQ(pos, SHMRING_MPMC_PUB))
 		m->torn = true;

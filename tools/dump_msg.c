@@ -311,7 +311,7 @@ static int64_t msg_messages(struct dump_ring *d, bool tail, uint64_t n, dump_msg
 			dump_copy(buf, (const unsigned char *)shmring_msg_hdr(&d->r, p) + SHMRING_MSG_HDR, r.len);
 			/* Acquire: orders the payload loads before the re-reads;
 			 * a released record is zeroed (MPSC) or rewritten. */
-			shmring_atomic_fence(SHMRING_ACQUIRE);
+			dump_acquire_fence();
 			uint64_t t2 = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
 
 			m.consumed = p - d->tail < t2 - d->tail;

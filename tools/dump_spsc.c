@@ -199,7 +199,7 @@ static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *bu
 	/* Acquire: orders the payload loads above before the re-read of the
 	 * sequence word; a producer that overwrote the slot meanwhile has
 	 * stored a later sequence (seqlock-style validation). */
-	shmring_atomic_fence(SHMRING_ACQUIRE);
+	dump_acquire_fence();
 	if (shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_RELAXED) != pos + 1)
 		m->torn = true;
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
