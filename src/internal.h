@@ -30,6 +30,8 @@ struct shmring_kind_ops {
 
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__spsc_ops;
+/* Slot rings' geometry: sequence word + payload, rounded (spsc.c). */
+SHMRING_HIDDEN int shmring__slot_geometry(struct shmring_hdr *hdr);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__mpmc_ops;
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_spsc_ops;
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_mpsc_ops;

@@ -9,29 +9,6 @@
 
 #include "internal.h"
 
-/* Same slot geometry as the SPSC ring: the sequence word, then the payload;
- * small slots round up to a power of two so none straddles a cache line. */
-static uint32_t slot_stride(uint32_t slot_size)
-{
-	uint32_t s = SHMRING_SLOT_HDR + ((slot_size + 7u) & ~7u);
-
-	if (s <= 64) {
-		uint32_t p = 16;
-
-		while (p < s)
-			p <<= 1;
-		return p;
-	}
-	return (s + 63u) & ~63u;
-}
-
-static int mpmc_geometry(struct shmring_hdr *h)
-{
-	h->slot_stride = slot_stride(h->slot_size);
-	h->data_size = h->capacity * h->slot_stride; /* both bounded: no overflow */
-	return 0;
-}
-
 struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctrl *c)
 {
 	return (struct shmring_mpmc_block *)(void *)c->kind_blocks;
@@ -163,7 +140,7 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 const struct shmring_kind_ops shmring__mpmc_ops = {
 	.type = SHMRING_MPMC,
 	.name = "mpmc",
-	.geometry = mpmc_geometry,
+	.geometry = shmring__slot_geometry, /* as the SPSC ring (spsc.c) */
 	.init = mpmc_init,
 	.attach = mpmc_attach,
 };

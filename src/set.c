@@ -597,6 +597,7 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 		/* S1: arm the control block (the doorbell), then every member. */
 		uint32_t v = shmring_atomic_fetch_add(&ctlw->futex, 1, SHMRING_SEQ_CST) + 1;
 
+		/* seq_cst: pairs with the seq_cst store of light (futex.c). */
 		need_mb = shmring_atomic_load(&ctlw->light, SHMRING_SEQ_CST) != 0;
 		if (!doorbell) {
 			wv[0].val = v;

@@ -7,25 +7,21 @@
 #include "internal.h"
 
 /* A slot is the sequence word plus the payload. Small slots round up to a
- * power of two so that none straddles a cache line; larger ones to 64. */
-static uint32_t slot_stride(uint32_t slot_size)
+ * power of two so that none straddles a cache line; larger ones to 64.
+ * Shared by the slot rings (SPSC and MPMC). */
+int shmring__slot_geometry(struct shmring_hdr *h)
 {
-	uint32_t s = SHMRING_SLOT_HDR + ((slot_size + 7u) & ~7u);
+	uint32_t s = SHMRING_SLOT_HDR + ((h->slot_size + 7u) & ~7u);
+	uint32_t stride = 16;
 
 	if (s <= 64) {
-		uint32_t p = 16;
-
-		while (p < s)
-			p <<= 1;
-		return p;
+		while (stride < s)
+			stride <<= 1;
+	} else {
+		stride = (s + 63u) & ~63u;
 	}
-	return (s + 63u) & ~63u;
-}
-
-static int spsc_geometry(struct shmring_hdr *h)
-{
-	h->slot_stride = slot_stride(h->slot_size);
-	h->data_size = h->capacity * h->slot_stride; /* both bounded: no overflow */
+	h->slot_stride = stride;
+	h->data_size = h->capacity * stride; /* both bounded: no overflow */
 	return 0;
 }
 
@@ -80,7 +76,7 @@ static int spsc_attach(struct shmring *r)
 const struct shmring_kind_ops shmring__spsc_ops = {
 	.type = SHMRING_SPSC,
 	.name = "spsc",
-	.geometry = spsc_geometry,
+	.geometry = shmring__slot_geometry,
 	.init = spsc_init,
 	.attach = spsc_attach,
 };
