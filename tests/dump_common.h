@@ -50,7 +50,7 @@ static inline struct t_run t_exec(const char *const *argv, const char *in)
 	cr_assert(fo >= 0 && fe >= 0 && fi >= 0);
 	if (in)
 		cr_assert(write(fi, in, strlen(in)) == (ssize_t)strlen(in));
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {

@@ -55,7 +55,7 @@ static void run_child_consumer(int use_open_fd)
 	pid_t pid;
 
 	anon(&p, 64, SHMRING_PRODUCER);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring c;

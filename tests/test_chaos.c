@@ -257,7 +257,7 @@ struct spsc_arg {
 static pid_t spsc_spawn(unsigned i, void *arg)
 {
 	struct spsc_arg *a = arg;
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -428,7 +428,7 @@ struct mpmc_arg {
 static pid_t mpmc_spawn(unsigned i, void *arg)
 {
 	struct mpmc_arg *a = arg;
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {

@@ -374,7 +374,7 @@ Test(dump, stale_creator)
 	ring_make(&r, "dump-stale", 8, 0);
 	unsigned char *m = t_map_rw(r.name, &len);
 	struct shmring_hdr *h = (struct shmring_hdr *)(void *)m;
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0)
 		_exit(0);
@@ -471,7 +471,7 @@ Test(dump, dead_endpoint)
 	snprintf(r.name, sizeof(r.name), "%s", t_name("dump-dead"));
 	shmring_params_init(&prm, SHMRING_SPSC, 8, SLOT);
 	cr_assert_eq(shmring_create(&r.p, r.name, &prm, SHMRING_PRODUCER), 0);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		struct shmring c;
@@ -534,7 +534,7 @@ Test(dump, shrink_while_reading, .timeout = 120)
 	int fd = shm_open(r.name, O_RDWR, 0);
 
 	cr_assert(fd >= 0 && fstat(fd, &st) == 0);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		for (;;) {

@@ -183,11 +183,11 @@ Test(dump_live, stream_undisturbed, .timeout = 300)
 	create_ring(name, cap, &r);
 	unsigned char *base = t_object_bytes(name, &len);
 
-	pid_t cp = fork();
+	pid_t cp = t_fork();
 
 	if (cp == 0)
 		_exit(consumer(name, sh));
-	pid_t pp = fork();
+	pid_t pp = t_fork();
 
 	if (pp == 0)
 		_exit(producer(name, sh, min));
@@ -257,7 +257,7 @@ Test(dump_live, sleeping_consumer_not_woken, .timeout = 120)
 	create_ring(name, 8, &p);
 	shmring_close(&p);
 	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0);
-	pid_t cp = fork();
+	pid_t cp = t_fork();
 
 	if (cp == 0) {
 		struct shmring c;

@@ -121,7 +121,7 @@ Test(dump_mpmc, dead_producer_holding_a_slot, .timeout = 60)
 
 	make(name, 8, 0, &p, &c);
 	push(&p, 0, 2);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		struct shmring v;
@@ -210,7 +210,7 @@ Test(dump_mpmc, dead_consumer_holding_messages, .timeout = 60)
 
 	make(name, 4, 0, &p, &c);
 	push(&p, 0, 3);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		struct shmring v;

@@ -141,7 +141,7 @@ Test(dump_msg, mpsc_dead_producer_after_reserve, .timeout = 60)
 
 	make(name, SHMRING_MSG_MPSC, 512, 40, &p, &c);
 	push(&p, 5);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		struct shmring v;

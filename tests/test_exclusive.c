@@ -58,7 +58,7 @@ Test(exclusive, busy_across_processes, .timeout = 30)
 	create_named(&c, name, 8, 8, SHMRING_CONSUMER);
 	cr_assert_eq(pipe(go), 0);
 	cr_assert_eq(pipe(done), 0);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring p;
@@ -101,7 +101,7 @@ Test(exclusive, producer_killed_between_seq_and_head, .timeout = 30)
 
 	snprintf(name, sizeof(name), "%s", t_name("kill-seq"));
 	create_named(&c, name, 8, sizeof(struct t_msg), SHMRING_CONSUMER);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring p;
@@ -167,7 +167,7 @@ Test(exclusive, consumer_killed_resumes_at_tail, .timeout = 30)
 		t_msg_make(&m, 2, i);
 		cr_assert_eq(shmring_spsc_try_push(&p, &m), 0);
 	}
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring c;
@@ -253,7 +253,7 @@ Test(exclusive, producer_sigkill_takeover, .timeout = 120)
 	create_named(&c, name, 256, sizeof(struct t_msg), SHMRING_CONSUMER);
 	srand((unsigned)getpid());
 	for (unsigned r = 0; r < rounds; r++) {
-		pid_t pid = fork();
+		pid_t pid = t_fork();
 		int st;
 
 		cr_assert_geq(pid, 0);

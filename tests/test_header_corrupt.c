@@ -259,7 +259,7 @@ Test(header_corrupt, open_waits_for_ready, .timeout = 30)
 
 	obj_create(&o);
 	poke(o.fd, offsetof(struct shmring_hdr, ready), 4, 0);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		usleep(100 * 1000);

@@ -326,7 +326,7 @@ Test(hostile, shrink_memfd_refused, .timeout = 30)
 		     shmring_errdetail());
 	cr_assert_eq(fstat(shmring_fd(&p), &st), 0);
 	spsc_roundtrip(&p, &c, 0, 100);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -388,7 +388,7 @@ Test(hostile, shrink_named_faults, .timeout = 30)
 	int ready[2];
 
 	cr_assert_eq(pipe(ready), 0);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -431,7 +431,7 @@ Test(hostile, fd_pass_memfd, .timeout = 30)
 
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	shmring_params_init(&prm, SHMRING_SPSC, 256, sizeof(struct t_msg));
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {

@@ -15,7 +15,7 @@
 
 static pid_t dead_pid(void)
 {
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0)
@@ -33,7 +33,7 @@ static int dump_check(const char *name)
 
 	if (!dump)
 		return -1;
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		int null = open("/dev/null", O_WRONLY);
@@ -100,7 +100,7 @@ Test(stale, everyone_died, .timeout = 30)
 	shmring_params_init(&prm, SHMRING_SPSC, 8, 8);
 	cr_assert_eq(pipe(pipefd), 0);
 	for (int i = 0; i < 2; i++) {
-		pid[i] = fork();
+		pid[i] = t_fork();
 		cr_assert_geq(pid[i], 0);
 		if (pid[i] == 0) {
 			struct shmring r;

@@ -128,14 +128,14 @@ static void producer_kill_round(int point, struct totals *tot)
 	prm.init_pos = rnd() % 2 ? UINT64_MAX - 50 : 0;
 	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0);
 	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
-	sv = fork();
+	sv = t_fork();
 	if (sv == 0) {
 		rnd_state ^= 0x5555;
 		producer_child(&ring, 0, SURVIVOR_MSGS, NULL);
 	}
 	fault_point = point;
 	fault_countdown = 1 + (long)(rnd() % 12);
-	vc = fork();
+	vc = t_fork();
 	if (vc == 0)
 		producer_child(&ring, 1, VICTIM_MAX, log);
 	fault_point = 0;
@@ -320,7 +320,7 @@ static void consumer_kill_round(int point, struct totals *tot)
 	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
 	fault_point = point;
 	fault_countdown = 1 + (long)(rnd() % 12);
-	vc = fork();
+	vc = t_fork();
 	if (vc == 0)
 		consumer_child(&ring, seen);
 	fault_point = 0;
@@ -429,7 +429,7 @@ Test(mpmc_recover, nothing_dead, .timeout = 30)
 	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0);
 	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
 	cr_assert_eq(shmring_recover(&c), 0);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring p;
 
@@ -551,9 +551,9 @@ Test(mpmc_recover, chaos_random_kills, .timeout = 300)
 	for (int i = 0; i < 2; i++) {
 		uint64_t life = lives++;
 
-		if ((prod[i] = fork()) == 0)
+		if ((prod[i] = t_fork()) == 0)
 			chaos_producer(&ring, ch, life);
-		if ((cons[i] = fork()) == 0)
+		if ((cons[i] = t_fork()) == 0)
 			chaos_consumer(&ring, ch);
 	}
 	while (kills < target) {
@@ -571,7 +571,7 @@ Test(mpmc_recover, chaos_random_kills, .timeout = 300)
 			if (prod[i] == 0 && lives < CH_LIVES) {
 				uint64_t life = lives++;
 
-				if ((prod[i] = fork()) == 0)
+				if ((prod[i] = t_fork()) == 0)
 					chaos_producer(&ring, ch, life);
 			}
 		}
@@ -599,10 +599,10 @@ Test(mpmc_recover, chaos_random_kills, .timeout = 300)
 			if (lives < CH_LIVES) {
 				uint64_t life = lives++;
 
-				if ((*slot = fork()) == 0)
+				if ((*slot = t_fork()) == 0)
 					chaos_producer(&ring, ch, life);
 			}
-		} else if ((*slot = fork()) == 0) {
+		} else if ((*slot = t_fork()) == 0) {
 			chaos_consumer(&ring, ch);
 		}
 	}

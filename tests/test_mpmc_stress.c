@@ -33,7 +33,7 @@ static void procs(int np, int nc, uint64_t per, uint64_t cap, uint32_t yield_mas
 	prm.flags = SHMRING_F_COUNTERS;
 	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
 	for (int i = 0; i < np + nc; i++) {
-		pid[i] = fork();
+		pid[i] = t_fork();
 		cr_assert(pid[i] >= 0);
 		if (pid[i] == 0) {
 			struct shmring h;

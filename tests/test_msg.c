@@ -318,7 +318,7 @@ Test(msg, open_named, .timeout = 20)
 	shmring_close(&c);
 	o.type = SHMRING_MSG_MPSC;
 	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, &o), -EPROTO, "type mismatch");
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring cc;
 		unsigned char buf[1000];

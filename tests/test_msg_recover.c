@@ -69,7 +69,7 @@ static void child_die_at(int fd, enum point pt, uint32_t len, uint64_t seq)
 static void kill_child(int fd, enum point pt, uint32_t len, uint64_t seq)
 {
 	int st;
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert_geq(pid, 0);
 	if (pid == 0)
@@ -211,7 +211,7 @@ Test(msg_recover, sigkill_real_producer, .timeout = 60)
 	t_fill(buf, 100, PARENT_STREAM, 0);
 	cr_assert_eq(shmring_msg_push(&p, buf, 100), 0);
 	cr_assert_eq(pipe(fds), 0);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring q;
 		void *w;
@@ -265,7 +265,7 @@ Test(msg_recover, consumer_dies_mid_release, .timeout = 30)
 		t_fill(buf, 56, PARENT_STREAM, (uint64_t)i);
 		cr_assert_eq(shmring_msg_push(&p, buf, 56), 0);
 	}
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0) {
 		struct shmring q;

@@ -46,7 +46,7 @@ static void spsc_2proc(uint64_t n, int zero_copy)
 
 	t_msg_ring(&p, &c, name, SHMRING_MSG_SPSC, 64 * 1024, MAX, 0);
 	shmring_close(&c);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring cc;
 
@@ -116,7 +116,7 @@ Test(msg_stress, mpsc_4p, .timeout = 300)
 	t_msg_ring(&p, &c, name, SHMRING_MSG_MPSC, 64 * 1024, MAX, 0);
 	shmring_close(&p);
 	for (int k = 0; k < NPROD; k++) {
-		pids[k] = fork();
+		pids[k] = t_fork();
 		if (pids[k] == 0) {
 			struct shmring q;
 			static unsigned char b[MAX];

@@ -37,7 +37,7 @@ static void stream(uint32_t type, uint32_t mode)
 	cr_assert_eq(shmring_create_anon(&p, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
 	cr_assert_eq(shmring_dup(&c, &p, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
 	pol.mode = mode;
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring q;
 		unsigned char buf[200];
@@ -139,7 +139,7 @@ Test(msg_wait, producer_gone, .timeout = 30)
 
 	shmring_params_init(&prm, SHMRING_MSG_SPSC, 1024, 64);
 	cr_assert_eq(shmring_create(&c, name, &prm, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		if (shmring_open(&p, name, SHMRING_PRODUCER, NULL))
 			_exit(1);
@@ -168,7 +168,7 @@ Test(msg_wait, asleep_behind_dead_producer, .timeout = 30)
 
 	pair_open(&p, &c, SHMRING_MSG_MPSC, 4096, 100);
 	cr_assert_eq(pipe(fds), 0);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct shmring q;
 		void *w;

@@ -224,9 +224,12 @@ Test(names_perms, symlink_refused)
 
 static void drop_to_nobody(void)
 {
+	pid_t parent = getppid();
+
 	if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
 	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
 		_exit(3);
+	t_child_guard(parent); /* the uid change cleared the death signal */
 }
 
 /* A ring created by another user (nobody) is refused at open, and a name
@@ -243,7 +246,7 @@ Test(names_perms, other_users_object_refused)
 		cr_skip_test("needs root to create an object as another user");
 	snprintf(name, sizeof(name), "%s", t_name("nobody"));
 	shm_path(path, sizeof(path), name);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring c;
@@ -288,7 +291,7 @@ Test(names_perms, other_user_opening_refused)
 		cr_skip_test("needs root to switch users");
 	snprintf(name, sizeof(name), "%s", t_name("root"));
 	cr_assert_eq(create(&r, name, 8, 0666, SHMRING_ROLE_NONE), 0);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring c;
@@ -305,7 +308,7 @@ Test(names_perms, other_user_opening_refused)
 	struct shmring r2;
 
 	cr_assert_eq(create(&r2, name2, 8, 0, SHMRING_ROLE_NONE), 0);
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring c;

@@ -325,7 +325,7 @@ static void fan_in(int nprod, uint64_t per, int rejoins, int die, uint32_t flags
 	for (int i = 0; i < nprod; i++) {
 		struct prod_plan pl = { set, (uint64_t)i, per, rejoins, die };
 
-		pids[i] = fork();
+		pids[i] = t_fork();
 		cr_assert_geq(pids[i], 0);
 		if (pids[i] == 0)
 			producer_proc(&pl);

@@ -41,7 +41,7 @@ Test(spsc_stress, processes, .timeout = 600)
 	/* Seeded near 2^32 so that the positions cross it on the way. */
 	prm.init_pos = (1ull << 32) - n / 2;
 	cr_assert_eq(shmring_create(&c, name, &prm, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
-	pid = fork();
+	pid = t_fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		struct shmring p;

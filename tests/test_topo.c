@@ -265,7 +265,7 @@ Test(topo_synthetic, describe)
 Test(topo_synthetic, process_topology_from_env)
 {
 	need_hwloc();
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -295,7 +295,7 @@ Test(topo_synthetic, process_topology_from_env)
 Test(topo_synthetic, numa_synthetic_hwloc_env)
 {
 	need_hwloc();
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -335,7 +335,7 @@ Test(topo_synthetic, numa_synthetic_hwloc_env)
 Test(topo_synthetic, bad_env_topology_is_an_error_not_a_crash)
 {
 	need_hwloc();
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {

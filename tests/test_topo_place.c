@@ -125,7 +125,7 @@ Test(topo_place, bind_to_each_node, .timeout = 60)
 		cr_assert_eq(pl.pages * pl.os_page_size, r.map_size);
 
 		/* Another process, read-only, sees the same. */
-		pid_t pid = fork();
+		pid_t pid = t_fork();
 
 		cr_assert(pid >= 0);
 		if (pid == 0) {
@@ -310,7 +310,7 @@ Test(topo_place, preferred_prefault_mlock, .timeout = 30)
 Test(topo_place, binding_unsupported_error_or_fallback, .timeout = 30)
 {
 	need_hwloc();
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -575,7 +575,7 @@ Test(topo_huge, ring_on_huge_pages, .timeout = 60, .fini = restore_nr)
 		cr_assert_eq(syscall(SYS_get_mempolicy, &mode, mask, 4096ul, NULL, 0ul), 0);
 		cr_assert_eq(mode, MPOL_DEFAULT);
 	}
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -620,7 +620,7 @@ Test(topo_place, query_after_peer_shrinks_object, .timeout = 30)
 {
 	need_hwloc();
 	const char *name = t_name("place-shrunk");
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {

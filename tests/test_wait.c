@@ -265,7 +265,7 @@ Test(wait, zero_futex_spin_policy, .timeout = 60)
 
 	ring_named(&p, name, 16, SHMRING_PRODUCER);
 	tw_policy(&p, SHMRING_WAIT_SPIN, 0, 0);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -310,7 +310,7 @@ Test(wait, wake_after_fork_dup, .timeout = 60)
 
 		ring_named(&p, name, 2, SHMRING_PRODUCER);
 		tw_policy(&p, SHMRING_WAIT_SLEEP, fence ? SHMRING_WAIT_F_FENCE : SHMRING_WAIT_F_LIGHT, 0);
-		pid_t pid = fork();
+		pid_t pid = t_fork();
 
 		cr_assert(pid >= 0);
 		if (pid == 0) {
@@ -371,7 +371,7 @@ static pid_t spawn_helper(const char *role, const char *name, uint64_t n)
 
 	cr_assert(helper, "SHMRING_WAIT_HELPER is not set (run through meson test)");
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)n);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -437,7 +437,7 @@ Test(wait, peer_death_producer, .timeout = 20)
 	snprintf(keep, sizeof(keep), "%s", name);
 	ring_named(&c, keep, 8, SHMRING_CONSUMER);
 	tw_policy(&c, SHMRING_WAIT_SLEEP, 0, 20);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -481,7 +481,7 @@ Test(wait, peer_death_consumer, .timeout = 20)
 	snprintf(keep, sizeof(keep), "%s", name);
 	ring_named(&p, keep, 2, SHMRING_PRODUCER);
 	tw_policy(&p, SHMRING_WAIT_SPIN_SLEEP, 0, 20);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -543,7 +543,7 @@ Test(wait, wake_batching, .timeout = 30)
 	snprintf(keep, sizeof(keep), "%s", name);
 	ring_named(&p, keep, 1024, SHMRING_PRODUCER);
 	cr_assert_eq(shmring_wait_policy_set(&p, &pol), 0);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {
@@ -581,7 +581,7 @@ Test(wait, burst_waits, .timeout = 60)
 
 	snprintf(keep, sizeof(keep), "%s", name);
 	ring_named(&p, keep, 16, SHMRING_PRODUCER);
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {

@@ -103,7 +103,7 @@ Test(wait_mpmc, two_by_two_sleeping, .timeout = 300)
 	snprintf(name, sizeof(name), "%s", t_name("wmpmc"));
 	mpmc_ring(&r, name, 4);
 	for (int i = 0; i < NPROD + NCONS; i++) {
-		pids[i] = fork();
+		pids[i] = t_fork();
 		cr_assert(pids[i] >= 0);
 		if (pids[i] == 0)
 			_exit(i < NPROD ? producer(name, (uint64_t)i, per)
@@ -142,7 +142,7 @@ Test(wait_mpmc, producers_die, .timeout = 30)
 
 	cr_assert_eq(shmring_wait_policy_set(&c, &pol), 0);
 	for (int i = 0; i < NPROD; i++) {
-		pids[i] = fork();
+		pids[i] = t_fork();
 		cr_assert(pids[i] >= 0);
 		if (pids[i] == 0) {
 			struct shmring p;

@@ -23,7 +23,7 @@ static void run_processes(const struct stress *s)
 	cr_assert_eq(shmring_create(&p, s->name, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
 	tw_policy(&p, s->mode, s->flags, 0);
 
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	cr_assert(pid >= 0);
 	if (pid == 0) {

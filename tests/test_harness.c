@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test harness itself: a child made with t_fork() dies with its
+ * parent, so a test process killed by a Criterion timeout leaves no
+ * orphan behind.
+ */
+#include <errno.h>
+#include <sys/prctl.h>
+
+#include "common.h"
+
+/* The test process becomes a subreaper, so an orphaned grandchild is
+ * reparented to it and can be waited for here. A middle child t_fork()s a
+ * grandchild that would sleep forever, then the middle child is
+ * SIGKILLed: the grandchild must end with SIGKILL (its death signal), not
+ * run on. */
+Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
+{
+	int pfd[2];
+	pid_t mid, grand = 0;
+	int st;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	cr_assert_eq(pipe(pfd), 0);
+	mid = t_fork();
+	cr_assert_geq(mid, 0);
+	if (mid == 0) {
+		pid_t g = t_fork();
+
+		if (g < 0)
+			_exit(1);
+		if (g == 0) {
+			for (;;)
+				pause();
+		}
+		if (write(pfd[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
+	close(pfd[0]);
+	cr_assert_gt(grand, 0);
+	cr_assert_eq(kill(mid, SIGKILL), 0);
+	cr_assert_eq(waitpid(mid, &st, 0), mid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* The grandchild is ours now (subreaper); it must die on its own. */
+	cr_assert_eq(waitpid(grand, &st, 0), grand, "grandchild: %s", strerror(errno));
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+		  "the orphaned grandchild ended with status 0x%x, not SIGKILL", st);
+}
+
+/* Without the death signal the same grandchild outlives its parent: the
+ * test above can fail. */
+Test(harness, plain_fork_child_survives_parent, .timeout = 30)
+{
+	int pfd[2];
+	pid_t mid, grand = 0;
+	int st;
+
+	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	cr_assert_eq(pipe(pfd), 0);
+	mid = t_fork();
+	cr_assert_geq(mid, 0);
+	if (mid == 0) {
+		pid_t g = fork();
+
+		if (g < 0)
+			_exit(1);
+		if (g == 0) {
+			for (;;)
+				pause();
+		}
+		if (write(pfd[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
+			_exit(2);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	cr_assert_eq(read(pfd[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
+	close(pfd[0]);
+	cr_assert_eq(kill(mid, SIGKILL), 0);
+	cr_assert_eq(waitpid(mid, &st, 0), mid);
+	usleep(100000);
+	cr_assert_eq(waitpid(grand, &st, WNOHANG), 0, "a plain fork()ed grandchild died with its parent");
+	kill(grand, SIGKILL);
+	cr_assert_eq(waitpid(grand, &st, 0), grand);
+}
