@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * DPDK rte_ring baselines: SP/SC (single and burst), MP/MC and HTS
+ * DPDK rte_ring baselines: SP/SC and MP/MC (single and burst) and HTS
  * (head-tail sync) with 8-byte elements, and SP/SC with message-sized
  * elements for the size sweep.
  *
@@ -128,6 +128,11 @@ BENCH_LOOPS(dsize, struct dpdk_ep, dsize_send, dsize_recv)
 
 BENCH_BURST_LOOPS(dburst, struct dpdk_ep, dburst_send, dburst_recv)
 
+#define dmburst_send(ep, m, size, n) (int64_t)rte_ring_mp_enqueue_burst_elem((ep)->r, (m), 8, (n), NULL)
+#define dmburst_recv(ep, m, size, n) (int64_t)rte_ring_mc_dequeue_burst_elem((ep)->r, (m), 8, (n), NULL)
+
+BENCH_BURST_LOOPS(dmburst, struct dpdk_ep, dmburst_send, dmburst_recv)
+
 #define DPDK_SUBJECT(NAME, DESC, FLAGS, MAX, SETUP)                                           \
 	.name = NAME, .group = "baseline", .desc = DESC, .flags = FLAGS, .max_size = MAX,   \
 	.setup = SETUP, .teardown = dpdk_teardown, .ep_size = sizeof(struct dpdk_ep),      \
@@ -157,6 +162,12 @@ static const struct bench_subject subjects[] = {
 		DPDK_SUBJECT("dpdk-mpmc", "DPDK rte_ring MP/MC", BS_TPUT | BS_MULTI, 8, dpdk_setup_mpmc),
 		.producer = dmpmc_producer, .consumer = dmpmc_consumer,
 		.client = dmpmc_client, .server = dmpmc_server,
+	},
+	{
+		DPDK_SUBJECT("dpdk-mpmc-burst", "DPDK rte_ring MP/MC burst", BS_TPUT | BS_BURST | BS_MULTI, 8,
+			     dpdk_setup_mpmc),
+		.burst = 32,
+		.producer = dmburst_producer, .consumer = dmburst_consumer,
 	},
 	{
 		DPDK_SUBJECT("dpdk-hts", "DPDK rte_ring MP/MC head-tail sync (HTS)", BS_TPUT | BS_MULTI, 8,

@@ -126,6 +126,12 @@ static inline int mpmc_recv(struct sr_ep *ep, void *m, uint32_t size)
 
 BENCH_LOOPS(mpmc, struct sr_ep, mpmc_send, mpmc_recv)
 
+/* MPMC bursts: one claim for up to n slots */
+#define mpmc_send_burst(ep, m, size, n) shmring_mpmc_push_burst(&(ep)->r, (m), (n))
+#define mpmc_recv_burst(ep, m, size, n) shmring_mpmc_pop_burst(&(ep)->r, (m), (n))
+
+BENCH_BURST_LOOPS(mpmc_burst, struct sr_ep, mpmc_send_burst, mpmc_recv_burst)
+
 /*
  * Blocking: push_wait/pop_wait. "-wait" sleeps at once when the ring is
  * empty or full (SHMRING_WAIT_SLEEP), like the raw futex floor; "-adaptive"
@@ -222,6 +228,21 @@ static const struct bench_subject subjects[] = {
 		.consumer = mpmc_consumer,
 		.client = mpmc_client,
 		.server = mpmc_server,
+	},
+	{
+		.name = "shmring-mpmc-burst",
+		.group = "shmring",
+		.desc = "MPMC slot ring, push_burst/pop_burst",
+		.flags = BS_TPUT | BS_BURST | BS_MULTI,
+		.max_size = 8,
+		.burst = 32,
+		.setup = sr_setup_mpmc,
+		.teardown = sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = sr_ep_open,
+		.ep_close = sr_ep_close,
+		.producer = mpmc_burst_producer,
+		.consumer = mpmc_burst_consumer,
 	},
 	{
 		.name = "shmring-spsc-wait",

@@ -99,6 +99,7 @@ struct bench_run {
 
 	/* synchronisation and results */
 	_Atomic uint32_t ready, go, prod_done, errors;
+	_Atomic uint32_t spare_poison; /* burst MPMC: poisons one consumer popped for another */
 	_Atomic uint64_t t_start, t_end;
 	_Atomic uint64_t sum_sent, sum_recv, nsent, nrecv;
 	_Atomic uint64_t preempt; /* involuntary context switches of the endpoints */
@@ -207,6 +208,17 @@ static inline int bench_check(uint64_t v, uint64_t *last, uint64_t *sum, uint64_
 		bench_fail((run), (what), (err)); \
 		return;                       \
 	} while (0)
+
+/* A consumer of a burst MPMC run whose poison another consumer popped
+ * along with its own (one pop may take several): take one. */
+static inline int bench_take_spare_poison(struct bench_run *run)
+{
+	uint32_t n = atomic_load_explicit(&run->spare_poison, memory_order_relaxed);
+
+	while (n && !atomic_compare_exchange_weak(&run->spare_poison, &n, n - 1))
+		;
+	return n != 0;
+}
 
 void bench_producer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
@@ -394,8 +406,11 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 		if (!m)                                                                        \
 			BENCH_ERR(run, "message buffer", -ENOMEM);                      \
 		for (;;) {                                                                     \
-			while ((r = RECV_BURST(ep, m, size, burst)) == 0)                      \
+			while ((r = RECV_BURST(ep, m, size, burst)) == 0) {                    \
+				if (bench_take_spare_poison(run))                              \
+					goto done;                                             \
 				bench_relax(&spins);                                           \
+			}                                                                      \
 			if (r < 0)                                                             \
 				BENCH_ERR(run, "recv burst", (int)r);                  \
 			for (int64_t j = 0; j < r; j++) {                                      \
@@ -404,8 +419,16 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 				if (c < 0)                                                     \
 					BENCH_ERR(run, "message order", -EPROTO);      \
 				if (c > 0) {                                                   \
-					if (j + 1 != r)                                        \
-						BENCH_ERR(run, "data after end", -EPROTO);     \
+					/* Several consumers: the rest must be the     \
+					 * others' poisons; hand them over. */            \
+					for (int64_t k = j + 1; k < r; k++)                    \
+						if (bench_tag_get(m + (size_t)k * size) !=     \
+						    BENCH_POISON)                              \
+							BENCH_ERR(run, "data after end",       \
+								  -EPROTO);                    \
+					if (r - j - 1 >= (int64_t)run->ncons)                  \
+						BENCH_ERR(run, "poison count", -EPROTO);       \
+					atomic_fetch_add(&run->spare_poison, (uint32_t)(r - j - 1)); \
 					goto done;                                             \
 				}                                                              \
 			}                                                                      \

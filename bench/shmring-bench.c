@@ -974,6 +974,24 @@ static void print_targets(FILE *f)
 		snprintf(m, sizeof(m), "2P2C %.2f vs 1P1C %.2f Mmsg/s", a->med / 1e6, b->med / 1e6);
 		target_line(f, "MPMC 2P2C vs own 1P1C", m, a->med / b->med, 0.8, true);
 	}
+	if ((a = find_case("shmring-mpmc", 0, 8, 4, 4, 0)) && (b = find_case("shmring-mpmc", 0, 8, 1, 1, 0))) {
+		snprintf(m, sizeof(m), "4P4C %.2f vs 1P1C %.2f Mmsg/s", a->med / 1e6, b->med / 1e6);
+		target_line(f, "MPMC 4P4C vs own 1P1C", m, a->med / b->med, 0.8, true);
+	}
+	if ((a = find_case("shmring-mpmc", 0, 8, 1, 1, 0)) && (b = find_case("vyukov", 0, 8, 1, 1, 0))) {
+		snprintf(m, sizeof(m), "%.1f vs vyukov %.1f Mmsg/s", a->med / 1e6, b->med / 1e6);
+		target_line(f, "MPMC 1P1C vs per-slot-sequence reference", m, a->med / b->med, 1.2, true);
+	}
+	for (uint32_t k = 1; k <= 4; k *= 2) {
+		if ((a = find_case("shmring-mpmc-burst", 0, 8, k, k, 0)) &&
+		    (b = find_case("dpdk-mpmc-burst", 0, 8, k, k, 0))) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "MPMC burst %u vs DPDK MP/MC burst, %uP%uC", a->burst, k, k);
+			snprintf(m, sizeof(m), "%.1f vs %.1f Mmsg/s", a->med / 1e6, b->med / 1e6);
+			target_line(f, what, m, a->med / b->med, 1.0, true);
+		}
+	}
 	if ((a = find_case("shmring-msg", 0, 64, 1, 1, 0)) && (b = find_case("pipe", 0, 64, 1, 1, 0))) {
 		snprintf(m, sizeof(m), "%.2f vs pipe %.2f Mmsg/s", a->med / 1e6, b->med / 1e6);
 		target_line(f, "64 B message ring vs pipe", m, a->med / b->med, 20, true);
