@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -291,14 +292,52 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken", h->ep_count - 2);
 }
 
-static void ep_unregister(struct shmring *r)
+/*
+ * Store 0 into a 32-bit word of the mapping without risking SIGBUS. Any
+ * process that may open a named ring may also ftruncate it, and a plain
+ * store to a page past the object's new end raises SIGBUS. FUTEX_WAKE_OP
+ * has the kernel do the store (an atomic exchange under its fault
+ * handling; wake counts 0 wake nobody): a page that is gone gives EFAULT
+ * instead of a signal, with no signal handler involved. Slow paths only.
+ * Returns 0 or -errno (-EFAULT: the word is no longer in the object).
+ */
+static int store_zero_guarded(void *word)
 {
-	if (!r->ep)
-		return;
-	shmring_atomic_store(&r->ep->pid, 0, SHMRING_RELAXED);
-	/* Release: our last ring operations happen before the entry is free. */
-	shmring_atomic_store(&r->ep->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+	if (syscall(SYS_futex, word, FUTEX_WAKE_OP, 0, NULL, word,
+		    FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Leave the endpoint table. The entry is written only through
+ * store_zero_guarded(), so a peer that shrank the object cannot make this
+ * raise SIGBUS: returns 0, or -EIO when the entry is gone with the part
+ * of the object a peer cut off (nothing left to free).
+ */
+static int ep_unregister(struct shmring *r)
+{
+	struct shmring_endpoint *e = r->ep;
+	int ret;
+
+	if (!e)
+		return 0;
 	r->ep = NULL;
+	/* Release: our last ring operations happen before the entry is
+	 * seen free; pairs with the acquire load of state in ep_register,
+	 * recovery and the dump reader (the kernel's exchange below is the
+	 * store that fence orders). */
+	atomic_thread_fence(memory_order_release);
+	ret = store_zero_guarded(&e->pid);
+	if (ret == 0)
+		ret = store_zero_guarded(&e->state); /* SHMRING_EP_FREE */
+	if (ret < 0)
+		return shmring__fail(-EIO, "endpoint entry %u not cleared: %s (the object was shrunk by "
+				     "another process?); the handle is released",
+				     (unsigned)(e - (struct shmring_endpoint *)(void *)((unsigned char *)r->map +
+									  SHMRING_EP_OFF)),
+				     strerror(-ret));
+	return 0;
 }
 
 /*
@@ -341,7 +380,7 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 		return 0;
 	ret = ops->attach(r);
 	if (ret < 0) {
-		ep_unregister(r);
+		(void)ep_unregister(r);
 		goto fail;
 	}
 	return 0;
@@ -747,14 +786,16 @@ int shmring_close(struct shmring *r)
 {
 	if (!r || !r->map || !r->shared)
 		return -EINVAL;
+	int ret = 0;
+
 	/* A handle inherited through fork() belongs to the parent's entry. */
 	if (r->owner_pid == (int32_t)getpid())
-		ep_unregister(r);
+		ret = ep_unregister(r);
 	mapping_put((struct shmring_mapping *)r->shared);
 	r->shared = NULL;
 	r->map = NULL;
 	r->fd = -1;
-	return 0;
+	return ret;
 }
 
 int shmring_unlink(const char *name)

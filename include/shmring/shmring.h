@@ -164,7 +164,12 @@ SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint
 
 /*
  * Detach: leave the endpoint table and unmap. A handle inherited across
- * fork() only unmaps; the parent's endpoint stays registered.
+ * fork() only unmaps; the parent's endpoint stays registered. Safe on an
+ * object another process shrank: the endpoint entry is cleared by the
+ * kernel (no SIGBUS), and the handle is released in every case.
+ * Returns 0, -EINVAL (NULL or closed handle), or -EIO (the object was
+ * shrunk past this handle's endpoint entry, which could not be cleared;
+ * the handle is released all the same).
  */
 SHMRING_API int shmring_close(struct shmring *r);
 

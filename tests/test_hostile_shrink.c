@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring_close() on a named ring that another process shrank: the
+ * endpoint entry is cleared through the kernel, so close never raises
+ * SIGBUS. It returns -EIO when the entry was cut off with the object (the
+ * handle is released all the same), and 0 when the entry is still there
+ * (it is then really freed: the same role can attach again).
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <shmring/layout.h>
+#include <shmring/mpmc.h>
+
+#include "common.h"
+
+/* Another process (not us: the point is a peer) sets the object's size. */
+static void peer_truncate(const char *name, off_t size)
+{
+	pid_t pid = t_fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = shm_open(name, O_RDWR, 0);
+
+		if (fd < 0 || ftruncate(fd, size) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	t_wait_ok(pid, "truncating peer");
+}
+
+static off_t object_size(const char *name)
+{
+	struct stat st;
+	int fd = shm_open(name, O_RDONLY, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	close(fd);
+	return st.st_size;
+}
+
+/* A producer and a consumer attached, then the object cut to `size`:
+ * both closes return `want`, and the process keeps running. */
+static void spsc_cut(off_t size, int want)
+{
+	struct shmring r, p, c;
+	struct shmring_params prm;
+	struct t_msg m;
+	const char *tn = t_name("shrinkclose");
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_SPSC, 64, sizeof(struct t_msg));
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&r), 0);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	t_msg_make(&m, 1, 0);
+	cr_assert_eq(shmring_spsc_try_push(&p, &m), 0);
+
+	peer_truncate(name, size);
+	cr_assert_eq(object_size(name), size);
+	cr_assert_eq(shmring_close(&p), want);
+	if (want == -EIO)
+		cr_assert(strstr(shmring_errdetail(), "not cleared"), "detail: %s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&c), want);
+	cr_assert_eq(shmring_close(&c), -EINVAL, "a released handle");
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(hostile_shrink, close_after_cut_to_zero, .timeout = 30)
+{
+	spsc_cut(0, -EIO);
+}
+
+Test(hostile_shrink, close_after_cut_to_header_page, .timeout = 30)
+{
+	spsc_cut(4096, -EIO); /* the endpoint table starts at SHMRING_EP_OFF, in page 1 */
+}
+
+Test(hostile_shrink, close_after_cut_mid_page, .timeout = 30)
+{
+	/* Entries 0 and 1 lie past the end of the object but inside its last
+	 * (partial) page, which the kernel keeps mapped: the stores land
+	 * there (and are discarded), no fault, close returns 0. */
+	spsc_cut(SHMRING_EP_OFF - 100, 0);
+}
+
+/* The data area cut off, the endpoint table intact: close clears the
+ * entries (0) and the roles can attach again once the size is back; had
+ * the entries stayed ACTIVE with our live pid, open would be -EBUSY. */
+Test(hostile_shrink, close_after_data_cut_frees_entries, .timeout = 30)
+{
+	struct shmring r, p, c;
+	struct shmring_params prm;
+	const char *tn = t_name("shrinkdata");
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_SPSC, 1024, sizeof(struct t_msg));
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	off_t full = (off_t)r.map_size, data = (off_t)((unsigned char *)r.data - (unsigned char *)r.map);
+
+	cr_assert_eq(shmring_close(&r), 0);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	peer_truncate(name, data);
+	cr_assert_eq(shmring_close(&p), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&c), 0, "%s", shmring_errdetail());
+	peer_truncate(name, full);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_close(&c), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+/* MPMC, 24 consumer handles in entries 2..25: entries 0-15 lie in page 1
+ * of the object, 16-31 in page 2. Cut the object to 8192 bytes: exactly
+ * the handles whose entry was in page 2 get -EIO, the others 0. */
+#define NH 24
+Test(hostile_shrink, close_mpmc_entries_either_side_of_the_cut, .timeout = 30)
+{
+	static struct shmring h[NH];
+	struct shmring r;
+	struct shmring_params prm;
+	const char *tn = t_name("shrinkmpmc");
+	char name[96];
+	unsigned cut = 0, kept = 0;
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_MPMC, 64, sizeof(struct t_msg));
+	prm.max_endpoints = 32;
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&r), 0);
+	for (unsigned i = 0; i < NH; i++)
+		cr_assert_eq(shmring_open(&h[i], name, SHMRING_CONSUMER, NULL), 0, "%u: %s", i,
+			     shmring_errdetail());
+	peer_truncate(name, 8192);
+	for (unsigned i = 0; i < NH; i++) {
+		size_t off = (size_t)((unsigned char *)h[i].ep - (unsigned char *)h[i].map);
+		int want = off + sizeof(struct shmring_endpoint) <= 8192 ? 0 : -EIO;
+		int ret = shmring_close(&h[i]);
+
+		cr_assert_eq(ret, want, "handle %u, entry at offset %zu: close %d", i, off, ret);
+		cut += ret == -EIO;
+		kept += ret == 0;
+	}
+	cr_assert_eq(cut, NH + 2 - 16, "entries past the cut");
+	cr_assert_eq(kept, 16 - 2, "entries before the cut");
+	cr_assert_eq(shmring_unlink(name), 0);
+}
