@@ -227,8 +227,11 @@ static int peer_state(const struct shmring *r, uint32_t peer_role)
 		 * was filled in (region.c), so pid and start_time are complete. */
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
-		if (st == SHMRING_EP_BUSY)
-			return 1; /* being attached or taken over: someone is coming */
+		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY) {
+			if (!shmring__ep_busy_dead(st))
+				return 1; /* being attached or taken over: someone is coming */
+			continue; /* its holder was killed mid-way: nobody is coming */
+		}
 		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&e->role, SHMRING_RELAXED) != peer_role)
 			continue;
 		if (shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),

@@ -49,6 +49,28 @@ SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
 SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
 /* Free the entries of dead endpoints that hold nothing kind-specific. */
 SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);
+/* Free one entry left BUSY by a dead holder; 1 if it did (recover.c). */
+SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
+
+/* The BUSY word this process writes when it takes an endpoint entry. */
+SHMRING_HIDDEN uint32_t shmring__ep_busy_word(void);
+/* Is st a BUSY word whose holder is dead (killed between taking the entry
+ * and filling it in or freeing it)? Such an entry may be taken back. */
+SHMRING_HIDDEN bool shmring__ep_busy_dead(uint32_t st);
+
+/*
+ * Test hook: tests (which link the static library) set it, in a child
+ * they then SIGKILL, to stop at a labelled point of a slow path. NULL in
+ * every other program; never set it outside tests.
+ */
+#define SHMRING_FAULT_EP_CLAIMED 1 /* registration: entry taken (BUSY), nothing filled in */
+#define SHMRING_FAULT_EP_REAPING 2 /* recovery: a dead entry taken (BUSY), not yet freed */
+SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
+#define SHMRING__FAULT(point)                                   \
+	do {                                                    \
+		if (shmring__test_fault_hook)                   \
+			shmring__test_fault_hook(point);        \
+	} while (0)
 
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

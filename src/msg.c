@@ -154,8 +154,9 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 static int ep_reap(struct shmring_endpoint *e, uint32_t st)
 {
 	/* Acquire on success: we own the entry before touching its fields. */
-	if (!shmring_atomic_cas(&e->state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE, SHMRING_RELAXED))
+	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE, SHMRING_RELAXED))
 		return 0;
+	SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
@@ -270,6 +271,10 @@ int shmring__msg_recover(struct shmring *r)
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 		uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
 
+		if (shmring__ep_reclaim_busy(e)) {
+			reaped++; /* left BUSY by a killed registrant or reaper */
+			continue;
+		}
 		if (st != SHMRING_EP_ACTIVE ||
 		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
 			continue;

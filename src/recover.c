@@ -54,6 +54,29 @@ static void ep_free(struct shmring_endpoint *e)
 	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
 }
 
+/*
+ * Free an entry left BUSY by a process killed while it held it (taking
+ * the entry at registration, or freeing a dead endpoint's): what it was
+ * doing needs nothing undone, since registration fills every field and a
+ * reaper only frees entries that hold nothing. Returns 1 if freed.
+ */
+int shmring__ep_reclaim_busy(struct shmring_endpoint *e)
+{
+	/* Relaxed: the CAS below is the acquire that owns the entry. */
+	uint32_t st = shmring_atomic_load(&e->state, SHMRING_RELAXED);
+
+	if (!shmring__ep_busy_dead(st))
+		return 0;
+	/* Acquire on success: pairs with nothing of the dead holder's (it
+	 * published nothing); orders our ep_free after we own the entry. */
+	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
+				SHMRING_RELAXED))
+		return 0;
+	SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
+	ep_free(e);
+	return 1;
+}
+
 int shmring__ep_reap(struct shmring *r)
 {
 	struct shmring_endpoint *eps = ep_table(r);
@@ -62,12 +85,17 @@ int shmring__ep_reap(struct shmring *r)
 	for (uint32_t i = 0; i < r->ep_count; i++) {
 		uint32_t st = SHMRING_EP_ACTIVE;
 
+		if (shmring__ep_reclaim_busy(&eps[i])) {
+			n++;
+			continue;
+		}
 		if (!ep_dead(&eps[i]))
 			continue;
 		/* Acquire: we read the dead owner's fields after taking it. */
-		if (!shmring_atomic_cas(&eps[i].state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+		if (!shmring_atomic_cas(&eps[i].state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
 					SHMRING_RELAXED))
 			continue;
+		SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
 		ep_free(&eps[i]);
 		n++;
 	}
@@ -258,6 +286,10 @@ int shmring__mpmc_recover(struct shmring *r)
 			n++;
 		}
 	}
+	/* Entries left BUSY by a killed registrant (may lie past ep_hi:
+	 * attach raises it after registering). */
+	for (uint32_t i = 2; i < r->ep_count; i++)
+		n += shmring__ep_reclaim_busy(&eps[i]);
 	recover_unlock(b);
 	return n;
 }

@@ -238,9 +238,24 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 	shmring_atomic_store(&e->state, SHMRING_EP_ACTIVE, SHMRING_RELEASE);
 }
 
+void (*shmring__test_fault_hook)(int point);
+
+uint32_t shmring__ep_busy_word(void)
+{
+	return SHMRING_EP_BUSY_BY(getpid());
+}
+
+bool shmring__ep_busy_dead(uint32_t st)
+{
+	/* No start time: a holder's pid reused by a live process keeps the
+	 * entry until that process exits (a delay, never a double owner). */
+	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring_pid_alive(SHMRING_EP_BUSY_PID(st), 0);
+}
+
 /*
  * Take an entry in the endpoint table. A single producer or consumer owns a
- * fixed entry; a live owner makes it -EBUSY, a dead one is taken over.
+ * fixed entry; a live owner makes it -EBUSY, a dead one is taken over. An
+ * entry left BUSY by a process killed while taking it is taken back.
  */
 static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
 		       uint32_t timeout_ms)
@@ -248,6 +263,7 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 	struct shmring_endpoint *eps =
 		(struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
 	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+	uint32_t busy = shmring__ep_busy_word();
 
 	if (role_single(h, role)) {
 		struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
@@ -256,7 +272,7 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 			/* Acquire: pairs with the release store in ep_fill. */
 			uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
-			if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE) {
+			if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
 				if (st == SHMRING_EP_ACTIVE &&
 				    shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 						      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
@@ -265,8 +281,9 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 							     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
 				/* Acquire on success: we read the previous owner's
 				 * fields only after we own the entry. */
-				if (shmring_atomic_cas(&e->state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+				if (shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE,
 						       SHMRING_RELAXED)) {
+					SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
 					ep_fill(e, role);
 					r->ep = e;
 					return 0;
@@ -280,10 +297,16 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 		}
 	}
 	for (uint32_t i = 2; i < h->ep_count; i++) {
-		uint32_t st = SHMRING_EP_FREE;
+		/* Relaxed: the CAS below is the acquire that owns the entry. */
+		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
 
-		if (shmring_atomic_cas(&eps[i].state, &st, SHMRING_EP_BUSY, SHMRING_ACQUIRE,
+		if (st != SHMRING_EP_FREE && !shmring__ep_busy_dead(st))
+			continue;
+		/* Acquire on success: we read nothing of the previous owner's
+		 * before we own the entry; ep_fill overwrites every field. */
+		if (shmring_atomic_cas(&eps[i].state, &st, busy, SHMRING_ACQUIRE,
 				       SHMRING_RELAXED)) {
+			SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
 			ep_fill(&eps[i], role);
 			r->ep = &eps[i];
 			return 0;

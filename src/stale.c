@@ -64,6 +64,11 @@ static int judge(int fd, const struct stat *st)
 
 		if (s == SHMRING_EP_FREE)
 			continue;
+		if (SHMRING_EP_STATE(s) == SHMRING_EP_BUSY && !shmring__ep_busy_dead(s)) {
+			ret = shmring__fail(0, "endpoint %u is being taken by live pid %d", i,
+					    (int)SHMRING_EP_BUSY_PID(s));
+			break;
+		}
 		if (pid > 0 && shmring_pid_alive(pid, shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED))) {
 			ret = shmring__fail(0, "endpoint %u belongs to live pid %d", i, (int)pid);
 			break;

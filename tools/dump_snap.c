@@ -282,11 +282,16 @@ static void read_endpoints(struct dump_ring *d)
 		struct dump_ep *o = &d->eps[d->n_eps++];
 
 		o->index = i;
-		o->state = state;
+		o->state = SHMRING_EP_STATE(state) == SHMRING_EP_BUSY ? SHMRING_EP_BUSY : state;
 		o->role = LD(e->role);
 		o->pid = LD(e->pid);
 		o->tid = LD(e->tid);
 		o->start_time = LD(e->start_time);
+		if (o->state == SHMRING_EP_BUSY) {
+			/* The holder of a BUSY entry is named by the state word. */
+			o->pid = SHMRING_EP_BUSY_PID(state);
+			o->start_time = 0;
+		}
 		o->attach_ns = LD(e->attach_ns);
 		o->claim_pos = LD(e->claim_pos);
 		o->claim_end = LD(e->claim_end);

@@ -141,10 +141,20 @@ struct shmring_ctrl {
 	uint8_t kind_blocks[1280];       /*  768: 10 blocks kept for ring kinds */
 };
 
-/* shmring_endpoint.state */
+/*
+ * shmring_endpoint.state. A BUSY word also names the process that holds
+ * it: SHMRING_EP_BUSY_BY(pid), set by the one compare-and-swap that takes
+ * the entry, so an entry whose holder was killed before it filled the
+ * entry in (or freed it) is recognised (holder dead) and taken back by
+ * registration and recovery. Linux pids fit in 22 bits. Compare BUSY
+ * words through SHMRING_EP_STATE().
+ */
 #define SHMRING_EP_FREE 0u
 #define SHMRING_EP_BUSY 1u   /* being filled in or taken over */
 #define SHMRING_EP_ACTIVE 2u
+#define SHMRING_EP_STATE(w) ((uint32_t)(w) & 3u)
+#define SHMRING_EP_BUSY_BY(pid) (SHMRING_EP_BUSY | (uint32_t)(pid) << 2)
+#define SHMRING_EP_BUSY_PID(w) ((int32_t)((uint32_t)(w) >> 2)) /* 0: unknown holder */
 
 /* shmring_endpoint.role, and the role argument of open/create */
 #define SHMRING_ROLE_NONE 0u
