@@ -289,18 +289,26 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 }
 
 /*
- * Slice expired: is the peer gone? Returns 0 to keep waiting, else the
- * result of the wait (a last ready() so that what a dead peer left
- * behind is still taken).
+ * Slice expired: is the peer gone? On an MPMC ring, also the automatic
+ * recovery (recover.c): a ring that made no progress for a slice, or
+ * whose peers are all dead, is recovered by this waiter itself.
+ * Returns 0 to keep waiting, 1 ready, else the result of the wait (a
+ * last ready() so that what a dead peer left behind is still taken).
  */
 static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg)
 {
 	int ret = peer_state(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER);
 
+	if (r->type == SHMRING_MPMC && !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER)) {
+		int k = shmring__mpmc_stall_check(r, side, ret == -EPIPE);
+
+		if (k > 0 && (k = ready(r, arg)) != 0)
+			return k > 0 ? 1 : k;
+	}
 	if (ret != -EPIPE)
 		return 0;
 	ret = ready(r, arg);
-	return ret > 0 ? 0 : ret < 0 ? ret : -EPIPE;
+	return ret > 0 ? 1 : ret < 0 ? ret : -EPIPE;
 }
 
 /*
@@ -394,8 +402,10 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 		}
 		if (now >= next_check) {
 			ret = check_peer(r, side, ready, arg);
-			if (ret)
+			if (ret) {
+				ret = ret > 0 ? 0 : ret;
 				break;
+			}
 			next_check = add_sat(now, slice);
 		}
 		/* S5 */

@@ -45,6 +45,14 @@ SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctr
  * frees their entries and returns how many it recovered, or -errno.
  */
 SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
+/*
+ * MPMC, at each liveness check of a wait (futex.c): a waiter that finds
+ * the ring stalled at the same consumer position as at its previous check
+ * (or whose peers are all dead) runs recovery itself and wakes both sides
+ * if that released something. Returns the number of dead endpoints whose
+ * claims were released (> 0: re-check), 0, or -errno.
+ */
+SHMRING_HIDDEN int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead);
 /* Message rings (src/msg.c). */
 SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
 /* Free the entries of dead endpoints that hold nothing kind-specific. */

@@ -63,6 +63,8 @@ static int mpmc_attach(struct shmring *r)
 	r->cached = p; /* no room known yet: the first push refreshes */
 	r->ext[0] = 0;
 	r->ext[3] = 0; /* no scan yet (shmring_mpmc_refresh) */
+	r->ext[4] = 0; /* no stall seen yet (shmring__mpmc_stall_check) */
+	r->ext[5] = 0;
 	return 0;
 }
 

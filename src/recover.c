@@ -29,6 +29,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <shmring/wait.h>
+
 #include "internal.h"
 
 static struct shmring_endpoint *ep_table(struct shmring *r)
@@ -159,14 +161,18 @@ static int live_producer_holds(struct shmring *r, uint32_t hi, const struct shmr
 	return 0;
 }
 
-static void mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmring_endpoint *e)
+/* Skip what a dead producer claimed and never published. Returns the
+ * number of slots skipped, or -1 when a position is left to a later call
+ * (a live producer's announcement also holds it). */
+static int64_t mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmring_endpoint *e)
 {
 	struct shmring_ctrl *c = r->ctrl;
 	uint64_t cp, n;
+	int64_t skipped = 0;
 	int won = claim_of(r, e, &cp, &n);
 
 	if (won < 0)
-		return;
+		return 0;
 	/* Acquire: pairs with the producers' release CAS of prod.claim (P2):
 	 * the announcement of whoever claimed below it is visible. */
 	uint64_t pc = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
@@ -178,8 +184,10 @@ static void mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmring
 		/* Claimed by a producer, not yet passed by the consumers. */
 		if (t - cc >= pc - cc)
 			continue;
-		if (!won && live_producer_holds(r, hi, e, t))
+		if (!won && live_producer_holds(r, hi, e, t)) {
+			skipped = -1;
 			continue;
+		}
 		SHMRING_ATOMIC(uint64_t) *seq = shmring_slot_seq(r, t);
 		/* Acquire: pairs with the publication (P4), if there was one. */
 		uint64_t s = shmring_atomic_load(seq, SHMRING_ACQUIRE);
@@ -192,19 +200,25 @@ static void mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmring
 			continue;
 		/* Release: pairs with the consumers' acquire load of seq (C1). */
 		if (shmring_atomic_cas(seq, &s, SHMRING_MPMC_SEQ(t, SHMRING_MPMC_SKIP), SHMRING_RELEASE,
-				       SHMRING_RELAXED))
+				       SHMRING_RELAXED)) {
 			shmring_atomic_fetch_add(&c->prod_stats.skipped, 1, SHMRING_RELAXED);
+			if (skipped >= 0)
+				skipped++;
+		}
 	}
+	return skipped;
 }
 
-static void mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
+/* Drop a dead consumer's claim, counting what it held. Returns 1 if it
+ * held a claim. */
+static int mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
 {
 	struct shmring_ctrl *c = r->ctrl;
 	uint64_t cp, n, lost = 0;
 	int won = claim_of(r, e, &cp, &n);
 
 	if (won < 0)
-		return;
+		return 0;
 	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3). */
 	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
@@ -219,6 +233,35 @@ static void mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
 	}
 	if (lost)
 		shmring_atomic_fetch_add(&c->cons_stats.lost, lost, SHMRING_RELAXED);
+	return 1;
+}
+
+/* Drop the claim of a dead entry that stays in the table: claim_end =
+ * claim_pos reads as "holds nothing" everywhere. */
+static void ep_drop_claim(struct shmring_endpoint *e)
+{
+	/* Release: pairs with the acquire loads of claim_end in refresh and
+	 * claim_of; our slot updates above come first. */
+	shmring_atomic_store(&e->claim_end, shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED),
+			     SHMRING_RELEASE);
+}
+
+/* Has `role` an endpoint of a live process (other than dead ones)? */
+static int role_alive(struct shmring *r, uint32_t hi, uint32_t role)
+{
+	struct shmring_endpoint *eps = ep_table(r);
+
+	for (uint32_t i = 2; i < hi; i++) {
+		/* Acquire: pairs with the release store of state in registration. */
+		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
+
+		if (st == SHMRING_EP_BUSY)
+			return 1; /* attaching: someone is coming */
+		if (st == SHMRING_EP_ACTIVE &&
+		    shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == role && !ep_dead(&eps[i]))
+			return 1;
+	}
+	return 0;
 }
 
 /* One recoverer at a time; a dead holder's lock is taken over. */
@@ -252,7 +295,15 @@ static void recover_unlock(struct shmring_mpmc_block *b)
 	shmring_atomic_store(&b->recover_pid, 0, SHMRING_RELEASE);
 }
 
-int shmring__mpmc_recover(struct shmring *r)
+/*
+ * Recover every dead endpoint. Returns the number of entries freed, or,
+ * when `automatic` (a waiter's own recovery), the number of dead entries
+ * whose claims were released. A waiter frees a dead entry only while its
+ * role still has a live endpoint: when every producer (or consumer) is
+ * dead, their entries stay, holding nothing, so that waits of the other
+ * side still end with -EPIPE; shmring_recover() frees them.
+ */
+static int mpmc_recover(struct shmring *r, int automatic)
 {
 	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
 	struct shmring_endpoint *eps = ep_table(r);
@@ -270,20 +321,35 @@ int shmring__mpmc_recover(struct shmring *r)
 	 * slots a lap ahead, never the slots skipped here. */
 	for (int pass = 0; pass < 2; pass++) {
 		uint32_t role = pass == 0 ? SHMRING_PRODUCER : SHMRING_CONSUMER;
+		int keep = -1; /* automatic: keep dead entries of this role? (lazy) */
 
 		for (uint32_t i = 2; i < hi; i++) {
 			struct shmring_endpoint *e = &eps[i];
+			int held;
 
 			if (shmring_atomic_load(&e->role, SHMRING_RELAXED) != role || !ep_dead(e))
 				continue;
-			if (role == SHMRING_PRODUCER)
-				mpmc_recover_producer(r, hi, e);
-			else
-				mpmc_recover_consumer(r, e);
+			if (role == SHMRING_PRODUCER) {
+				int64_t k = mpmc_recover_producer(r, hi, e);
+
+				if (k < 0)
+					continue; /* a position is left to a later call */
+				held = k > 0;
+			} else {
+				held = mpmc_recover_consumer(r, e);
+			}
+			if (automatic && keep < 0)
+				keep = !role_alive(r, hi, role);
+			if (automatic && keep) {
+				/* Stays ACTIVE and dead, holding nothing. */
+				ep_drop_claim(e);
+				n += held;
+				continue;
+			}
 			/* Still ours to free: registration only takes FREE
 			 * entries, and the lock keeps other recoverers out. */
 			ep_free(e);
-			n++;
+			n += automatic ? held : 1;
 		}
 	}
 	/* Entries left BUSY by a killed registrant (may lie past ep_hi:
@@ -291,6 +357,52 @@ int shmring__mpmc_recover(struct shmring *r)
 	for (uint32_t i = 2; i < r->ep_count; i++)
 		n += shmring__ep_reclaim_busy(&eps[i]);
 	recover_unlock(b);
+	return n;
+}
+
+int shmring__mpmc_recover(struct shmring *r)
+{
+	return mpmc_recover(r, 0);
+}
+
+/* A waiter's slices (wait.h): ext[4] the consumer claim at the last
+ * check, ext[5] 1 while it is a stall seen once. */
+#define STALL_POS 4
+#define STALL_SEEN 5
+
+int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
+{
+	struct shmring_ctrl *c = r->ctrl;
+	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3). */
+	uint64_t h = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
+	int n;
+
+	/* A consumer waits at h: only a claimed, unpublished slot there can
+	 * be a dead producer's (p == h: simply empty). A producer waits for
+	 * room: a dead consumer's claim, or consumers stopped at a dead
+	 * producer's slot, show as consumers that do not move. */
+	if (side == SHMRING_CONSUMER && p == h) {
+		r->ext[STALL_SEEN] = 0;
+		return 0;
+	}
+	if (!peers_dead && !(r->ext[STALL_SEEN] && r->ext[STALL_POS] == h)) {
+		r->ext[STALL_POS] = h;
+		r->ext[STALL_SEEN] = 1;
+		return 0;
+	}
+	/* No progress for a whole slice (or nobody left alive to make it):
+	 * check liveness ourselves. The next scan needs another slice. */
+	r->ext[STALL_SEEN] = 0;
+	n = mpmc_recover(r, 1);
+	if (n <= 0)
+		return n == -EBUSY ? 0 : n; /* EBUSY: another process is at it */
+	/* Skipped slots let consumers on, dropped claims let producers on:
+	 * wake both sides' sleepers (StoreLoad first, as a waker's W2). */
+	shmring_wait_fence();
+	for (uint32_t s = SHMRING_PRODUCER; s <= SHMRING_CONSUMER; s++)
+		if (shmring_atomic_load(&shmring_wait_block(r, s)->waiters, SHMRING_RELAXED))
+			shmring_wake_slow(r, s, UINT32_MAX >> 1);
 	return n;
 }
 

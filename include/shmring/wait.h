@@ -122,7 +122,8 @@ extern "C" {
 #define SHMRING_WAIT_F_EINTR 0x1u /* a caught signal ends the wait with -EINTR */
 #define SHMRING_WAIT_F_FENCE 0x2u /* wake with a seq_cst fence, never rely on membarrier */
 #define SHMRING_WAIT_F_LIGHT 0x4u /* rely on membarrier even in mode SLEEP (see above) */
-#define SHMRING_WAIT_F_ALL 0x7u
+#define SHMRING_WAIT_F_NO_RECOVER 0x8u /* MPMC: never run recovery from a wait (see below) */
+#define SHMRING_WAIT_F_ALL 0xfu
 
 /* internal bits of shmring_wait_state.flags */
 #define SHMRING_WS_READY_PROD 0x100u /* wake setup done for the producer block */
