@@ -23,8 +23,16 @@
  *    cons_stats.lost. A claim only announced is counted too when cons.claim
  *    has passed it: it may have been won (an upper bound by one claim).
  *
- * Then the entry is freed. One process recovers a ring at a time (a lock
+ * Then the entry is freed (a producer's only once none of its positions
+ * is left to a later call). One process recovers a ring at a time (a lock
  * in the MPMC kind block, taken over from a dead holder).
+ *
+ * Waiters run the same recovery themselves (shmring__mpmc_stall_check,
+ * from the liveness checks of the waits in futex.c) when the consumers
+ * made no progress for a whole slice, or every peer is dead. They free a
+ * dead entry only while its role has a live endpoint left; otherwise they
+ * drop its claim and keep it, so that the other side's waits still see a
+ * dead peer and end with -EPIPE.
  */
 #include <errno.h>
 #include <unistd.h>

@@ -68,6 +68,9 @@ static void set_policy(struct shmring *r, uint32_t slice_ms, int recover)
 		_exit(20);
 }
 
+/* Producers attached so far (shared; NULL: not counted). */
+static SHMRING_ATOMIC(uint64_t) *attached;
+
 /* Producer child: push_wait seq [0, n) as `id`; the victim dies at its
  * fault point. */
 static void producer_child(struct shmring *ring, uint64_t id, uint64_t n, uint32_t slice_ms,
@@ -79,6 +82,8 @@ static void producer_child(struct shmring *ring, uint64_t id, uint64_t n, uint32
 	if (shmring_dup(&p, ring, SHMRING_PRODUCER) < 0)
 		_exit(10);
 	set_policy(&p, slice_ms, recover);
+	if (attached)
+		shmring_atomic_fetch_add(attached, 1, SHMRING_RELEASE);
 	for (uint64_t seq = 0; seq < n; seq++) {
 		t_msg_make(&m, id, seq);
 		if (shmring_mpmc_push_wait(&p, &m, NULL) != 0)
@@ -131,11 +136,19 @@ static void dead_producer_round(int point, int cons_recovers, int prod_recover, 
 	cr_assert_eq(shmring_dup(&c, &ring, SHMRING_CONSUMER), 0);
 	set_policy(&c, slice_ms, cons_recovers);
 	v = kill_victim(&ring, point, NSURV);
+	/* The survivors attach before the consumer waits: one that found only
+	 * the dead victim would rightly end with -EPIPE. */
+	attached = mmap(NULL, sizeof(*attached), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(attached != MAP_FAILED);
 	for (int i = 0; i < NSURV; i++) {
 		surv[i] = t_fork();
 		if (surv[i] == 0)
 			producer_child(&ring, (uint64_t)i, SURV_MSGS, slice_ms, prod_recover);
 	}
+	while (shmring_atomic_load(attached, SHMRING_ACQUIRE) < NSURV)
+		usleep(1000);
+	munmap((void *)attached, sizeof(*attached));
+	attached = NULL;
 	while (got < NSURV * SURV_MSGS + v) {
 		int ret = shmring_mpmc_pop_wait(&c, &m, NULL);
 
@@ -189,6 +202,7 @@ Test(mpmc_autorecover, everyone_recovers, .timeout = 120)
 }
 
 struct shared {
+	SHMRING_ATOMIC(uint64_t) attached;
 	SHMRING_ATOMIC(uint64_t) taken;
 	SHMRING_ATOMIC(uint64_t) bad;
 	SHMRING_ATOMIC(uint8_t) seen[NSURV + 1][SURV_MSGS];
@@ -242,15 +256,21 @@ Test(mpmc_autorecover, two_consumers_two_producers_race, .timeout = 120)
 		cr_assert(sh != MAP_FAILED);
 		make_ring(&ring);
 		v = kill_victim(&ring, prod_points[round % 3], NSURV);
-		for (int i = 0; i < 2; i++) {
-			cons[i] = t_fork();
-			if (cons[i] == 0)
-				consumer_child(&ring, sh, NSURV * SURV_MSGS + v);
-		}
+		/* The survivors attach first: a consumer that found only the
+		 * dead victim would rightly end with -EPIPE. */
+		attached = &sh->attached;
 		for (int i = 0; i < NSURV; i++) {
 			surv[i] = t_fork();
 			if (surv[i] == 0)
 				producer_child(&ring, (uint64_t)i, SURV_MSGS, 5, 1);
+		}
+		attached = NULL;
+		while (shmring_atomic_load(&sh->attached, SHMRING_ACQUIRE) < NSURV)
+			usleep(1000);
+		for (int i = 0; i < 2; i++) {
+			cons[i] = t_fork();
+			if (cons[i] == 0)
+				consumer_child(&ring, sh, NSURV * SURV_MSGS + v);
 		}
 		for (int i = 0; i < NSURV; i++)
 			t_wait_ok(surv[i], "survivor");

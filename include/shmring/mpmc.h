@@ -32,7 +32,12 @@
  * announced positions, marks the ones it never published SKIP (a consumer
  * passes a SKIP slot and counts it in cons_stats.skipped; its bytes are
  * never delivered) and drops a dead consumer's announcement, counting what
- * it held in cons_stats.lost.
+ * it held in cons_stats.lost. Nobody has to call it: the blocking waits
+ * of wait.h run it themselves at their liveness checks (every slice_ms,
+ * default 100) when the consumers made no progress since the previous
+ * check or every peer is dead, so a dead process stalls the ring for one
+ * to two slices (SHMRING_WAIT_F_NO_RECOVER turns it off per handle). The
+ * try operations never do; nothing of it is on the fast path.
  *
  * Preemption: a producer preempted between claim and publish holds only
  * its own slots. Other producers keep claiming past it; consumers stop at
@@ -94,7 +99,8 @@
  * pid. A handle used by a child after fork() still names the parent in the
  * endpoint table: the child must dup its own. Handle fields used here:
  * r->cached (producer's write limit), r->pos and r->ext[0] (position and
- * count of an outstanding reserve or peek), r->ext[1..3] (refresh state).
+ * count of an outstanding reserve or peek), r->ext[1..3] (refresh state),
+ * r->ext[4..5] (the waits' stall check, src/recover.c).
  *
  * Test hook: define SHMRING_FAULT_HOOK(point) before including this header
  * to call code at the labelled points below (the test's own inlined copy;

@@ -229,8 +229,9 @@ SHMRING_API uint64_t shmring_proc_start_time(int32_t pid);
  * MPMC ring, positions a dead producer claimed and never published are
  * marked skipped (consumers pass over them and count them in
  * cons_stats.skipped; never delivered), and a dead consumer's claim is
- * dropped (the messages it held are lost, counted in cons_stats.lost).
- * On an MPSC message ring, the record a dead producer reserved and never
+ * dropped (the messages it held are lost, counted in cons_stats.lost);
+ * the blocking waits of wait.h run this themselves when the ring stops
+ * making progress for a liveness slice (see there). On an MPSC message ring, the record a dead producer reserved and never
  * committed becomes padding (counted in cons_stats.skipped, never
  * delivered); this runs in the consumer's handle only (-EPERM elsewhere),
  * and the consumer also runs it by itself when one record stays

@@ -122,7 +122,7 @@ extern "C" {
 #define SHMRING_WAIT_F_EINTR 0x1u /* a caught signal ends the wait with -EINTR */
 #define SHMRING_WAIT_F_FENCE 0x2u /* wake with a seq_cst fence, never rely on membarrier */
 #define SHMRING_WAIT_F_LIGHT 0x4u /* rely on membarrier even in mode SLEEP (see above) */
-#define SHMRING_WAIT_F_NO_RECOVER 0x8u /* MPMC: never run recovery from a wait (see below) */
+#define SHMRING_WAIT_F_NO_RECOVER 0x8u /* MPMC: a wait never recovers dead endpoints itself */
 #define SHMRING_WAIT_F_ALL 0xfu
 
 /* internal bits of shmring_wait_state.flags */
@@ -142,8 +142,9 @@ struct shmring_wait_policy {
 	uint32_t mode;       /* SHMRING_WAIT_SPIN_SLEEP (default), _SPIN, _SLEEP */
 	uint32_t flags;      /* SHMRING_WAIT_F_* */
 	uint32_t spin_ns;    /* spin-then-sleep: longest spin; 0: default */
-	uint32_t slice_ms;   /* while waiting, re-check peer liveness this often;
-			      * 0: default; SHMRING_WAIT_NO_SLICE: never */
+	uint32_t slice_ms;   /* while waiting, re-check peer liveness this often
+			      * (MPMC: and recover, see below); 0: default;
+			      * SHMRING_WAIT_NO_SLICE: never */
 	uint32_t wake_batch; /* producer: wake sleeping consumers every N pushes (0, 1: every push) */
 	uint32_t reserved;
 	uint64_t wake_mark;  /* producer: also wake when the fill reaches this; 0: off */
@@ -454,6 +455,16 @@ SHMRING_INLINE int shmring_mpmc_wake(struct shmring *r)
 }
 
 /*
+ * Automatic recovery (MPMC): at each liveness check of a wait (every
+ * slice_ms of the policy, default 100), a waiter that finds the consumers
+ * stopped at the same position as at its previous check (a consumer:
+ * stopped at a claimed, unpublished slot; a producer: no room), or every
+ * peer dead, runs the recovery of shmring_recover() itself: a dead
+ * producer's unpublished slots are skipped, a dead consumer's claim is
+ * dropped, and the wait goes on. A dead process thus stalls the ring for
+ * one to two slices. SHMRING_WAIT_F_NO_RECOVER turns it off per handle.
+ * Nothing of it is on the fast path. docs/mpmc.md has the details.
+ *
  * Push one element, waiting while the ring is full; then wake sleeping
  * consumers. Returns 0, -ETIMEDOUT, -EPIPE (every consumer died),
  * -EINTR (with SHMRING_WAIT_F_EINTR), -EBADF, -EINVAL, -EPROTO.
@@ -482,9 +493,9 @@ SHMRING_INLINE int shmring_mpmc_push_wait(struct shmring *r, const void *elem,
  * Pop one element, waiting while the ring is empty; then wake producers
  * waiting for room. Returns 0, -ETIMEDOUT, -EPIPE (every producer died
  * and nothing is left), -EINTR, -EBADF, -EINVAL, -EPROTO. A slot held by
- * a producer that died after claiming it stops consumers until
- * shmring_recover() gives it up (mpmc.h): a wait there ends by deadline,
- * or with -EPIPE once every producer is dead.
+ * a producer that died after claiming it is skipped by the waiters'
+ * automatic recovery (above) after one to two slices, at once when every
+ * producer is dead; the wait then goes on with the messages behind it.
  */
 SHMRING_INLINE int shmring_mpmc_pop_wait(struct shmring *r, void *elem,
 					 const struct timespec *deadline)
