@@ -386,6 +386,8 @@ int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
 	int n;
 
+	if (r->role != SHMRING_PRODUCER && r->role != SHMRING_CONSUMER)
+		return 0; /* an observer's mapping is read-only */
 	/* A consumer waits at h: only a claimed, unpublished slot there can
 	 * be a dead producer's (p == h: simply empty). A producer waits for
 	 * room: a dead consumer's claim, or consumers stopped at a dead
