@@ -57,6 +57,34 @@ static int bad_positions(const char *what, uint64_t a, uint64_t b, uint64_t cap)
 			     (unsigned long long)cap);
 }
 
+/*
+ * SPSC: the producer stores prod.pos after the header that publishes a
+ * record (P3 after P2 in msg.h), so a producer that died between the two
+ * leaves prod.pos one record (and its padding) short of what the consumer
+ * may already have read. Follow the published headers from there to the
+ * real head: the first header word that reads 0. A chain that does not
+ * add up stops the walk; the position check after it decides.
+ */
+static uint64_t spsc_head(const struct shmring *r, uint64_t h)
+{
+	uint64_t rmax = rec_max(r->slot_size);
+
+	for (uint64_t walked = 0; walked < r->capacity;) {
+		/* Acquire: pairs with the producer's release store of the header (P2). */
+		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, h), SHMRING_ACQUIRE);
+		uint32_t len = (uint32_t)w, type = (uint32_t)(w >> 32) & 0xffu;
+		uint64_t rec = shmring_msg_rec_size(len);
+
+		if (w == 0 || (h & 7u) || (w >> 40) != ((h >> 3) & SHMRING_MSG_TAG_MASK) || rec > rmax ||
+		    (h & r->mask) + rec > r->capacity ||
+		    (type == SHMRING_MSG_T_DATA ? len > r->slot_size : type != SHMRING_MSG_T_PAD))
+			break;
+		h += rec;
+		walked += rec;
+	}
+	return h;
+}
+
 static int msg_attach(struct shmring *r)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
@@ -64,6 +92,9 @@ static int msg_attach(struct shmring *r)
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
 					  SHMRING_ACQUIRE);
+
+	if (!mp && !(h & 7u))
+		h = spsc_head(r, h);
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
@@ -298,7 +329,8 @@ static int ready_reserve(struct shmring *r, void *arg)
 	/* Acquire: pairs with the consumer's release store of cons.pos (C2). */
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 	uint64_t h = mp ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED) : r->pos;
-	uint64_t need = shmring_msg_pad(r, h, rec) + rec;
+	/* SPSC: also the header word after the record (P1 of msg.h). */
+	uint64_t need = shmring_msg_pad(r, h, rec) + rec + (mp ? 0 : SHMRING_MSG_HDR);
 
 	if (h - t > r->capacity)
 		return mp ? 1 : -EPROTO; /* MPSC: a stale claim; let reserve decide */
@@ -312,9 +344,10 @@ static int ready_peek(struct shmring *r, void *arg)
 
 	(void)arg;
 	if (r->type != SHMRING_MSG_MPSC)
-		/* C1 of msg.h: pairs with the producer's release store of prod.pos. */
-		return t != r->cached ||
-		       shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE) != t;
+		/* C1 of msg.h: pairs with the producer's release store of the
+		 * header (P2); anything but 0 is a record, or corrupt (peek
+		 * tells). */
+		return shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0;
 	/* M3: pairs with the producer's release store of the header (M2). */
 	if (shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0)
 		return 1;

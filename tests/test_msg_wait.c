@@ -121,6 +121,7 @@ Test(msg_wait, deadlines_and_emsgsize, .timeout = 30)
 		shmring_deadline_after(&dl, 10 * 1000000ull);
 		cr_assert_eq(shmring_msg_push_wait(&p, buf, 100, &dl), -ETIMEDOUT);
 		cr_assert_eq(shmring_msg_pop_wait(&c, buf, sizeof(buf), NULL), 100);
+		cr_assert_eq(shmring_msg_pop_wait(&c, buf, sizeof(buf), NULL), 100);
 		cr_assert_eq(shmring_msg_push_wait(&p, buf, 100, NULL), 0);
 		shmring_close(&c);
 		shmring_close(&p);
