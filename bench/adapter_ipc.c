@@ -132,13 +132,21 @@ static int sock_setup(struct bench_run *run, int type)
 			r = -errno;
 			break;
 		}
-		/* room for a few messages of this size in flight */
-		int buf = (int)(run->size * 4 + 4096);
+		/*
+		 * The kernel's default buffers, as a user gets them, unless
+		 * they cannot hold a few messages of this size in flight.
+		 * (Sizing them to the message instead starves small messages:
+		 * each one costs a whole sk_buff of the budget.)
+		 */
+		int want = (int)(run->size * 4 + 4096), have = 0;
+		socklen_t len = sizeof(have);
 
-		if (buf > 4 << 20)
-			buf = 4 << 20;
-		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-		setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		if (want > 4 << 20)
+			want = 4 << 20;
+		if (getsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have < want) {
+			setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+			setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &want, sizeof(want));
+		}
 		st->fd[i][0] = sv[0];
 		st->fd[i][1] = sv[1];
 	}

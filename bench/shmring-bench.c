@@ -78,7 +78,7 @@ static struct opts O = {
 	.reps = 5,
 	.duration_ms = 100,
 	.warmup_ms = 30,
-	.sizes = { 8, 64, 512, 4096, 65536, 1048576 },
+	.sizes = { 8, 64, 1024, 4096, 65536, 1048576 },
 	.nsizes = 6,
 	.capacity = 1024,
 	.cpu = { -1, -1 },
@@ -1136,7 +1136,7 @@ static void usage(FILE *f)
 		"                        patterns (substring, or glob with * ? [); labels look like\n"
 		"                        shmring-spsc:tput:thr:8, pipe:rtt:proc:8, ck-mpmc:tput:thr:8/2p2c\n"
 		"  -s, --sizes LIST      message sizes in bytes, comma-separated, K/M suffixes\n"
-		"                        (default 8,64,512,4K,64K,1M)\n"
+		"                        (default 8,64,1K,4K,64K,1M)\n"
 		"  -d, --duration MS     time per measured run (default 100)\n"
 		"  -w, --warmup MS       warm-up and calibration time per case (default 30)\n"
 		"  -r, --reps N          repetitions of each figure (default 5)\n"

@@ -436,17 +436,21 @@ static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, vo
 static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
 		       struct shmring__place *pl, bool anon)
 {
+	uint32_t slot_size = p->slot_size;
 	int ret;
 
 	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
 		return ret;
+	/* Message rings: 0 asks for the largest message of capacity / 4. */
+	if (slot_size == 0 && (p->type == SHMRING_MSG_SPSC || p->type == SHMRING_MSG_MPSC))
+		slot_size = p->capacity / 4 > SHMRING_SLOT_MAX ? SHMRING_SLOT_MAX : (uint32_t)(p->capacity / 4);
 again:
 	memset(h, 0, sizeof(*h));
-	ret = derive(h, p->type, p->slot_size, p->capacity, 2, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, 2, pl->page_size);
 	if (ret < 0)
 		return ret;
 	uint32_t eps = params_eps(p, h);
-	ret = derive(h, p->type, p->slot_size, p->capacity, eps, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, eps, pl->page_size);
 	if (ret < 0)
 		return ret;
 	/* Huge pages: enough free? Else an error, or normal pages (again). */

@@ -70,7 +70,15 @@ Test(msg, geometry)
 		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
 		cr_assert_eq(shmring_msg_max(&r), 56);
 		shmring_close(&r);
+		/* slot_size 0: the largest message is capacity / 4. */
+		shmring_params_init(&prm, type, 4096, 0);
+		cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
+		cr_assert_eq(shmring_msg_max(&r), 1024);
+		shmring_close(&r);
 	}
+	/* Slot rings have no such default. */
+	shmring_params_init(&prm, SHMRING_SPSC, 64, 0);
+	cr_assert_eq(shmring_create_anon(&r, &prm, SHMRING_PRODUCER), -EINVAL);
 }
 
 Test(msg, sizes_and_emsgsize)
