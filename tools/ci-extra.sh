@@ -58,26 +58,41 @@ step_tsan() {
 		suite build-tsan --suite tsan
 }
 
-# libFuzzer over the attach path, seeded with real rings of every type,
-# for SHMRING_FUZZ_SECONDS under ASan + UBSan. The library is instrumented
-# for coverage too (fuzzer-no-link). A crash leaves its input in
-# build-fuzz/fuzz-artifacts/: copy it to tests/fuzz/regress/ and fix.
+# libFuzzer for SHMRING_FUZZ_SECONDS in all, under ASan + UBSan, split
+# between two targets: fuzz_attach (two thirds: arbitrary bytes as the
+# object, seeded with real rings of every type) and fuzz_msg (one third: a
+# live message ring whose shared state the input rewrites between
+# operations). The library is instrumented for coverage too
+# (fuzzer-no-link). A crash leaves its input in build-fuzz/fuzz-artifacts/:
+# copy it to tests/fuzz/regress/ (attach) or tests/fuzz/regress-msg/ (msg)
+# and fix.
 step_fuzz() {
-	local targets=(tests/fuzz/fuzz_attach tests/fuzz/fuzz_mkseed)
+	local targets=(tests/fuzz/fuzz_attach tests/fuzz/fuzz_msg tests/fuzz/fuzz_mkseed)
 	CC=clang configure build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
 		-Dwerror=true -Dfuzz=enabled -Dbench=false -Dc_args=-fsanitize=fuzzer-no-link || return 1
 	local f=build-fuzz
+	local msg_seconds=$((fuzz_seconds / 3))
+	local attach_seconds=$((fuzz_seconds - msg_seconds))
+	((msg_seconds > 0)) || msg_seconds=1
 	rm -rf "$f/fuzz-seeds" "$f/fuzz-artifacts"
-	mkdir -p "$f/fuzz-corpus" "$f/fuzz-artifacts"
+	mkdir -p "$f/fuzz-corpus" "$f/fuzz-corpus-msg" "$f/fuzz-artifacts"
 	"$f/tests/fuzz/fuzz_mkseed" "$f/fuzz-seeds" || return 1
-	echo "==> fuzz_attach: ${fuzz_seconds}s"
-	$nice_cmd "$f/tests/fuzz/fuzz_attach" -max_total_time="$fuzz_seconds" -timeout=10 \
+	echo "==> fuzz_attach: ${attach_seconds}s"
+	$nice_cmd "$f/tests/fuzz/fuzz_attach" -max_total_time="$attach_seconds" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$f/fuzz-artifacts/" \
 		"$f/fuzz-corpus" "$f/fuzz-seeds" tests/fuzz/regress 2>"$f/fuzz-attach.log" || {
 		tail -60 "$f/fuzz-attach.log"
 		return 1
 	}
 	grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' "$f/fuzz-attach.log" || true
+	echo "==> fuzz_msg: ${msg_seconds}s"
+	$nice_cmd "$f/tests/fuzz/fuzz_msg" -max_total_time="$msg_seconds" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$f/fuzz-artifacts/msg-" \
+		"$f/fuzz-corpus-msg" tests/fuzz/regress-msg 2>"$f/fuzz-msg.log" || {
+		tail -60 "$f/fuzz-msg.log"
+		return 1
+	}
+	grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units)' "$f/fuzz-msg.log" || true
 }
 
 # The Promela model of the sleep/wake protocol: exhaustive safety and
