@@ -163,7 +163,8 @@ SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
 SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role);
 
 /*
- * Detach: leave the endpoint table and unmap. A handle inherited across
+ * Detach: leave the endpoint table and unmap. A message-ring producer's
+ * open reservation is aborted first. A handle inherited across
  * fork() only unmaps; the parent's endpoint stays registered. Safe on an
  * object another process shrank: the endpoint entry is cleared by the
  * kernel (no SIGBUS), and the handle is released in every case.
