@@ -10,14 +10,23 @@
  * and drop the membership reference of a removed member. A member is
  * freed (and its ring closed) when its last reference goes: the set's,
  * and one per sleeper in shmring_set_wait that armed its futex block.
+ *
+ * The membership table (layout.h, struct shmring_set_table) shows the
+ * members and the counters in shared memory, for shmring-dump: every
+ * writer of the membership also updates the table under the same mutex,
+ * between two increments of its seqlock generation; the counters of the
+ * set and of each listed member live there, not in process memory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,10 +53,16 @@ void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 #define tsan_acquire(a) __tsan_acquire(a)
 #define tsan_release(a) __tsan_release(a)
+/* gcc rejects fences under ThreadSanitizer; the table's only readers
+ * are other processes, which it cannot follow anyway. */
+#define table_release_fence() atomic_signal_fence(memory_order_seq_cst)
 #else
 #define tsan_acquire(a) ((void)(a))
 #define tsan_release(a) ((void)(a))
+#define table_release_fence() shmring_atomic_fence(SHMRING_RELEASE)
 #endif
+
+SHMRING_STATIC_ASSERT(SHMRING_SET_NAME_BYTES == SHMRING_NAME_MAX, "set entry name field");
 
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
@@ -68,9 +83,12 @@ struct member {
 	SHMRING_ATOMIC(uint32_t) refs;   /* the set's + sleepers' */
 	SHMRING_ATOMIC(uint32_t) leaving;
 	SHMRING_ATOMIC(uint32_t) empty_streak;
-	SHMRING_ATOMIC(uint64_t) messages;
-	SHMRING_ATOMIC(uint64_t) empty_polls;
+	uint32_t slot;                   /* its table entry, or NO_SLOT */
+	struct shmring_set_counters *ctr; /* the entry's counters, or &local */
+	struct shmring_set_counters local; /* when the table is full */
 };
+
+#define NO_SLOT UINT32_MAX
 
 struct members {
 	uint32_t n;
@@ -88,8 +106,10 @@ struct shmring_set {
 	SHMRING_ATOMIC(uint32_t) force_check;
 	struct shmring ctl;            /* control ring, consumer side */
 	char ctl_name[SHMRING_NAME_MAX + 2];
+	struct shmring_set_table *tab; /* membership table (shared), written under wlock */
+	size_t tab_size;
+	char tab_name[SHMRING_NAME_MAX + 2];
 	int tsan_gp;                   /* address for the grace-period annotation */
-	SHMRING_ATOMIC(uint64_t) polls, messages, sleeps, wakeups, joins, leaves;
 };
 
 struct ctl_rec {
@@ -166,6 +186,232 @@ static struct members *members_alloc(uint32_t n)
 	return a;
 }
 
+/* ---- membership table (layout.h) ---- */
+
+static struct shmring_set_entry *tab_entry(struct shmring_set *s, uint32_t i)
+{
+	return (struct shmring_set_entry *)(void *)((unsigned char *)s->tab + SHMRING_SET_ENTRIES_OFF +
+						     (size_t)i * SHMRING_SET_ENTRY_SIZE);
+}
+
+/* Open and close a change of the membership (seqlock writer, under wlock). */
+static void tab_begin(struct shmring_set *s)
+{
+	uint64_t g = shmring_atomic_load(&s->tab->memb.gen, SHMRING_RELAXED);
+
+	shmring_atomic_store(&s->tab->memb.gen, g + 1, SHMRING_RELAXED);
+	/* Release fence: the odd gen is visible before any entry store below;
+	 * pairs with the reader's acquire fence before its second gen load. */
+	table_release_fence();
+}
+
+static void tab_end(struct shmring_set *s)
+{
+	uint64_t g = shmring_atomic_load(&s->tab->memb.gen, SHMRING_RELAXED);
+
+	/* Release: the entry stores come first; pairs with the reader's
+	 * acquire load of gen before it copies. */
+	shmring_atomic_store(&s->tab->memb.gen, g + 1, SHMRING_RELEASE);
+}
+
+/* The ring's name as the kernel knows its descriptor ("/dev/shm/x" ->
+ * "/x"); 0 when it has none (memfd, unlinked). */
+static size_t ring_name_of(const struct shmring *r, char *out, size_t len)
+{
+	char link[64], path[SHMRING_NAME_MAX + 64];
+	ssize_t n;
+
+	if (r->fd < 0)
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", r->fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 9 || strncmp(path, "/dev/shm/", 9) != 0)
+		return 0;
+	path[n] = '\0';
+	if (strstr(path, " (deleted)") || (size_t)(n - 8) > SHMRING_NAME_MAX || (size_t)(n - 8) >= len)
+		return 0;
+	memcpy(out, path + 8, (size_t)(n - 8) + 1);
+	return (size_t)(n - 8);
+}
+
+/* List m in a free entry (under wlock); a full table leaves it unlisted. */
+static void tab_add(struct shmring_set *s, struct member *m, const char *name)
+{
+	struct shmring_set_memb *mb = &s->tab->memb;
+	uint32_t hi = shmring_atomic_load(&mb->hi, SHMRING_RELAXED), i;
+	struct shmring_set_entry *e = NULL;
+	char buf[SHMRING_NAME_MAX + 2];
+	size_t len = 0;
+
+	for (i = 0; i < SHMRING_SET_CAPACITY; i++) {
+		e = tab_entry(s, i);
+		if (shmring_atomic_load(&e->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_FREE)
+			break;
+	}
+	tab_begin(s);
+	shmring_atomic_fetch_add(&mb->joins, 1, SHMRING_RELAXED);
+	if (i == SHMRING_SET_CAPACITY) {
+		m->slot = NO_SLOT;
+		m->ctr = &m->local;
+		shmring_atomic_fetch_add(&mb->unlisted, 1, SHMRING_RELAXED);
+		tab_end(s);
+		return;
+	}
+	if (name) {
+		/* "x" and "/x" name the same ring: list it as "/x". */
+		snprintf(buf, sizeof(buf), "%s%s", name[0] == '/' ? "" : "/", name);
+		len = strlen(buf);
+		if (len > SHMRING_NAME_MAX)
+			len = 0;
+	} else {
+		len = ring_name_of(&m->r, buf, sizeof(buf));
+	}
+	name = buf;
+	m->slot = i;
+	m->ctr = &e->ctr;
+	shmring_atomic_store(&e->ctr.messages, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&e->ctr.empty_polls, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&e->id, m->id, SHMRING_RELAXED);
+	shmring_atomic_store(&e->type, m->r.type, SHMRING_RELAXED);
+	shmring_atomic_store(&e->flags, m->auto_remove ? SHMRING_SET_ENTRY_JOINED : 0u, SHMRING_RELAXED);
+	shmring_atomic_store(&e->tag, m->tag, SHMRING_RELAXED);
+	shmring_atomic_store(&e->join_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
+	shmring_atomic_store(&e->name_len, (uint32_t)len, SHMRING_RELAXED);
+	for (size_t k = 0; k < SHMRING_SET_NAME_BYTES; k++)
+		__atomic_store_n(&e->name[k], k < len ? (uint8_t)name[k] : 0, __ATOMIC_RELAXED);
+	shmring_atomic_store(&e->state, SHMRING_SET_ENTRY_USED, SHMRING_RELAXED);
+	shmring_atomic_fetch_add(&mb->count, 1, SHMRING_RELAXED);
+	if (i >= hi)
+		shmring_atomic_store(&mb->hi, i + 1, SHMRING_RELAXED);
+	tab_end(s);
+}
+
+/* Unlist m (under wlock, after the grace period: no poller counts into
+ * its entry any more). */
+static void tab_del(struct shmring_set *s, struct member *m)
+{
+	struct shmring_set_memb *mb = &s->tab->memb;
+
+	tab_begin(s);
+	shmring_atomic_fetch_add(&mb->leaves, 1, SHMRING_RELAXED);
+	if (m->slot == NO_SLOT) {
+		shmring_atomic_fetch_add(&mb->unlisted, (uint32_t)-1, SHMRING_RELAXED);
+	} else {
+		uint32_t hi = shmring_atomic_load(&mb->hi, SHMRING_RELAXED);
+
+		shmring_atomic_store(&tab_entry(s, m->slot)->state, SHMRING_SET_ENTRY_FREE,
+				     SHMRING_RELAXED);
+		shmring_atomic_fetch_add(&mb->count, (uint32_t)-1, SHMRING_RELAXED);
+		while (hi && shmring_atomic_load(&tab_entry(s, hi - 1)->state, SHMRING_RELAXED) ==
+				     SHMRING_SET_ENTRY_FREE)
+			hi--;
+		shmring_atomic_store(&mb->hi, hi, SHMRING_RELAXED);
+	}
+	/* Its counters stay readable through the member until it is freed. */
+	shmring_atomic_store(&m->local.messages,
+			     shmring_atomic_load(&m->ctr->messages, SHMRING_RELAXED), SHMRING_RELAXED);
+	shmring_atomic_store(&m->local.empty_polls,
+			     shmring_atomic_load(&m->ctr->empty_polls, SHMRING_RELAXED), SHMRING_RELAXED);
+	m->ctr = &m->local;
+	m->slot = NO_SLOT;
+	tab_end(s);
+}
+
+/* A table left under our name by a set that is gone: we hold "<set>.ctl",
+ * so no live set uses it. Anything else under the name is not ours. */
+static int tab_leftover(const char *name)
+{
+	uint64_t magic = 0;
+	int fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	int ok;
+
+	if (fd < 0)
+		return 0;
+	ok = pread(fd, &magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) && magic == SHMRING_SET_MAGIC;
+	close(fd);
+	return ok;
+}
+
+/* Create the table: "/<base>.set", or a memfd when base is NULL. */
+static int tab_create(struct shmring_set *s, const char *base)
+{
+	size_t size = SHMRING_SET_ENTRIES_OFF + (size_t)SHMRING_SET_CAPACITY * SHMRING_SET_ENTRY_SIZE;
+	struct shmring_set_table *t;
+	int fd, ret;
+
+	if (base) {
+		snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
+		fd = shm_open(s->tab_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno == EEXIST && tab_leftover(s->tab_name)) {
+			shm_unlink(s->tab_name);
+			fd = shm_open(s->tab_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		}
+		if (fd < 0) {
+			ret = -errno;
+			s->tab_name[0] = '\0';
+			return shmring__fail(ret, "membership table %s.set: %s", base, strerror(-ret));
+		}
+		if (fchmod(fd, 0600) < 0) {
+			ret = shmring__fail(-errno, "fchmod: %s", strerror(errno));
+			goto fail;
+		}
+	} else {
+		fd = memfd_create("shmring-set", MFD_CLOEXEC);
+		if (fd < 0)
+			return shmring__fail(-errno, "memfd_create: %s", strerror(errno));
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = shmring__fail(-errno, "ftruncate: %s", strerror(errno));
+		goto fail;
+	}
+	/* Every page now: a full /dev/shm fails here, not as SIGBUS later. */
+	ret = posix_fallocate(fd, 0, (off_t)size);
+	if (ret) {
+		ret = shmring__fail(-ret, "pre-allocating the membership table: %s", strerror(ret));
+		goto fail;
+	}
+	t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (t == MAP_FAILED) {
+		ret = shmring__fail(-errno, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	t->hdr.magic = SHMRING_SET_MAGIC;
+	t->hdr.abi_version = SHMRING_ABI_VERSION;
+	t->hdr.entries_off = SHMRING_SET_ENTRIES_OFF;
+	t->hdr.entry_size = SHMRING_SET_ENTRY_SIZE;
+	t->hdr.capacity = SHMRING_SET_CAPACITY;
+	t->hdr.total_size = size;
+	t->hdr.consumer_pid = (int32_t)getpid();
+	t->hdr.consumer_uid = (uint32_t)geteuid();
+	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
+	t->hdr.create_time_ns = shmring__now_ns(CLOCK_REALTIME);
+	t->hdr.flags = s->flags;
+	shmring_atomic_store(&t->memb.doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u,
+			     SHMRING_RELAXED);
+	/* Release: the header is complete; pairs with the reader's acquire
+	 * load of ready. */
+	shmring_atomic_store(&t->hdr.ready, SHMRING_READY, SHMRING_RELEASE);
+	s->tab = t;
+	s->tab_size = size;
+	return 0;
+fail:
+	close(fd);
+	if (s->tab_name[0])
+		shm_unlink(s->tab_name);
+	s->tab_name[0] = '\0';
+	return ret;
+}
+
+static void tab_destroy(struct shmring_set *s)
+{
+	if (s->tab_name[0])
+		shm_unlink(s->tab_name);
+	if (s->tab)
+		munmap(s->tab, s->tab_size);
+	s->tab = NULL;
+}
+
 static int kind_ok(const struct shmring *r)
 {
 	return r->type == SHMRING_SPSC || r->type == SHMRING_MSG_SPSC || r->type == SHMRING_MSG_MPSC;
@@ -177,7 +423,8 @@ static void kick(struct shmring_set *s)
 	shmring__doorbell_ring(&s->ctl.ctrl->cons_wait);
 }
 
-static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, uint32_t auto_remove)
+static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, uint32_t auto_remove,
+		      const char *name)
 {
 	struct member *m;
 	struct members *old, *a;
@@ -204,6 +451,8 @@ static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, ui
 	m->id = s->next_id++;
 	id = (int)m->id;
 	a->m[old->n] = m;
+	/* Listed (and its counters placed) before any poller can see it. */
+	tab_add(s, m, name);
 	/* Release: pairs with the pollers' acquire load of cur; the member's
 	 * fields are written before it is seen. */
 	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
@@ -212,7 +461,6 @@ static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, ui
 	free(old);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	shmring_atomic_fetch_add(&s->joins, 1, SHMRING_RELAXED);
 	kick(s);
 	return id;
 }
@@ -246,10 +494,10 @@ int shmring_set_remove(struct shmring_set *s, uint32_t member)
 	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
 	/* No poller can still hold the old array or the member after this. */
 	grace_period(s);
+	tab_del(s, gone);
 	pthread_mutex_unlock(&s->wlock);
 	free(old);
 	member_put(gone);
-	shmring_atomic_fetch_add(&s->leaves, 1, SHMRING_RELAXED);
 	kick(s);
 	return 0;
 }
@@ -258,7 +506,7 @@ int shmring_set_add(struct shmring_set *s, struct shmring *r, uint64_t tag)
 {
 	if (!s || !r || !r->map)
 		return shmring__fail(-EINVAL, "set or ring handle is NULL or closed");
-	return add_member(s, r, tag, 0);
+	return add_member(s, r, tag, 0, NULL);
 }
 
 int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t tag)
@@ -271,7 +519,7 @@ int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t 
 	ret = shmring_open(&r, ring_name, SHMRING_CONSUMER, NULL);
 	if (ret < 0)
 		return ret;
-	ret = add_member(s, &r, tag, 0);
+	ret = add_member(s, &r, tag, 0, ring_name);
 	if (ret < 0)
 		shmring_close(&r);
 	return ret;
@@ -309,14 +557,27 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 		}
 		snprintf(s->ctl_name, sizeof(s->ctl_name), "/%s.ctl", base);
 		ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
+		if (ret < 0) {
+			s->ctl_name[0] = '\0';
+			goto fail;
+		}
+		/* After the control ring: holding its name, we own the set's. */
+		ret = tab_create(s, base);
 	} else {
 		ret = shmring_create_anon(&s->ctl, &p, SHMRING_CONSUMER);
+		if (ret == 0)
+			ret = tab_create(s, NULL);
 	}
 	if (ret < 0)
 		goto fail;
 	*out = s;
 	return 0;
 fail:
+	if (s->ctl.map) {
+		if (s->ctl_name[0])
+			shmring_unlink(s->ctl_name);
+		shmring_close(&s->ctl);
+	}
 	free(shmring_atomic_load(&s->cur, SHMRING_RELAXED));
 	pthread_mutex_destroy(&s->wlock);
 	free(s);
@@ -333,6 +594,9 @@ int shmring_set_destroy(struct shmring_set *s)
 	for (uint32_t i = 0; i < a->n; i++)
 		member_put(a->m[i]);
 	free(a);
+	/* The table's name first: a new set of this name may take both as
+	 * soon as the control ring's name is free. */
+	tab_destroy(s);
 	if (s->ctl_name[0])
 		shmring_unlink(s->ctl_name);
 	shmring_close(&s->ctl);
@@ -373,7 +637,7 @@ static void process_ctl(struct shmring_set *s)
 		if (shmring_open(&r, rec.name, SHMRING_CONSUMER, NULL) < 0)
 			continue;
 		/* Only a single producer's ring can be seen to be gone. */
-		if (add_member(s, &r, rec.tag, r.type != SHMRING_MSG_MPSC) < 0)
+		if (add_member(s, &r, rec.tag, r.type != SHMRING_MSG_MPSC, rec.name) < 0)
 			shmring_close(&r);
 	}
 	if (n)
@@ -465,7 +729,7 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 
 	if (!s || !fn || budget == 0)
 		return -EINVAL;
-	shmring_atomic_fetch_add(&s->polls, 1, SHMRING_RELAXED);
+	shmring_atomic_fetch_add(&s->tab->ctr.polls, 1, SHMRING_RELAXED);
 	if (shmring_msg_used(&s->ctl))
 		process_ctl(s);
 	check_all = shmring_atomic_exchange(&s->force_check, 0, SHMRING_RELAXED);
@@ -487,13 +751,13 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 		uint32_t k = drain(m, budget, fn, arg, &stop);
 
 		if (k) {
-			shmring_atomic_fetch_add(&m->messages, k, SHMRING_RELAXED);
+			shmring_atomic_fetch_add(&m->ctr->messages, k, SHMRING_RELAXED);
 			shmring_atomic_store(&m->empty_streak, 0, SHMRING_RELAXED);
 			total += k;
 		} else {
 			uint32_t streak = shmring_atomic_fetch_add(&m->empty_streak, 1, SHMRING_RELAXED) + 1;
 
-			shmring_atomic_fetch_add(&m->empty_polls, 1, SHMRING_RELAXED);
+			shmring_atomic_fetch_add(&m->ctr->empty_polls, 1, SHMRING_RELAXED);
 			/* Gone, then empty: what it committed before it went is
 			 * all visible by now, and all of it was delivered. */
 			if (m->auto_remove && ngone < 16 && (check_all || streak % LIVENESS_EVERY == 0) &&
@@ -507,7 +771,8 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 	read_unlock(s);
 	for (uint32_t i = 0; i < ngone; i++)
 		shmring_set_remove(s, gone[i]);
-	shmring_atomic_fetch_add(&s->messages, total, SHMRING_RELAXED);
+	if (total)
+		shmring_atomic_fetch_add(&s->tab->ctr.messages, total, SHMRING_RELAXED);
 	return (int)total;
 }
 
@@ -632,7 +897,7 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 		if (until > dl)
 			until = dl;
 		/* S5 */
-		shmring_atomic_fetch_add(&s->sleeps, 1, SHMRING_RELAXED);
+		shmring_atomic_fetch_add(&s->tab->ctr2.sleeps, 1, SHMRING_RELAXED);
 		long r;
 
 		if (doorbell) {
@@ -643,6 +908,7 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 				/* Old kernel: from now on the doorbell. Flag the
 				 * members, then go round to re-arm and re-check. */
 				shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
+				shmring_atomic_store(&s->tab->memb.doorbell, 1, SHMRING_RELAXED);
 				for (uint32_t i = 0; i < n; i++)
 					shmring_atomic_fetch_add(&ms[i]->r.ctrl->cons_wait.doorbell, 1,
 								 SHMRING_SEQ_CST);
@@ -652,7 +918,7 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 		}
 		now = shmring__now_ns(CLOCK_MONOTONIC);
 		if (r >= 0 || (errno != ETIMEDOUT && errno != EINTR))
-			shmring_atomic_fetch_add(&s->wakeups, 1, SHMRING_RELAXED);
+			shmring_atomic_fetch_add(&s->tab->ctr2.wakeups, 1, SHMRING_RELAXED);
 		if (now >= dl) {
 			ret = any_ready(s, ms, n) ? 0 : -ETIMEDOUT;
 			break;
@@ -699,12 +965,12 @@ int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st)
 	if (!s || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	st->polls = shmring_atomic_load(&s->polls, SHMRING_RELAXED);
-	st->messages = shmring_atomic_load(&s->messages, SHMRING_RELAXED);
-	st->sleeps = shmring_atomic_load(&s->sleeps, SHMRING_RELAXED);
-	st->wakeups = shmring_atomic_load(&s->wakeups, SHMRING_RELAXED);
-	st->joins = shmring_atomic_load(&s->joins, SHMRING_RELAXED);
-	st->leaves = shmring_atomic_load(&s->leaves, SHMRING_RELAXED);
+	st->polls = shmring_atomic_load(&s->tab->ctr.polls, SHMRING_RELAXED);
+	st->messages = shmring_atomic_load(&s->tab->ctr.messages, SHMRING_RELAXED);
+	st->sleeps = shmring_atomic_load(&s->tab->ctr2.sleeps, SHMRING_RELAXED);
+	st->wakeups = shmring_atomic_load(&s->tab->ctr2.wakeups, SHMRING_RELAXED);
+	st->joins = shmring_atomic_load(&s->tab->memb.joins, SHMRING_RELAXED);
+	st->leaves = shmring_atomic_load(&s->tab->memb.leaves, SHMRING_RELAXED);
 	st->doorbell = (s->flags & SHMRING_SET_F_DOORBELL) ||
 		       shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
 	read_lock();
@@ -727,8 +993,8 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 
 		if (m->id != member)
 			continue;
-		st->messages = shmring_atomic_load(&m->messages, SHMRING_RELAXED);
-		st->empty_polls = shmring_atomic_load(&m->empty_polls, SHMRING_RELAXED);
+		st->messages = shmring_atomic_load(&m->ctr->messages, SHMRING_RELAXED);
+		st->empty_polls = shmring_atomic_load(&m->ctr->empty_polls, SHMRING_RELAXED);
 		st->tag = m->tag;
 		st->type = m->r.type;
 		st->auto_remove = m->auto_remove;

@@ -229,6 +229,118 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpo
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit atomics");
 
+/*
+ * Ring-set membership table (set.h): a small object of its own, named
+ * "<set>.set" next to the set's control ring "<set>.ctl" (a memfd for an
+ * anonymous set). The set's consumer process is its only writer; it
+ * publishes who the members are and the set's and each member's counters
+ * so that an observer (shmring-dump) can show them from shared memory
+ * alone. Nothing in it is trusted by a reader.
+ *
+ *   offset 0      struct shmring_set_hdr     immutable once ready
+ *   offset 128    struct shmring_set_memb    membership generation (seqlock)
+ *   offset 256    struct shmring_set_ctr     set counters, written by polls
+ *   offset 384    struct shmring_set_ctr2    set counters, written by waits
+ *   offset 4096   struct shmring_set_entry   capacity entries, 256 bytes each
+ *
+ * Entries and the membership block change only under the set's writer
+ * lock, between two increments of `gen` (odd while a change is under way):
+ * a reader that loads an even gen (acquire), copies, issues an acquire
+ * fence and finds the same gen again holds a consistent membership. The
+ * counters move outside the seqlock (they only grow). An entry is freed
+ * only after the set's RCU grace period, when no poller can still count
+ * into it.
+ */
+#define SHMRING_SET_MAGIC 0x31544553524d4853ULL /* "SHMRSET1" in little endian */
+#define SHMRING_SET_ENTRIES_OFF 4096u
+#define SHMRING_SET_ENTRY_SIZE 256u
+#define SHMRING_SET_CAPACITY 1024u   /* entries a table holds */
+#define SHMRING_SET_NAME_BYTES 200u  /* = SHMRING_NAME_MAX */
+
+/* shmring_set_entry.state */
+#define SHMRING_SET_ENTRY_FREE 0u
+#define SHMRING_SET_ENTRY_USED 1u
+/* shmring_set_entry.flags */
+#define SHMRING_SET_ENTRY_JOINED 0x1u /* joined through the control ring: removed when its producer goes */
+
+struct shmring_set_hdr {
+	uint64_t magic;          /*   0: SHMRING_SET_MAGIC */
+	uint32_t abi_version;    /*   8: SHMRING_ABI_VERSION */
+	uint32_t entries_off;    /*  12: SHMRING_SET_ENTRIES_OFF */
+	uint32_t entry_size;     /*  16: SHMRING_SET_ENTRY_SIZE */
+	uint32_t capacity;       /*  20: entries */
+	uint64_t total_size;     /*  24: entries_off + capacity * entry_size */
+	int32_t consumer_pid;    /*  32: the process that owns the set */
+	uint32_t consumer_uid;   /*  36 */
+	uint64_t consumer_start; /*  40: its start time, clock ticks after boot */
+	uint64_t create_time_ns; /*  48: CLOCK_REALTIME */
+	uint32_t flags;          /*  56: SHMRING_SET_F_* given at creation */
+	SHMRING_ATOMIC(uint32_t) ready; /* 60: SHMRING_READY once complete (release) */
+	uint8_t reserved[64];    /*  64: zero */
+};
+
+struct shmring_set_memb {
+	SHMRING_ATOMIC(uint64_t) gen;      /*   0: seqlock: odd while the membership changes */
+	SHMRING_ATOMIC(uint32_t) count;    /*   8: entries in use */
+	SHMRING_ATOMIC(uint32_t) hi;       /*  12: one past the highest entry in use */
+	SHMRING_ATOMIC(uint32_t) unlisted; /*  16: members without an entry (table full) */
+	SHMRING_ATOMIC(uint32_t) doorbell; /*  20: 1 while the set sleeps on its doorbell */
+	SHMRING_ATOMIC(uint64_t) joins;    /*  24: members added */
+	SHMRING_ATOMIC(uint64_t) leaves;   /*  32: members removed */
+	uint8_t pad[88];
+};
+
+struct shmring_set_ctr {
+	SHMRING_ATOMIC(uint64_t) polls;    /*   0: shmring_set_poll calls */
+	SHMRING_ATOMIC(uint64_t) messages; /*   8: messages delivered */
+	uint8_t pad[112];
+};
+
+struct shmring_set_ctr2 {
+	SHMRING_ATOMIC(uint64_t) sleeps;   /*   0: futex waits entered by shmring_set_wait */
+	SHMRING_ATOMIC(uint64_t) wakeups;  /*   8: sleeps that ended before their deadline */
+	uint8_t pad[112];
+};
+
+struct shmring_set_table {
+	struct shmring_set_hdr hdr;   /*   0 */
+	struct shmring_set_memb memb; /* 128 */
+	struct shmring_set_ctr ctr;   /* 256 */
+	struct shmring_set_ctr2 ctr2; /* 384 */
+	uint8_t reserved[3584];       /* 512: zero */
+};
+
+/* A member's counters, written by whichever poller drains it. */
+struct shmring_set_counters {
+	SHMRING_ATOMIC(uint64_t) messages;    /* 0: messages delivered from it */
+	SHMRING_ATOMIC(uint64_t) empty_polls; /* 8: polls that found it empty */
+};
+
+struct shmring_set_entry {
+	struct shmring_set_counters ctr; /*   0 */
+	SHMRING_ATOMIC(uint32_t) state;  /*  16: SHMRING_SET_ENTRY_* */
+	SHMRING_ATOMIC(uint32_t) id;     /*  20: member id (shmring_set_add) */
+	SHMRING_ATOMIC(uint32_t) type;   /*  24: SHMRING_SPSC, SHMRING_MSG_SPSC, ... */
+	SHMRING_ATOMIC(uint32_t) flags;  /*  28: SHMRING_SET_ENTRY_JOINED */
+	SHMRING_ATOMIC(uint64_t) tag;    /*  32 */
+	SHMRING_ATOMIC(uint64_t) join_ns; /* 40: CLOCK_REALTIME when it was added */
+	SHMRING_ATOMIC(uint32_t) name_len; /* 48: bytes of name; 0: added by handle, no name known */
+	uint32_t reserved;               /*  52 */
+	uint8_t name[SHMRING_SET_NAME_BYTES]; /* 56: the ring's name ("/x"), not NUL-terminated */
+};
+
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_hdr) == SHMRING_BLOCK, "set hdr");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_hdr, ready) == 60, "set hdr ready");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_memb) == SHMRING_BLOCK, "set memb");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_ctr) == SHMRING_BLOCK, "set ctr");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_ctr2) == SHMRING_BLOCK, "set ctr2");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_table, memb) == 128, "set memb off");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_table, ctr2) == 384, "set ctr2 off");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_table) == SHMRING_SET_ENTRIES_OFF, "set table hdr page");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_entry, state) == 16, "set entry state");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_entry, name) == 56, "set entry name");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_entry) == SHMRING_SET_ENTRY_SIZE, "set entry size");
+
 #ifdef __cplusplus
 }
 #endif
