@@ -172,6 +172,81 @@ const char *dump_state_name(uint32_t state);
  * with a writer; the caller validates the copy afterwards). */
 void dump_copy(void *dst, const unsigned char *src, size_t n);
 
+/* dump_msg.c: records between the consumer and the producers (message rings). */
+uint64_t dump_msg_records(const struct dump_ring *d);
+
+/* ---- ring sets (dump_set.c) ---- */
+
+/* What the set's report shows of one ring (a member or the control ring). */
+struct dump_set_ring {
+	bool read;        /* opened by name and snapshotted */
+	int ret;          /* dump_open's error when not read */
+	char why[256];
+	uint32_t type, slot_size;
+	uint64_t fill, capacity, pending, written, consumed;
+	const char *unit;
+	uint32_t prod_alive, prod_dead, cons_alive, cons_dead, cons_waiters;
+	int32_t prod_pid, cons_pid;   /* the last producer / consumer entry seen */
+	bool set_attached;            /* the set's consumer process is its consumer */
+	struct dump_counters prod, cons;
+	uint32_t failed, problems;    /* its --check result */
+	char status[320];             /* "ok", or its first failed invariant */
+	char note[256];               /* the ring under the name is not the member */
+};
+
+struct dump_set_member {
+	uint32_t slot, id, type;
+	bool joined;
+	uint64_t tag, join_ns, messages, empty_polls;
+	char name[SHMRING_SET_NAME_BYTES + 1]; /* "" when added by handle */
+	struct dump_set_ring ring;
+};
+
+struct dump_set {
+	char name[SHMRING_NAME_MAX + 2];  /* "/orders" */
+	char table[SHMRING_NAME_MAX + 6]; /* "/orders.set" */
+	char ctl[SHMRING_NAME_MAX + 6];   /* "/orders.ctl"; "" when opened by descriptor */
+	struct stat st;
+	const struct shmring_set_table *t; /* PROT_READ mapping */
+	size_t map_size;
+	bool open;
+	struct shmring_set_hdr hdr;       /* validated private copy */
+	uint32_t capacity;                /* from the validated copy */
+	bool consumer_alive;
+	uint64_t snap_ns;
+
+	/* snapshot: a consistent membership (one seqlock generation) */
+	uint64_t gen;
+	uint32_t count, hi, unlisted, doorbell;
+	uint64_t joins, leaves, polls, messages, sleeps, wakeups;
+	struct dump_set_member *m;
+	uint32_t n;
+	struct dump_set_ring ctl_ring;
+};
+
+/*
+ * Open a set's membership table read-only: `name` is the set ("orders",
+ * "/orders") or its table or control ring ("orders.set", "orders.ctl").
+ * Returns 0, or a negative errno with `why` filled in: -ENOENT (no such
+ * set), -ENOMSG (not a membership table), -ETIMEDOUT (not ready),
+ * -EPROTO (corrupt header).
+ */
+int dump_set_open(struct dump_set *s, const char *name, char *why, size_t why_len);
+/* The same from a descriptor (the fuzzer's entry point); fd is not kept. */
+int dump_set_open_fd(struct dump_set *s, int fd, char *why, size_t why_len);
+/* A consistent, validated copy of the membership. Returns 0, -EPROTO
+ * (corrupt table: why says what), -EAGAIN (it changed during every read),
+ * -ENOMEM. */
+int dump_set_snapshot(struct dump_set *s, char *why, size_t why_len);
+/* Read the control ring and every named member ring (observer opens). */
+void dump_set_rings(struct dump_set *s);
+/* Members and control ring that fail --check. */
+uint32_t dump_set_check(const struct dump_set *s);
+void dump_set_close(struct dump_set *s);
+void dump_set_print_text(FILE *f, const struct dump_set *s);
+/* The members of the set's JSON object, no braces. */
+void dump_set_print_json(FILE *f, const struct dump_set *s);
+
 /* dump_out.c: text and JSON writers */
 void dump_print_text(FILE *f, const struct dump_ring *d);
 void dump_print_json(FILE *f, const struct dump_ring *d);

@@ -163,6 +163,11 @@ static void walk(struct dump_ring *d)
 	d->kind_priv[PRIV_END_HDR] = p != h ? hdr_at(d, p) : 0;
 }
 
+uint64_t dump_msg_records(const struct dump_ring *d)
+{
+	return d->kind_priv[PRIV_MSGS] + d->kind_priv[PRIV_UNCOMMITTED];
+}
+
 static void msg_snapshot(struct dump_ring *d)
 {
 	uint64_t t = 0, h = 0, t2, h2;

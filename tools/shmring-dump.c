@@ -3,7 +3,8 @@
  * shmring-dump: inspect shmring objects in /dev/shm without disturbing them.
  *
  *   shmring-dump                 list every ring
- *   shmring-dump NAME            full report of one ring
+ *   shmring-dump NAME            full report of one ring (or of the ring set NAME)
+ *   --set NAME                   a ring set: its members and their rings
  *   --messages N / --tail N      the next N unconsumed / last N written
  *   --watch [SECONDS]            refresh in place with rates
  *   --json, --check, --recover   see --help and docs/shmring-dump.1
@@ -30,7 +31,7 @@
 struct opts {
 	const char *name;
 	uint64_t messages, tail;
-	bool have_messages, have_tail, raw, json, check, recover, watch;
+	bool have_messages, have_tail, raw, json, check, recover, watch, set;
 	double interval;
 	uint64_t count; /* --watch refreshes; 0: until interrupted */
 };
@@ -49,6 +50,7 @@ static void usage(FILE *f)
 		"skipped; one that cannot be read is listed with the reason.\n"
 		"With NAME (\"/ring\" or \"ring\"), print the header, positions, fill and\n"
 		"high-water mark, sleepers, endpoints and their claims, and counters.\n"
+		"A NAME that is no ring but a ring set's is shown as with --set.\n"
 		"\n"
 		"Options:\n"
 		"  -m, --messages N     the next N unconsumed messages (hex and text),\n"
@@ -60,6 +62,9 @@ static void usage(FILE *f)
 		"  -n, --count N        with --watch: stop after N refreshes\n"
 		"  -j, --json           one JSON document instead of text\n"
 		"  -c, --check          verify the invariants; name every one that fails\n"
+		"  -s, --set            NAME is a ring set (\"orders\", \"orders.set\"): show\n"
+		"                       its consumer, counters, pending announcements and\n"
+		"                       every member with its ring (with --json, --check)\n"
 		"      --recover        run shmring_recover(): release what dead endpoints\n"
 		"                       hold (the only mode that writes to the ring)\n"
 		"  -h, --help           this text\n"
@@ -70,8 +75,10 @@ static void usage(FILE *f)
 		"  1  --check found a failed invariant (or --recover failed)\n"
 		"  2  usage error\n"
 		"  3  the object is missing, unreadable, not a shmring ring, or invalid\n"
+		"     (for a set: its membership table is missing or corrupt)\n"
 		"  4  the ring is not ready: its creator is still initialising it, or\n"
-		"     died before it finished\n",
+		"     died before it finished (a set: its membership changed during\n"
+		"     every read; try again)\n",
 		prog);
 }
 
@@ -108,6 +115,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "count", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "check", no_argument, NULL, 'c' },
+		{ "set", no_argument, NULL, 's' },
 		{ "recover", no_argument, NULL, OPT_RECOVER },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -117,7 +125,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->interval = 1.0;
-	while ((c = getopt_long(argc, argv, "m:t:rw::n:jchV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:t:rw::n:jcshV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_u64(optarg, &o->messages) < 0)
@@ -145,6 +153,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'j': o->json = true; break;
 		case 'c': o->check = true; break;
+		case 's': o->set = true; break;
 		case OPT_RECOVER: o->recover = true; break;
 		case 'h': usage(stdout); exit(DUMP_EXIT_OK);
 		case 'V':
@@ -183,6 +192,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (o->watch && (o->json || o->check || o->recover || o->raw || o->have_messages || o->have_tail)) {
 		fprintf(stderr, "%s: --watch combines with no other mode\n", prog);
+		goto bad;
+	}
+	if (o->set && !o->name) {
+		fprintf(stderr, "%s: --set needs a NAME\n", prog);
+		goto bad;
+	}
+	if (o->set && (o->have_messages || o->have_tail || o->raw || o->recover || o->watch)) {
+		fprintf(stderr, "%s: --set combines only with --json and --check\n", prog);
 		goto bad;
 	}
 	if (o->count && !o->watch) {
@@ -498,6 +515,103 @@ static int recover(const struct opts *o)
 	return ret < 0 ? DUMP_EXIT_CHECK : DUMP_EXIT_OK;
 }
 
+/* ---- a ring set ------------------------------------------------------ */
+
+static void print_set_check_text(const struct dump_set *s)
+{
+	uint32_t failed = 0;
+
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct dump_set_member *m = &s->m[i];
+
+		if (!m->ring.read || (!m->ring.failed && !m->ring.note[0]))
+			continue;
+		failed++;
+		text_name(stdout, s->name);
+		printf(": member %u ", m->id);
+		text_name(stdout, m->name);
+		printf(": FAILED %s\n", m->ring.note[0] ? m->ring.note : m->ring.status);
+	}
+	if (s->ctl_ring.read && s->ctl_ring.failed) {
+		failed++;
+		text_name(stdout, s->name);
+		printf(": control ring: %s\n", s->ctl_ring.status);
+	}
+	if (!s->consumer_alive) {
+		text_name(stdout, s->name);
+		printf(": warning stale: its consumer (pid %d) is dead\n", (int)s->hdr.consumer_pid);
+	}
+	if (!failed) {
+		text_name(stdout, s->name);
+		printf(": ok (membership-table, %u member ring%s, control ring)\n", s->n,
+		       s->n == 1 ? "" : "s");
+	}
+}
+
+static int report_set(const struct opts *o, struct dump_set *s)
+{
+	char why[512];
+	int ret = dump_set_snapshot(s, why, sizeof(why));
+	uint32_t failed;
+
+	if (ret < 0) {
+		report_open_error(o, s->name, ret == -EAGAIN ? -ETIMEDOUT : ret, why);
+		return ret == -EAGAIN ? DUMP_EXIT_NOTREADY : DUMP_EXIT_OPEN;
+	}
+	dump_set_rings(s);
+	failed = dump_set_check(s);
+	if (o->json) {
+		fputs("{", stdout);
+		dump_set_print_json(stdout, s);
+		printf(",\n \"check\": {\"ok\": %s, \"failed\": %u}}\n", failed ? "false" : "true",
+		       failed);
+	} else if (o->check) {
+		print_set_check_text(s);
+	} else {
+		dump_set_print_text(stdout, s);
+	}
+	return o->check && failed ? DUMP_EXIT_CHECK : DUMP_EXIT_OK;
+}
+
+/* Static: it changes between sigsetjmp and a possible siglongjmp. */
+static struct dump_set *cur_set;
+
+/* The set report; err/ring_why: the ring open's failure when NAME was
+ * tried as a ring first (reported instead if NAME is no set either). */
+static int run_set(const struct opts *o, int ring_err, const char *ring_why)
+{
+	char why[512];
+	int ret;
+
+	cur_set = calloc(1, sizeof(*cur_set));
+	if (!cur_set)
+		return DUMP_EXIT_OPEN;
+	ret = dump_set_open(cur_set, o->name, why, sizeof(why));
+	if (ret < 0) {
+		if (ring_err && (ret == -ENOENT || ret == -EINVAL || ret == -ENOMSG))
+			report_open_error(o, o->name, ring_err, ring_why);
+		else
+			report_open_error(o, cur_set->table[0] ? cur_set->table : o->name, ret, why);
+		free(cur_set);
+		return open_exit(ring_err && (ret == -ENOENT || ret == -EINVAL || ret == -ENOMSG) ? ring_err
+												 : ret);
+	}
+	if (sigsetjmp(bus_jmp, 1)) {
+		bus_armed = 0;
+		fflush(stdout);
+		fprintf(stderr, "%s: %s: the object shrank while it was read (SIGBUS)\n", prog,
+			cur_set->table);
+		ret = DUMP_EXIT_OPEN;
+	} else {
+		bus_armed = 1;
+		ret = report_set(o, cur_set);
+		bus_armed = 0;
+	}
+	dump_set_close(cur_set);
+	free(cur_set);
+	return ret;
+}
+
 static int run_one(const struct opts *o)
 {
 	struct dump_ring *d = calloc(1, sizeof(*d));
@@ -510,7 +624,16 @@ static int run_one(const struct opts *o)
 		free(d);
 		return recover(o);
 	}
+	if (o->set) {
+		free(d);
+		return run_set(o, 0, NULL);
+	}
 	ret = dump_open(d, o->name, why, sizeof(why));
+	if ((ret == -ENOENT || ret == -ENOMSG) && !o->have_messages && !o->have_tail && !o->watch) {
+		/* No ring by that name: maybe a set's. */
+		free(d);
+		return run_set(o, ret, why);
+	}
 	if (ret < 0) {
 		report_open_error(o, d->name[0] ? d->name : o->name, ret, why);
 		free(d);
@@ -551,7 +674,10 @@ static int pad(const char *name)
 
 struct list_state {
 	const struct opts *o;
-	unsigned rings, unreadable, failed;
+	unsigned rings, unreadable, failed, sets;
+	FILE *sets_json; /* --json: the "sets" array, written after the rings */
+	char *sets_buf;
+	size_t sets_len;
 };
 
 static void list_row(struct list_state *ls, struct dump_ring *d)
@@ -639,6 +765,70 @@ static void list_unreadable(struct list_state *ls, const char *name, int err, co
 /* Static: it changes between sigsetjmp and a possible siglongjmp. */
 static struct list_state ls;
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* A ring set's membership table, as one row (type "set"). */
+static void list_set(const char *path)
+{
+	struct dump_set *s = calloc(1, sizeof(*s));
+	char why[512], status[96], geom[48];
+	int ret;
+
+	if (!s)
+		return;
+	if (!ends_with(path, ".set")) {
+		free(s);
+		return;
+	}
+	ret = dump_set_open(s, path, why, sizeof(why));
+	if (ret == -ENOMSG || ret == -ENOENT || ret == -EINVAL) {
+		free(s);
+		return; /* not a set's table: skipped like any other object */
+	}
+	if (ret == 0)
+		ret = dump_set_snapshot(s, why, sizeof(why));
+	if (ret < 0) {
+		snprintf(status, sizeof(status), "%s",
+			 ret == -EAGAIN ? "changing" : ret == -ETIMEDOUT ? "initialising" : "FAILED membership-table");
+		if (ls.o->check && ret != -EAGAIN && ret != -ETIMEDOUT && ret != -EACCES)
+			ls.failed++;
+	} else if (!s->consumer_alive) {
+		snprintf(status, sizeof(status), "warning stale");
+	} else {
+		snprintf(status, sizeof(status), "ok");
+	}
+	snprintf(geom, sizeof(geom), "%u entries", s->capacity);
+	if (ls.o->json && ls.sets_json) {
+		FILE *f = ls.sets_json;
+
+		fprintf(f, "%s\n  {\"name\": ", ls.sets ? "," : "");
+		json_str(f, s->table);
+		fputs(", \"set\": ", f);
+		json_str(f, s->name);
+		fprintf(f, ", \"members\": %u, \"unlisted\": %u, \"uid\": %u, \"mode\": \"%04o\""
+			   ", \"consumer_pid\": %d, \"consumer_alive\": %s, \"ok\": %s, \"status\": ",
+			s->count, s->unlisted, (unsigned)s->st.st_uid, (unsigned)(s->st.st_mode & 07777),
+			(int)s->hdr.consumer_pid, s->consumer_alive ? "true" : "false",
+			ret < 0 && ret != -EAGAIN ? "false" : "true");
+		json_str(f, ret < 0 ? why : status);
+		fputc('}', f);
+	} else if (!ls.o->json) {
+		text_name(stdout, s->table);
+		printf("%*s%-9s %-14s %-10u %-11s %-6u %04o %8d %-5s %s%s%s\n", pad(s->table), "", "set",
+		       geom, s->count, "-", (unsigned)s->st.st_uid, (unsigned)(s->st.st_mode & 07777),
+		       (int)s->hdr.consumer_pid, s->consumer_alive ? "alive" : "dead", status,
+		       ret < 0 ? ": " : "", ret < 0 ? why : "");
+	}
+	ls.sets++;
+	dump_set_close(s);
+	free(s);
+}
+
 static void list_entry(const char *dname)
 {
 	struct dump_ring *d = calloc(1, sizeof(*d));
@@ -653,7 +843,15 @@ static void list_entry(const char *dname)
 	}
 	snprintf(path, sizeof(path), "/%s", dname);
 	ret = dump_open(d, path, why, sizeof(why));
-	if (ret == -ENOMSG || ret == -EAGAIN || ret == -EINVAL || ret == -ENOENT) {
+	if (ret == -ENOMSG) {
+		if (sigsetjmp(bus_jmp, 1)) {
+			bus_armed = 0;
+		} else {
+			bus_armed = 1;
+			list_set(path);
+			bus_armed = 0;
+		}
+	} else if (ret == -EAGAIN || ret == -EINVAL || ret == -ENOENT) {
 		/* not a ring, empty, or gone since readdir: skip quietly */
 	} else if (ret < 0) {
 		struct stat st;
@@ -705,6 +903,8 @@ static int list_all(const struct opts *o)
 	closedir(dir);
 	qsort(names, n, sizeof(*names), cmp_str);
 	ls.o = o;
+	if (o->json)
+		ls.sets_json = open_memstream(&ls.sets_buf, &ls.sets_len);
 
 	if (o->json)
 		printf("{\"directory\": \"" SHM_DIR "\", \"rings\": [");
@@ -716,9 +916,14 @@ static int list_all(const struct opts *o)
 		free(names[i]);
 	}
 	free(names);
-	if (o->json)
-		printf("], \"count\": %u, \"unreadable\": %u, \"failed\": %u}\n", ls.rings, ls.unreadable,
-		       ls.failed);
+	if (o->json) {
+		if (ls.sets_json)
+			fclose(ls.sets_json);
+		printf("], \"sets\": [%s], \"count\": %u, \"set_count\": %u, \"unreadable\": %u"
+		       ", \"failed\": %u}\n",
+		       ls.sets_buf ? ls.sets_buf : "", ls.rings, ls.sets, ls.unreadable, ls.failed);
+		free(ls.sets_buf);
+	}
 	return o->check && ls.failed ? DUMP_EXIT_CHECK : DUMP_EXIT_OK;
 }
 
