@@ -72,7 +72,7 @@ SHMRING_STATIC_ASSERT(SHMRING_SET_NAME_BYTES == SHMRING_NAME_MAX, "set entry nam
 #define LIVENESS_EVERY 64u          /* empty polls between producer liveness checks */
 #define CTL_SLOT 256u               /* largest control record */
 #define CTL_CAPACITY 16384u
-#define CTL_JOIN 1u
+#define CTL_JOIN SHMRING_SET_CTL_JOIN
 
 struct member {
 	struct shmring r;                /* consumer handle, owned */
@@ -110,13 +110,6 @@ struct shmring_set {
 	size_t tab_size;
 	char tab_name[SHMRING_NAME_MAX + 2];
 	int tsan_gp;                   /* address for the grace-period annotation */
-};
-
-struct ctl_rec {
-	uint32_t op;
-	uint32_t len;
-	uint64_t tag;
-	char name[SHMRING_NAME_MAX + 2];
 };
 
 /* ---- RCU reader registration: lazily, once per thread ---- */
@@ -622,16 +615,16 @@ static void process_ctl(struct shmring_set *s)
 	    !shmring_atomic_cas(&s->ctl_busy, &zero, 1, SHMRING_ACQUIRE, SHMRING_RELAXED))
 		return;
 	for (;;) {
-		struct ctl_rec rec;
+		struct shmring_set_ctl_rec rec;
 		struct shmring r;
 		int len = shmring_msg_pop(&s->ctl, &rec, sizeof(rec));
 
 		if (len == -EAGAIN || len == -EPROTO)
 			break;
 		n++;
-		if (len < 0 || (size_t)len < offsetof(struct ctl_rec, name) + 2 || rec.op != CTL_JOIN ||
+		if (len < 0 || (size_t)len < offsetof(struct shmring_set_ctl_rec, name) + 2 || rec.op != CTL_JOIN ||
 		    rec.len == 0 || rec.len > SHMRING_NAME_MAX ||
-		    offsetof(struct ctl_rec, name) + rec.len > (size_t)len)
+		    offsetof(struct shmring_set_ctl_rec, name) + rec.len > (size_t)len)
 			continue; /* not a record we understand: dropped */
 		rec.name[rec.len] = '\0';
 		if (shmring_open(&r, rec.name, SHMRING_CONSUMER, NULL) < 0)
@@ -1009,7 +1002,7 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,
 		       uint64_t tag)
 {
-	struct ctl_rec rec;
+	struct shmring_set_ctl_rec rec;
 	size_t len;
 	int ret;
 
@@ -1025,7 +1018,7 @@ static int join_common(struct shmring_set_link *l, struct shmring *ring, const c
 	memcpy(rec.name, ring_name, len);
 	/* The doorbell first: the consumer may sleep as soon as it adds us. */
 	ring->doorbell = &l->ctl.ctrl->cons_wait;
-	ret = shmring_msg_push(&l->ctl, &rec, (uint32_t)(offsetof(struct ctl_rec, name) + len + 1));
+	ret = shmring_msg_push(&l->ctl, &rec, (uint32_t)(offsetof(struct shmring_set_ctl_rec, name) + len + 1));
 	if (ret < 0) {
 		ring->doorbell = NULL;
 		shmring_close(&l->ctl);

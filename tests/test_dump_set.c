@@ -443,7 +443,38 @@ Test(dump_set, added_by_the_consumer, .timeout = 60)
 		  "sorted(d['members'], key=lambda m: m['tag']))",
 		  want);
 	t_json_eq(t.out, "d['members'][2]['ring']", "None");
+	t_json_eq(t.out, "d['pending']", "[]");
 	t_run_free(&t);
+
+	/* Announcements the consumer has not polled yet: a join, and a
+	 * record it would drop. They are shown, not consumed. */
+	struct shmring_set_link link;
+	struct shmring ctl;
+	struct shmring_set_ctl_rec bad;
+	char ctl_name[128];
+
+	cr_assert_eq(shmring_set_join(&link, l.set, &l.prod[1], "/not-a-member", 55), 0);
+	snprintf(ctl_name, sizeof(ctl_name), "%s.ctl", l.set);
+	cr_assert_eq(shmring_open(&ctl, ctl_name, SHMRING_PRODUCER, NULL), 0);
+	memset(&bad, 0, sizeof(bad));
+	bad.op = 99;
+	bad.len = 3;
+	memcpy(bad.name, "/xy", 3);
+	cr_assert_eq(shmring_msg_push(&ctl, &bad, sizeof(bad)), 0);
+	for (int round = 0; round < 2; round++) {
+		t = t_dump("--set", l.set, "--json", NULL);
+		cr_assert_eq(t.rc, 0, "rc %d: %s", t.rc, t.err);
+		t_json_eq(t.out, "'%s %d %s %d' % (d['pending'][0]['name'], d['pending'][0]['tag'], "
+				 "d['pending'][1]['valid'], d['control_ring']['pending_records'])",
+			  "/not-a-member 55 False 2");
+		t_run_free(&t);
+	}
+	t = t_dump("--set", l.set, NULL);
+	cr_assert(strstr(t.out, "join /not-a-member, tag 55"), "%s", t.out);
+	cr_assert(strstr(t.out, "unknown operation"), "%s", t.out);
+	t_run_free(&t);
+	shmring_close(&ctl);
+	shmring_set_leave(&link, &l.prod[1]);
 
 	/* A member's name unlinked and taken by another ring: the dump says
 	 * the ring under the name is not the member, and --check fails. */
@@ -590,4 +621,43 @@ Test(dump_set, usage_and_missing, .timeout = 60)
 	cr_assert_eq(t.rc, 3);
 	cr_assert(strstr(t.err, "No such file"), "%s", t.err);
 	t_run_free(&t);
+}
+
+/* The table's name: a leftover table of a set that is gone is replaced,
+ * any other object under the name makes the set's creation fail and
+ * leaves nothing behind. */
+Test(dump_set, table_name_taken, .timeout = 60)
+{
+	struct shmring_set *s;
+	char set[96], table[112], ctl[112];
+	struct shmring_set_table left;
+	int fd;
+
+	snprintf(set, sizeof(set), "%s", t_name("dset-taken"));
+	snprintf(table, sizeof(table), "%s.set", set);
+	snprintf(ctl, sizeof(ctl), "%s.ctl", set);
+
+	/* A foreign object. */
+	fd = shm_open(table, O_RDWR | O_CREAT | O_EXCL, 0600);
+	cr_assert(fd >= 0);
+	cr_assert(write(fd, "not a table", 11) == 11);
+	cr_assert_eq(shmring_set_create(&s, set, 0), -EEXIST);
+	cr_assert_eq(shm_open(ctl, O_RDONLY, 0), -1, "the control ring was left behind");
+	cr_assert_eq(errno, ENOENT);
+
+	/* A table left by a set whose process is gone: only its magic counts. */
+	memset(&left, 0, sizeof(left));
+	left.hdr.magic = SHMRING_SET_MAGIC;
+	cr_assert(ftruncate(fd, 0) == 0);
+	cr_assert(pwrite(fd, &left, sizeof(left), 0) == (ssize_t)sizeof(left));
+	close(fd);
+	cr_assert_eq(shmring_set_create(&s, set, 0), 0, "%s", shmring_errdetail());
+	struct t_run t = t_dump("--set", set, "--json", NULL);
+
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	snprintf(ctl, sizeof(ctl), "%d 0", (int)getpid());
+	t_json_eq(t.out, "'%d %d' % (d['consumer_pid'], d['count'])", ctl);
+	t_run_free(&t);
+	shmring_set_destroy(s);
+	cr_assert_eq(shm_open(table, O_RDONLY, 0), -1, "the table outlived its set");
 }

@@ -194,6 +194,17 @@ struct dump_set_ring {
 	char note[256];               /* the ring under the name is not the member */
 };
 
+#define DUMP_SET_PENDING_MAX 16 /* pending announcements shown */
+
+/* One record waiting on the control ring. */
+struct dump_set_pending {
+	uint64_t pos, tag;
+	uint32_t op;
+	bool valid;  /* a join the consumer will act on; else why_bad says why not */
+	char name[SHMRING_SET_NAME_BYTES + 1];
+	const char *why_bad;
+};
+
 struct dump_set_member {
 	uint32_t slot, id, type;
 	bool joined;
@@ -222,6 +233,8 @@ struct dump_set {
 	struct dump_set_member *m;
 	uint32_t n;
 	struct dump_set_ring ctl_ring;
+	struct dump_set_pending pend[DUMP_SET_PENDING_MAX]; /* the oldest ones */
+	uint32_t n_pend;
 };
 
 /*

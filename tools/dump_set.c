@@ -338,7 +338,44 @@ static void ring_summary(struct dump_set_ring *o, struct dump_ring *d, int32_t s
 	}
 }
 
-static void read_ring(struct dump_set_ring *o, const char *name, int32_t set_pid)
+/* Decode one control record (a private copy) the way the consumer does. */
+static int pending_one(const struct dump_ring *d, const struct dump_msg *m, void *arg)
+{
+	struct dump_set *s = arg;
+	struct dump_set_pending *p;
+	struct shmring_set_ctl_rec rec;
+	size_t n = m->len < sizeof(rec) ? m->len : sizeof(rec);
+
+	(void)d;
+	if (s->n_pend >= DUMP_SET_PENDING_MAX)
+		return 0;
+	p = &s->pend[s->n_pend++];
+	memset(p, 0, sizeof(*p));
+	p->pos = m->pos;
+	if (m->torn) {
+		p->why_bad = "consumed while it was read";
+		return 0;
+	}
+	memset(&rec, 0, sizeof(rec));
+	memcpy(&rec, m->data, n);
+	p->op = rec.op;
+	p->tag = rec.tag;
+	if (n < offsetof(struct shmring_set_ctl_rec, name) + 2)
+		p->why_bad = "too short for a control record";
+	else if (rec.op != SHMRING_SET_CTL_JOIN)
+		p->why_bad = "unknown operation: the consumer drops it";
+	else if (rec.len == 0 || rec.len > SHMRING_SET_NAME_BYTES ||
+		 offsetof(struct shmring_set_ctl_rec, name) + rec.len > n)
+		p->why_bad = "its name length does not fit the record: the consumer drops it";
+	else {
+		memcpy(p->name, rec.name, rec.len);
+		p->name[rec.len] = '\0';
+		p->valid = true;
+	}
+	return 0;
+}
+
+static void read_ring(struct dump_set *s, struct dump_set_ring *o, const char *name, int32_t set_pid)
 {
 	struct dump_ring *d = calloc(1, sizeof(*d));
 
@@ -354,6 +391,8 @@ static void read_ring(struct dump_set_ring *o, const char *name, int32_t set_pid
 		dump_snapshot(d);
 		dump_check(d);
 		ring_summary(o, d, set_pid);
+		if (o == &s->ctl_ring && d->kind && d->kind->messages)
+			d->kind->messages(d, false, DUMP_SET_PENDING_MAX, pending_one, s);
 	}
 	dump_close(d);
 	free(d);
@@ -364,13 +403,13 @@ void dump_set_rings(struct dump_set *s)
 	int32_t pid = s->hdr.consumer_pid;
 
 	if (s->ctl[0])
-		read_ring(&s->ctl_ring, s->ctl, pid);
+		read_ring(s, &s->ctl_ring, s->ctl, pid);
 	for (uint32_t i = 0; i < s->n; i++) {
 		struct dump_set_member *m = &s->m[i];
 
 		if (!m->name[0])
 			continue;
-		read_ring(&m->ring, m->name, pid);
+		read_ring(s, &m->ring, m->name, pid);
 		if (m->ring.read && m->ring.type != m->type)
 			snprintf(m->ring.note, sizeof(m->ring.note),
 				 "the ring now under this name is a %s ring, the member a %s ring: the name was reused",
@@ -463,6 +502,20 @@ void dump_set_print_text(FILE *f, const struct dump_set *s)
 			c->prod_alive + c->prod_dead == 1 ? "" : "s", c->prod_dead);
 		text_ends(f, "consumer", c->cons_alive, c->cons_dead, c->cons_pid);
 		fprintf(f, ", %s\n", c->status);
+		for (uint32_t i = 0; i < s->n_pend; i++) {
+			const struct dump_set_pending *p = &s->pend[i];
+
+			fprintf(f, "  pending at %" PRIu64 ": ", p->pos);
+			if (p->valid) {
+				fputs("join ", f);
+				text_name(f, p->name);
+				fprintf(f, ", tag %" PRIu64 "\n", p->tag);
+			} else {
+				fprintf(f, "%s\n", p->why_bad);
+			}
+		}
+		if (c->pending > s->n_pend)
+			fprintf(f, "  ... %" PRIu64 " more\n", c->pending - s->n_pend);
 	}
 	fprintf(f, "members:%s\n", s->n ? "" : " none");
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -556,6 +609,23 @@ void dump_set_print_json(FILE *f, const struct dump_set *s)
 		s->polls, s->messages, s->sleeps, s->wakeups, s->joins, s->leaves);
 	fputs(",\n \"control_ring\": ", f);
 	json_ring(f, &s->ctl_ring);
+	fputs(",\n \"pending\": [", f);
+	for (uint32_t i = 0; i < s->n_pend; i++) {
+		const struct dump_set_pending *p = &s->pend[i];
+
+		fprintf(f, "%s{\"pos\": %" PRIu64 ", \"valid\": %s", i ? ", " : "", p->pos,
+			p->valid ? "true" : "false");
+		if (p->valid) {
+			fputs(", \"op\": \"join\", \"name\": ", f);
+			json_str(f, p->name);
+			fprintf(f, ", \"tag\": %" PRIu64 "}", p->tag);
+		} else {
+			fputs(", \"problem\": ", f);
+			json_str(f, p->why_bad);
+			fputc('}', f);
+		}
+	}
+	fputs("]", f);
 	fputs(",\n \"members\": [", f);
 	for (uint32_t i = 0; i < s->n; i++) {
 		const struct dump_set_member *m = &s->m[i];

@@ -329,6 +329,20 @@ struct shmring_set_entry {
 	uint8_t name[SHMRING_SET_NAME_BYTES]; /* 56: the ring's name ("/x"), not NUL-terminated */
 };
 
+/*
+ * A record on a set's control ring (an MSG_MPSC message ring): a producer
+ * announcing its ring. Sent as offsetof(name) + len + 1 bytes; the name
+ * need not be NUL-terminated and is validated by every reader.
+ */
+#define SHMRING_SET_CTL_JOIN 1u
+struct shmring_set_ctl_rec {
+	uint32_t op;     /*  0: SHMRING_SET_CTL_JOIN */
+	uint32_t len;    /*  4: bytes of name, 1 .. SHMRING_SET_NAME_BYTES */
+	uint64_t tag;    /*  8: what the consumer's messages from the ring carry */
+	char name[SHMRING_SET_NAME_BYTES + 2]; /* 16: the ring's name */
+};
+
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_ctl_rec, name) == 16, "set ctl rec name");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_hdr) == SHMRING_BLOCK, "set hdr");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_hdr, ready) == 60, "set hdr ready");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_memb) == SHMRING_BLOCK, "set memb");

@@ -5,7 +5,9 @@
  * The input becomes the whole object (a memfd of exactly the input's size)
  * and is opened as observer, consumer and producer, each on a fresh copy,
  * and through shmring-dump's reader (snapshot, --check's invariants, the
- * message walk and both report writers).
+ * message walk and both report writers), and as a ring set's membership
+ * table through the dump's set reader (validation of a consistent copy,
+ * both report writers).
  * Every input must be rejected with an error code and a detail, or
  * accepted; an accepted ring then gets a few operations of the role's fast
  * path on its (hostile) state, which must return a count or an error code.
@@ -214,6 +216,52 @@ out:
 		close(fd);
 }
 
+/* shmring-dump's ring-set reader: the input as a membership table. */
+static void exercise_set(const uint8_t *data, size_t size)
+{
+	static FILE *null_out;
+	struct dump_set *s;
+	char why[256] = "";
+	uint64_t magic;
+	int fd, ret;
+
+	/* Anything else stops at the magic (a ring's input costs no memfd). */
+	if (size < sizeof(magic))
+		return;
+	memcpy(&magic, data, sizeof(magic));
+	if (magic != SHMRING_SET_MAGIC)
+		return;
+	s = calloc(1, sizeof(*s));
+	fd = fuzz_object(data, size);
+	if (!s || fd < 0)
+		goto out;
+	if (!null_out)
+		null_out = fopen("/dev/null", "w");
+	ret = dump_set_open_fd(s, fd, why, sizeof(why));
+	if (ret < 0) {
+		if (why[0] == '\0')
+			fail("dump_set_open_fd (no reason)", ret);
+		goto out;
+	}
+	why[0] = '\0';
+	ret = dump_set_snapshot(s, why, sizeof(why));
+	if (ret < 0 && ((ret != -EPROTO && ret != -EAGAIN && ret != -ENOMEM) || why[0] == '\0'))
+		fail("dump_set_snapshot", ret);
+	if (ret == 0) {
+		(void)dump_set_check(s);
+		if (null_out) {
+			dump_set_print_text(null_out, s);
+			dump_set_print_json(null_out, s);
+		}
+	}
+out:
+	if (s)
+		dump_set_close(s);
+	free(s);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void exercise(struct shmring *r)
 {
 	switch (r->type) {
@@ -258,5 +306,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	exercise_dump(data, size);
+	exercise_set(data, size);
 	return 0;
 }

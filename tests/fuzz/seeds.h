@@ -15,8 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+
 #include <shmring/mpmc.h>
+#include <shmring/set.h>
 #include <shmring/shmring.h>
+#include <shmring/spsc.h>
 
 typedef void (*fuzz_seed_fn)(const char *name, const uint8_t *data, size_t size, void *arg);
 
@@ -60,6 +65,76 @@ static int fuzz_seed_fill(struct shmring *base, uint64_t n)
 	}
 	shmring_close(&p);
 	return ret == -ENOTSUP ? ret : 0;
+}
+
+static int fuzz_seed_set_cb(void *arg, const struct shmring_set_msg *m)
+{
+	(void)arg;
+	(void)m;
+	return 0;
+}
+
+/*
+ * A ring set's membership table (layout.h): a set with a member added by
+ * name, one by handle (anonymous), one removed again, a message delivered.
+ * Returns 1 when emitted, 0 when sets are not built.
+ */
+static int fuzz_seed_set(fuzz_seed_fn fn, void *arg)
+{
+	struct shmring_set *s;
+	struct shmring_params p;
+	struct shmring prod[2], anon, c;
+	char set[64], ring[2][64], table[80];
+	uint8_t elem[16] = { 1 };
+	int fd, ok = 0, made = 0;
+
+	snprintf(set, sizeof(set), "/shmring-fuzzseed-%d", (int)getpid());
+	snprintf(table, sizeof(table), "%s.set", set);
+	if (shmring_set_create(&s, set, 0) < 0)
+		return 0;
+	shmring_params_init(&p, SHMRING_SPSC, 8, 16);
+	/* Members 0 (by name), 1 (by handle, anonymous), 2 (by name); then
+	 * 0 leaves, so the table has a hole below its highest entry. */
+	for (int i = 0; i < 2; i++) {
+		snprintf(ring[i], sizeof(ring[i]), "/shmring-fuzzseed-%d-r%d", (int)getpid(), i);
+		if (shmring_create(&prod[i], ring[i], &p, SHMRING_PRODUCER) == 0)
+			made |= 1 << i;
+	}
+	if (made & 1)
+		shmring_set_add_name(s, ring[0], 7);
+	if (shmring_create_anon(&anon, &p, SHMRING_PRODUCER) == 0) {
+		if (shmring_open_fd(&c, shmring_fd(&anon), SHMRING_CONSUMER, NULL) == 0 &&
+		    shmring_set_add(s, &c, 8) < 0)
+			shmring_close(&c);
+		shmring_spsc_try_push(&anon, elem);
+		shmring_close(&anon);
+	}
+	if (made & 2)
+		shmring_set_add_name(s, ring[1], 9);
+	shmring_set_poll(s, 4, fuzz_seed_set_cb, NULL);
+	shmring_set_remove(s, 0);
+	fd = shm_open(table, O_RDONLY, 0);
+	if (fd >= 0) {
+		struct stat st;
+		uint8_t *buf;
+
+		if (fstat(fd, &st) == 0 && (buf = (uint8_t *)malloc((size_t)st.st_size))) {
+			if (pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
+				fn("set-table", buf, (size_t)st.st_size, arg);
+				ok = 1;
+			}
+			free(buf);
+		}
+		close(fd);
+	}
+	shmring_set_destroy(s);
+	for (int i = 0; i < 2; i++) {
+		if (made & (1 << i)) {
+			shmring_close(&prod[i]);
+			shmring_unlink(ring[i]);
+		}
+	}
+	return ok;
 }
 
 /* Returns the number of seeds produced. */
@@ -113,7 +188,7 @@ static int fuzz_seeds(fuzz_seed_fn fn, void *arg)
 			shmring_close(&r);
 		}
 	}
-	return count;
+	return count + fuzz_seed_set(fn, arg);
 }
 
 #endif
