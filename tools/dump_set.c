@@ -543,10 +543,11 @@ void dump_set_print_text(FILE *f, const struct dump_set *s)
 		fputs(", ", f);
 		text_ends(f, "consumer", r->cons_alive, r->cons_dead, r->cons_pid);
 		fprintf(f, ", %s\n", r->status);
-		fprintf(f, "    ring counters: written %" PRIu64 ", consumed %" PRIu64
+		fprintf(f, "    ring counters: written %" PRIu64 ", consumed %" PRIu64 " %s"
 			   ", producer sleeps %" PRIu64 " wakes %" PRIu64 ", consumer sleeps %" PRIu64
 			   " wakes %" PRIu64 "\n",
-			r->written, r->consumed, r->prod.sleeps, r->prod.wakes, r->cons.sleeps, r->cons.wakes);
+			r->written, r->consumed, r->unit, r->prod.sleeps, r->prod.wakes, r->cons.sleeps,
+			r->cons.wakes);
 		if (r->note[0])
 			fprintf(f, "    FAILED member-ring: %s\n", r->note);
 	}

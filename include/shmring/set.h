@@ -15,6 +15,10 @@
  * Several threads may poll one set: a member is drained by one thread at a
  * time (a try-acquire flag; a busy member is skipped, never waited for).
  *
+ * Observation: every set publishes its members and counters in a
+ * membership table in shared memory (layout.h, struct shmring_set_table)
+ * that shmring-dump --set reads without disturbing the set.
+ *
  * Discovery across processes: every set has a control ring, an MSG_MPSC
  * message ring named "<set>.ctl" (a sealed memfd for an anonymous set). A
  * producer process calls shmring_set_join() with its ring's name; the
@@ -83,11 +87,14 @@ struct shmring_set_member_stats {
 
 /*
  * Create a set. name: the set's name ("/name" or "name", at most
- * SHMRING_NAME_MAX - 4 bytes; its control ring is "<name>.ctl", mode 0600),
- * or NULL for an anonymous set (producers in the same process, or
+ * SHMRING_NAME_MAX - 4 bytes; its control ring is "<name>.ctl" and its
+ * membership table, which shmring-dump reads, "<name>.set", both mode
+ * 0600), or NULL for an anonymous set (producers in the same process, or
  * processes given the control ring's fd). Returns 0, -EINVAL, -EEXIST
- * (the control ring's name is taken), -ENOMEM, -ENOTSUP (built without
- * liburcu), or what shmring_create returns.
+ * (the control ring's name is taken, or the table's by an object that is
+ * not a table left by a dead set), -ENOMEM, -ENOSPC (no room in
+ * /dev/shm), -ENOTSUP (built without liburcu), or what shmring_create
+ * returns.
  */
 SHMRING_API int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags);
 
