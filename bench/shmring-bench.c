@@ -1006,6 +1006,54 @@ static void print_targets(FILE *f)
 	}
 }
 
+/*
+ * The message ring next to what a user would otherwise carry delimited
+ * messages through, and the cross-core copy ceiling, at each size of this
+ * run: messages/s and bytes/s, and the ring's multiple of each.
+ */
+static void print_msg_sizes(FILE *f)
+{
+	static const char *const peers[] = { "pipe", "unix-stream", "xcopy" };
+	bool header = false;
+
+	for (int i = 0; i < O.nsizes; i++) {
+		uint32_t size = O.sizes[i];
+		const struct bench_case *m = find_case("shmring-msg", 0, size, 1, 1, 0);
+		char sz[16], r[32], b[32];
+
+		if (!m)
+			continue;
+		if (!header) {
+			fprintf(f, "\nMessage ring (one producer, push/pop) vs pipe, UNIX stream socket and cross-core "
+				   "copy, same run\n\n%5s  %-26s", "size", "shmring-msg");
+			for (size_t k = 0; k < sizeof(peers) / sizeof(peers[0]); k++)
+				fprintf(f, "  %-34s", peers[k]);
+			fprintf(f, "\n");
+			header = true;
+		}
+		fmt_size(sz, sizeof(sz), size);
+		fmt_rate(r, sizeof(r), m->med);
+		fmt_bytes(b, sizeof(b), m->med * size);
+		fprintf(f, "%5s  %7s Mmsg/s %11s", sz, r, b);
+		for (size_t k = 0; k < sizeof(peers) / sizeof(peers[0]); k++) {
+			const struct bench_case *c = find_case(peers[k], 0, size, 1, 1, 0);
+			char x[24];
+
+			if (!c) {
+				fprintf(f, "  %-34s", "-");
+				continue;
+			}
+			fmt_rate(r, sizeof(r), c->med);
+			fmt_bytes(b, sizeof(b), c->med * size);
+			snprintf(x, sizeof(x), "(%.2fx)", m->med / c->med);
+			fprintf(f, "  %7s Mmsg/s %11s %-9s", r, b, x);
+		}
+		fprintf(f, "\n");
+	}
+	if (header)
+		fprintf(f, "(x) = message ring / that subject\n");
+}
+
 static FILE *open_out(const char *path)
 {
 	if (!strcmp(path, "-"))
@@ -1389,6 +1437,7 @@ int main(int argc, char **argv)
 		FILE *f = stdout_used ? stderr : stdout;
 
 		print_table(f);
+		print_msg_sizes(f);
 		print_noise(f);
 		print_targets(f);
 	}
