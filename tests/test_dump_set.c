@@ -16,9 +16,11 @@
  */
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <shmring/msg.h>
 #include <shmring/set.h>
+#include <shmring/spsc.h>
 #include <shmring/wait.h>
 
 #include "dump_common.h"
@@ -660,4 +662,80 @@ Test(dump_set, table_name_taken, .timeout = 60)
 	t_run_free(&t);
 	shmring_set_destroy(s);
 	cr_assert_eq(shm_open(table, O_RDONLY, 0), -1, "the table outlived its set");
+}
+
+static int count_one(void *arg, const struct shmring_set_msg *m)
+{
+	(*(uint32_t *)arg) = m->member;
+	return 0;
+}
+
+/* More members than the table holds: the first SHMRING_SET_CAPACITY are
+ * listed, the others counted as unlisted (and still served, with their
+ * counters in process memory). */
+Test(dump_set, table_full, .timeout = 240)
+{
+	const uint32_t n = SHMRING_SET_CAPACITY + 2;
+	struct shmring_set *s;
+	struct shmring_params p;
+	struct shmring prod;
+	struct rlimit rl;
+	char set[96], want[64];
+	uint32_t from = UINT32_MAX;
+
+	/* one descriptor per member ring */
+	cr_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	if (rl.rlim_cur < n + 64) {
+		rl.rlim_cur = rl.rlim_max < n + 64 ? rl.rlim_max : n + 64;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		if (rl.rlim_cur < n + 64)
+			cr_skip_test("needs %u descriptors, the hard limit is %llu", n + 64,
+				     (unsigned long long)rl.rlim_max);
+	}
+	snprintf(set, sizeof(set), "%s", t_name("dset-full"));
+	cr_assert_eq(shmring_set_create(&s, set, 0), 0);
+	shmring_params_init(&p, SHMRING_SPSC, 2, 8);
+	for (uint32_t i = 0; i < n; i++) {
+		struct shmring c;
+
+		cr_assert_eq(shmring_create_anon(&c, &p, SHMRING_CONSUMER), 0, "ring %u: %s", i,
+			     shmring_errdetail());
+		if (i == n - 1)
+			cr_assert_eq(shmring_dup(&prod, &c, SHMRING_PRODUCER), 0);
+		cr_assert_eq(shmring_set_add(s, &c, i), (int)i);
+	}
+	struct t_run t = t_dump("--set", set, "--json", NULL);
+
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	snprintf(want, sizeof(want), "%u 2 %u %u", SHMRING_SET_CAPACITY, SHMRING_SET_CAPACITY,
+		 SHMRING_SET_CAPACITY - 1);
+	t_json_eq(t.out, "'%d %d %d %d' % (d['count'], d['unlisted'], len(d['members']), "
+			 "max(m['id'] for m in d['members']))",
+		  want);
+	t_run_free(&t);
+
+	/* An unlisted member is served and counted. */
+	uint64_t msg = 42;
+	struct shmring_set_member_stats ms;
+
+	cr_assert_eq(shmring_spsc_try_push(&prod, &msg), 0);
+	cr_assert_eq(shmring_set_poll(s, 4, count_one, &from), 1);
+	cr_assert_eq(from, n - 1);
+	cr_assert_eq(shmring_set_member_stats(s, n - 1, &ms), 0);
+	cr_assert_eq(ms.messages, 1);
+
+	/* Removing a listed and an unlisted member. */
+	cr_assert_eq(shmring_set_remove(s, 5), 0);
+	cr_assert_eq(shmring_set_remove(s, n - 2), 0);
+	t = t_dump("--set", set, "--json", NULL);
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	snprintf(want, sizeof(want), "%u 1 2 False", SHMRING_SET_CAPACITY - 1);
+	t_json_eq(t.out, "'%d %d %d %s' % (d['count'], d['unlisted'], d['counters']['leaves'], "
+			 "any(m['id'] == 5 for m in d['members']))",
+		  want);
+	snprintf(want, sizeof(want), "%u", n);
+	t_json_eq(t.out, "d['counters']['joins']", want);
+	t_run_free(&t);
+	shmring_close(&prod);
+	shmring_set_destroy(s);
 }
