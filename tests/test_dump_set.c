@@ -463,6 +463,13 @@ Test(dump_set, added_by_the_consumer, .timeout = 60)
 	bad.len = 3;
 	memcpy(bad.name, "/xy", 3);
 	cr_assert_eq(shmring_msg_push(&ctl, &bad, sizeof(bad)), 0);
+	/* The dump reads them and changes nothing: the table and the
+	 * control ring are byte-identical afterwards (twice, so nothing was
+	 * consumed either). */
+	size_t tab_len, ctl_len, len2;
+	unsigned char *tab_before = t_object_bytes(l.table, &tab_len);
+	unsigned char *ctl_before = t_object_bytes(ctl_name, &ctl_len);
+
 	for (int round = 0; round < 2; round++) {
 		t = t_dump("--set", l.set, "--json", NULL);
 		cr_assert_eq(t.rc, 0, "rc %d: %s", t.rc, t.err);
@@ -475,6 +482,18 @@ Test(dump_set, added_by_the_consumer, .timeout = 60)
 	cr_assert(strstr(t.out, "join /not-a-member, tag 55"), "%s", t.out);
 	cr_assert(strstr(t.out, "unknown operation"), "%s", t.out);
 	t_run_free(&t);
+	t = t_dump(NULL);
+	t_run_free(&t);
+	unsigned char *tab_after = t_object_bytes(l.table, &len2);
+
+	cr_assert(len2 == tab_len && !memcmp(tab_before, tab_after, tab_len), "the table changed");
+	free(tab_after);
+	unsigned char *ctl_after = t_object_bytes(ctl_name, &len2);
+
+	cr_assert(len2 == ctl_len && !memcmp(ctl_before, ctl_after, ctl_len), "the control ring changed");
+	free(ctl_after);
+	free(tab_before);
+	free(ctl_before);
 	shmring_close(&ctl);
 	shmring_set_leave(&link, &l.prod[1]);
 
