@@ -369,15 +369,18 @@ static int tab_create(struct shmring_set *s, const char *base)
 		goto fail;
 	}
 	close(fd);
+	/* The owner first: shmring_unlink_stale judges a table that has its
+	 * magic by the owner's liveness (the fence keeps the order for it). */
+	t->hdr.consumer_pid = (int32_t)getpid();
+	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
+	atomic_thread_fence(memory_order_release);
 	t->hdr.magic = SHMRING_SET_MAGIC;
 	t->hdr.abi_version = SHMRING_ABI_VERSION;
 	t->hdr.entries_off = SHMRING_SET_ENTRIES_OFF;
 	t->hdr.entry_size = SHMRING_SET_ENTRY_SIZE;
 	t->hdr.capacity = SHMRING_SET_CAPACITY;
 	t->hdr.total_size = size;
-	t->hdr.consumer_pid = (int32_t)getpid();
 	t->hdr.consumer_uid = (uint32_t)geteuid();
-	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
 	t->hdr.create_time_ns = shmring__now_ns(CLOCK_REALTIME);
 	t->hdr.flags = s->flags;
 	shmring_atomic_store(&t->memb.doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u,

@@ -10,6 +10,7 @@
  * (renameat2 RENAME_NOREPLACE) to a private name, the moved object is
  * checked to be the very inode that was judged stale and judged again,
  * and only then unlinked. Whatever fails a check goes back to its name.
+ * A ring set's membership table is judged by its consumer's liveness.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,24 @@
 
 #define SHM_DIR "/dev/shm"
 
+/*
+ * A ring set's membership table ("<set>.set", layout.h) has one writer,
+ * the set's consumer process: stale once that process is dead, whether or
+ * not it finished creating the table.
+ */
+static int judge_set(int fd)
+{
+	struct shmring_set_hdr sh;
+
+	if (pread(fd, &sh, sizeof(sh), 0) != (ssize_t)sizeof(sh))
+		return shmring__fail(-EIO, "cannot read the set table's header");
+	if (sh.consumer_pid <= 0)
+		return shmring__fail(-EPROTO, "the set table names no consumer (pid %d)", (int)sh.consumer_pid);
+	if (shmring_pid_alive(sh.consumer_pid, sh.consumer_start))
+		return shmring__fail(0, "the set's consumer, pid %d, is alive", (int)sh.consumer_pid);
+	return 1;
+}
+
 /* 1: stale, 0: live (detail says who), < 0: cannot judge. */
 static int judge(int fd, const struct stat *st)
 {
@@ -37,6 +56,8 @@ static int judge(int fd, const struct stat *st)
 				     (long long)st->st_size);
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		return shmring__fail(-EIO, "cannot read the header");
+	if (h.magic == SHMRING_SET_MAGIC)
+		return judge_set(fd);
 	if (h.magic != SHMRING_MAGIC)
 		return shmring__fail(-EPROTO, "not a shmring object (or its header is not written yet)");
 	if (shmring_pid_alive(h.creator_pid, h.creator_start))

@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <shmring/set.h>
+
 #include "common.h"
 
 static pid_t dead_pid(void)
@@ -165,4 +167,40 @@ Test(stale, refuses_symlink_and_garbage)
 	cr_assert_eq(shmring_unlink_stale("a/b"), -EINVAL);
 	close(fd);
 	shm_unlink(name);
+}
+
+/* A ring set whose consumer died: its membership table and its control
+ * ring are stale and removed; a live set's are not. */
+Test(stale, dead_set, .timeout = 30)
+{
+	char set[128], tab[160], ctl[160];
+	struct shmring_set *s;
+	pid_t pid;
+
+	snprintf(set, sizeof(set), "%s", t_name("sset"));
+	snprintf(tab, sizeof(tab), "%s.set", set);
+	snprintf(ctl, sizeof(ctl), "%s.ctl", set);
+	pid = t_fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		if (shmring_set_create(&s, set, 0) < 0)
+			_exit(1);
+		raise(SIGKILL);
+	}
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFSIGNALED(st), "the set's consumer was killed");
+	cr_assert(name_exists(tab) && name_exists(ctl), "left behind");
+	cr_assert_eq(shmring_unlink_stale(tab), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink_stale(ctl), 0, "%s", shmring_errdetail());
+	cr_assert(!name_exists(tab) && !name_exists(ctl));
+	/* The name is free again; a live set keeps its objects. */
+	cr_assert_eq(shmring_set_create(&s, set, 0), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink_stale(tab), -EBUSY);
+	cr_assert(strstr(shmring_errdetail(), "alive"), "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink_stale(ctl), -EBUSY);
+	cr_assert(name_exists(tab) && name_exists(ctl));
+	cr_assert_eq(shmring_set_destroy(s), 0);
+	cr_assert(!name_exists(tab) && !name_exists(ctl), "destroy removes both");
 }
