@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Model-check the sleep/wake protocol (wait.pml): 2 producers, 2 consumers.
-#   1. safety, exhaustive: no assertion failure, no invalid end state (a
-#      process asleep forever: a lost wakeup, or a deadlock);
-#   2. ltl all_done with acceptance cycles (pan -a): every run ends with
-#      every process finished, and there is no cycle (livelock);
-#   3. each mutant (a barrier or re-check removed) must FAIL the safety
-#      run: the model can tell a broken protocol from a sound one.
+# Model-check the sleep/wake protocol (wait.pml): the real epoch protocol
+# (every arm bumps E, the waker skips while E == its last wake), early
+# returns (deadline, EINTR, spurious), runs bounded to ARMS arms per process.
+#   1. 2 producers + 1 consumer (two sleepers on the producers' block, two
+#      wakers with their own epoch memory on the consumers'), one early
+#      return per process: safety, exhaustive within the bound: no
+#      assertion failure, no invalid end state (a process asleep forever:
+#      a lost wakeup, or a deadlock); then ltl all_done with acceptance
+#      cycles (pan -a): every run ends, no cycle (livelock);
+#   2. 1 producer + 2 consumers, 2 messages (two sleepers on the
+#      consumers' block), no early return (with one the search does not
+#      fit a minute): safety;
+#   3. each mutant (a barrier, re-check or epoch bump removed) must FAIL
+#      the 2P1C safety run: the model can tell a broken protocol from a
+#      sound one.
 # Exit status 0 only if all of that holds. Needs spin and a C compiler.
 set -euo pipefail
 
@@ -15,8 +23,8 @@ trap 'rm -rf "$work"' EXIT
 cp "$here/wait.pml" "$work/"
 cd "$work"
 cc=${CC:-cc}
-# 2^23 hash slots (64 MiB) hold the ~4 M states with room to spare.
-pan_opts=(-m2000000 -w23)
+# 2^24 hash slots (128 MiB) hold the 7-10 M states of each run.
+pan_opts=(-m2000000 -w24)
 status=0
 
 # build <name> <mode: safety|accept> [spin -D defines...]
@@ -77,9 +85,12 @@ check_fails() {
 	rm -f wait.pml.trail
 }
 
-check_ok protocol safety
-check_ok protocol accept
-check_fails no_w2 -DNO_W2
-check_fails late_s1 -DLATE_S1
-check_fails no_s4 -DNO_S4
+p2c1=(-DNP=2 -DNC=1)
+check_ok p2c1 safety "${p2c1[@]}"
+check_ok p2c1 accept "${p2c1[@]}"
+check_ok p1c2 safety -DNP=1 -DNC=2 -DPER=2 -DEARLY=0
+check_fails no_w2 "${p2c1[@]}" -DNO_W2
+check_fails late_s1 "${p2c1[@]}" -DLATE_S1
+check_fails no_s4 "${p2c1[@]}" -DNO_S4
+check_fails no_s1_bump "${p2c1[@]}" -DNO_S1_BUMP
 exit $status
