@@ -30,11 +30,14 @@ Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
 		if (g < 0)
 			_exit(1);
 		if (g == 0) {
+			/* Armed by now (t_fork returned here): say so. */
+			pid_t me = getpid();
+
+			if (write(pfd[1], &me, sizeof(me)) != (ssize_t)sizeof(me))
+				_exit(2);
 			for (;;)
 				pause();
 		}
-		if (write(pfd[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
-			_exit(2);
 		for (;;)
 			pause();
 	}
@@ -69,11 +72,13 @@ Test(harness, plain_fork_child_survives_parent, .timeout = 30)
 		if (g < 0)
 			_exit(1);
 		if (g == 0) {
+			pid_t me = getpid();
+
+			if (write(pfd[1], &me, sizeof(me)) != (ssize_t)sizeof(me))
+				_exit(2);
 			for (;;)
 				pause();
 		}
-		if (write(pfd[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
-			_exit(2);
 		for (;;)
 			pause();
 	}
