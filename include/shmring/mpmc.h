@@ -77,8 +77,13 @@
  *                     dpdk-mpmc-burst    50.3 / 213  / 100
  *       The same command 17 minutes earlier (load average 11.5) gave
  *       shmring-mpmc 15.2 / 9.9 / 15.0 against vyukov 11.5 / 8.5 / 8.7 and
- *       bursts 38.8 / 35.3 / 47.9 against 85.9 / 203 / 1.6: under load the
- *       medians measure the scheduler, not the rings.
+ *       bursts 38.8 / 35.3 / 47.9 against 85.9 / 203 / 1.6; 21 minutes
+ *       later (load average 2.4 at start, 5.7 at end) shmring-mpmc
+ *       25.9 / 36.9 / 27.5 against vyukov 28.3 / 30.8 / 35.7, ck-mpmc
+ *       7.2 / 6.7 / 10.8, dpdk-mpmc 9.3 / 12.1 / 13.9, dpdk-hts
+ *       12.2 / 6.7 / 5.2, bursts 80.7 / 70.8 / 67.8 against 182 / 8.9 /
+ *       7.2. Every two-endpoint run of the three was preempted: under load
+ *       the medians measure the scheduler as much as the rings.
  *
  * What that shows and does not: the oversubscribed shapes hold (quiet run:
  * 2P2C 0.99x and 4P4C 1.00x of 1P1C, target >= 0.8; CK's and DPDK's MP/MC
@@ -86,10 +91,12 @@
  * and dpdk-mpmc at 2P2C fell to 0.003-0.035 Mmsg/s in the loaded runs,
  * a producer preempted between claim and publish). 1P1C is NOT 1.2x the
  * per-slot-sequence reference: 0.99x in the quiet run, 0.6x-1.3x under
- * load. Bursts of 32 against rte_ring MP/MC bursts are NOT shown to meet
- * the target (>= 1.0x): both runs above were taken under load, 0.84x and
- * 0.45x at 1P1C, and DPDK's best single runs (246-329 Mmsg/s) are 2-5x
- * ours (61-124); a quiet run decides it. Why 1P1C is no faster than
+ * load. Bursts of 32 against rte_ring MP/MC bursts: 1P1C NOT met, 0.45x,
+ * 0.84x and 0.44x in the three loaded runs, and DPDK's best single runs
+ * (246-329 Mmsg/s) are 1.5-5x ours (61-217); at 2P2C and 4P4C DPDK's
+ * bursts collapse in some runs (medians 1.6-8.9) and not in others
+ * (100-213), so those shapes are not decided either way; a quiet run of
+ * the default suite (it has these cases) decides all three. Why 1P1C is no faster than
  * Vyukov's queue (docs/mpmc.md has the experiments): replacing both claim
  * CASes by plain stores (valid for 1P1C only) made it 2.1-2.4x faster,
  * replacing only the consumer's changed nothing. So the locked CASes set
