@@ -92,12 +92,13 @@
  * a producer preempted between claim and publish). 1P1C is NOT 1.2x the
  * per-slot-sequence reference: 0.99x in the quiet run, 0.6x-1.3x under
  * load. Bursts of 32 against rte_ring MP/MC bursts: 1P1C NOT met, 0.45x,
- * 0.84x and 0.44x in the three loaded runs, and DPDK's best single runs
- * (246-329 Mmsg/s) are 1.5-5x ours (61-217); at 2P2C and 4P4C DPDK's
- * bursts collapse in some runs (medians 1.6-8.9) and not in others
- * (100-213), so those shapes are not decided either way; a quiet run of
- * the default suite (it has these cases) decides all three. Why 1P1C is no faster than
- * Vyukov's queue (docs/mpmc.md has the experiments): replacing both claim
+ * 0.84x and 0.44x in the three loaded runs, and DPDK's best single 1P1C
+ * run of each (329, 246, 317 Mmsg/s) is 1.7-3.8x ours (110, 65, 190);
+ * at 2P2C and 4P4C DPDK's bursts collapse in some runs (medians 1.6-8.9)
+ * and not in others (100-213), so those shapes are not decided either
+ * way; a quiet run of the default suite (it has these cases) decides all
+ * three. Why 1P1C is no faster than Vyukov's queue (docs/mpmc.md has the
+ * experiments): replacing both claim
  * CASes by plain stores (valid for 1P1C only) made it 2.1-2.4x faster,
  * replacing only the consumer's changed nothing. So the locked CASes set
  * the pace, as in Vyukov's queue (consistent with the producer's CAS
