@@ -11,7 +11,10 @@
 #   2. 1 producer + 2 consumers, 2 messages (two sleepers on the
 #      consumers' block), no early return (with one the search does not
 #      fit a minute): safety;
-#   3. each mutant (a barrier, re-check or epoch bump removed) must FAIL
+#   3. 2 producers + 2 consumers (two sleepers and two wakers on both
+#      blocks), one arm per process, no early return (with two arms the
+#      search takes minutes): safety;
+#   4. each mutant (a barrier, re-check or epoch bump removed) must FAIL
 #      the 2P1C safety run: the model can tell a broken protocol from a
 #      sound one.
 # Exit status 0 only if all of that holds. Needs spin and a C compiler.
@@ -89,6 +92,7 @@ p2c1=(-DNP=2 -DNC=1)
 check_ok p2c1 safety "${p2c1[@]}"
 check_ok p2c1 accept "${p2c1[@]}"
 check_ok p1c2 safety -DNP=1 -DNC=2 -DPER=2 -DEARLY=0
+check_ok p2c2 safety -DNP=2 -DNC=2 -DARMS=1 -DEARLY=0
 check_fails no_w2 "${p2c1[@]}" -DNO_W2
 check_fails late_s1 "${p2c1[@]}" -DLATE_S1
 check_fails no_s4 "${p2c1[@]}" -DNO_S4
