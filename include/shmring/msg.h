@@ -52,9 +52,11 @@
  * the same uncommitted record for a while (SHMRING_MSG_STALL_CHECK polls).
  *
  * Every header is checked before use (type, tag, length against the
- * largest record, against the end of the ring and against the producer's
- * position): a corrupt one gives -EPROTO and a count in stats.corrupt,
- * never an access outside the data area.
+ * largest record, against the end of the ring, and for MPSC against a
+ * fresh read of the producers' claim): a corrupt one gives -EPROTO and a
+ * count in stats.corrupt, never an access outside the data area. The SPSC
+ * consumer does not read the producer's position, so a well-formed header
+ * with a wrong length delivers bytes of the ring, never bytes outside it.
  */
 #ifndef SHMRING_MSG_H
 #define SHMRING_MSG_H
