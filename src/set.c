@@ -655,6 +655,9 @@ static int producer_gone(const struct member *m)
 
 	if (st == SHMRING_EP_FREE)
 		return 1;
+	/* Being taken over by a process that died doing it: gone as well. */
+	if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY)
+		return shmring__ep_busy_dead(st);
 	if (st != SHMRING_EP_ACTIVE)
 		return 0;
 	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),

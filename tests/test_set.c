@@ -254,7 +254,7 @@ struct prod_plan {
 	uint64_t id;
 	uint64_t count;  /* messages in all */
 	int rejoins;     /* leave and join again with a new ring this often */
-	int die;         /* SIGKILL itself after the last push */
+	int die;         /* SIGKILL itself after the last push (2: its endpoint entry left BUSY) */
 };
 
 /* Wait until the consumer has attached to our ring, so its name can go. */
@@ -303,6 +303,10 @@ static void producer_proc(const struct prod_plan *pl)
 		 * once the consumer has taken everything from this one. */
 		while (!pl->die && shmring_spsc_count(&r) != 0)
 			usleep(200);
+		if (pl->die == 2)
+			/* Killed while (re)taking its endpoint entry: BUSY with
+			 * a dead holder. */
+			shmring_atomic_store(&r.ep->state, SHMRING_EP_BUSY_BY(getpid()), SHMRING_RELEASE);
 		if (pl->die)
 			raise(SIGKILL);
 		shmring_set_leave(&l, &r);
@@ -396,4 +400,9 @@ Test(set_procs, four_producers_doorbell, .timeout = 120)
 Test(set_procs, producers_killed_are_drained_and_removed, .timeout = 120)
 {
 	fan_in(4, t_scale(20000), 0, 1, 0);
+}
+
+Test(set_procs, producers_killed_in_registration_are_removed, .timeout = 120)
+{
+	fan_in(4, t_scale(5000), 0, 2, 0);
 }
