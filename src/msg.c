@@ -67,17 +67,12 @@ static int bad_positions(const char *what, uint64_t a, uint64_t b, uint64_t cap)
  */
 static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 {
-	uint64_t rmax = rec_max(r->slot_size);
-
 	for (uint64_t walked = 0; walked < r->capacity;) {
 		/* Acquire: pairs with the producer's release store of the header (P2). */
 		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, h), SHMRING_ACQUIRE);
-		uint32_t len = (uint32_t)w, type = (uint32_t)(w >> 32) & 0xffu;
-		uint64_t rec = shmring_msg_rec_size(len);
+		uint64_t rec = shmring_msg_rec_of(r, h, w);
 
-		if (w == 0 || (h & 7u) || (w >> 40) != ((h >> 3) & SHMRING_MSG_TAG_MASK) || rec > rmax ||
-		    (h & r->mask) + rec > r->capacity ||
-		    (type == SHMRING_MSG_T_DATA ? len > r->slot_size : type != SHMRING_MSG_T_PAD))
+		if (rec == 0)
 			break;
 		h += rec;
 		walked += rec;
@@ -93,12 +88,11 @@ static int msg_attach(struct shmring *r)
 	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
 					  SHMRING_ACQUIRE);
 
-	if (!mp && !(h & 7u))
-		h = spsc_head(r, h);
-
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	if (!mp && !(h & 7u))
+		h = spsc_head(r, h);
 	if (h - t > r->capacity || ((h | t) & 7u))
 		return bad_positions("producer/consumer", h, t, r->capacity);
 	if (r->role == SHMRING_PRODUCER) {
@@ -231,11 +225,9 @@ int shmring__msg_recover(struct shmring *r)
 		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
 
 		if (w) {
-			uint64_t rec = shmring_msg_rec_size((uint32_t)w);
+			uint64_t rec = shmring_msg_rec_of(r, t, w);
 
-			if ((w >> 40) != ((t >> 3) & SHMRING_MSG_TAG_MASK) ||
-			    rec > r->ext[SHMRING_MSGX_RMAX] || (t & r->mask) + rec > r->capacity ||
-			    c - (t + rec) > r->capacity)
+			if (rec == 0 || c - (t + rec) > r->capacity)
 				break; /* corrupt: peek reports it */
 			t += rec;
 			continue;
@@ -362,6 +354,7 @@ static int ready_peek(struct shmring *r, void *arg)
 	r->ext[SHMRING_MSGX_RCHK] = now;
 	int k = shmring__msg_recover(r);
 
+	/* M3: pairs with the producer's release store of the header (M2). */
 	return k < 0 ? k : shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0;
 }
 

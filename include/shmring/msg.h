@@ -106,6 +106,25 @@ SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg_hdr(const struct shmring *r
 	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask));
 }
 
+/*
+ * Bytes of the record whose header word `w` was read at `pos`, or 0 when
+ * `w` is not a well-formed header for that position: the tag of another
+ * position, no such type, longer than the largest message, or crossing
+ * the end of the ring.
+ */
+SHMRING_INLINE uint64_t shmring_msg_rec_of(const struct shmring *r, uint64_t pos, uint64_t w)
+{
+	uint32_t len = (uint32_t)w;
+	uint32_t type = (uint32_t)(w >> 32) & 0xffu;
+	uint64_t rec = shmring_msg_rec_size(len);
+
+	if ((w >> 40) != ((pos >> 3) & SHMRING_MSG_TAG_MASK) || rec > r->ext[SHMRING_MSGX_RMAX] ||
+	    (pos & r->mask) + rec > r->capacity ||
+	    (type == SHMRING_MSG_T_DATA ? len > r->slot_size : type != SHMRING_MSG_T_PAD))
+		return 0;
+	return rec;
+}
+
 /* Largest message the ring carries (payload bytes). */
 SHMRING_INLINE uint32_t shmring_msg_max(const struct shmring *r)
 {
@@ -414,33 +433,25 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 			}
 		}
 
-		uint32_t len = (uint32_t)w;
-		uint32_t type = (uint32_t)(w >> 32) & 0xffu;
-		uint64_t rec = shmring_msg_rec_size(len);
+		uint64_t rec = shmring_msg_rec_of(r, t, w);
 
-		if (shmring_unlikely((w >> 40) != ((t >> 3) & SHMRING_MSG_TAG_MASK) ||
-				     rec > r->ext[SHMRING_MSGX_RMAX] ||
-				     (t & r->mask) + rec > r->capacity ||
-				     (type == SHMRING_MSG_T_DATA ? len > r->slot_size
-								 : type != SHMRING_MSG_T_PAD)))
+		if (shmring_unlikely(rec == 0))
 			return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
 		if (r->type == SHMRING_MSG_MPSC && shmring_unlikely(r->cached - (t + rec) > r->capacity)) {
 			/* Ends past the producer's position as last seen: only a
 			 * fresh MPSC claim can vindicate it (acquire: pairs with
 			 * the CAS, M1). */
-			uint64_t c = r->type == SHMRING_MSG_MPSC
-					     ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE)
-					     : r->cached;
+			uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 			if (c - t > r->capacity || c - (t + rec) > r->capacity || (c & 7u))
 				return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
 			r->cached = c;
 		}
 		r->ext[SHMRING_MSGX_CUR] = t + rec;
-		if (type == SHMRING_MSG_T_PAD)
+		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD)
 			continue;
 		*buf = r->data + (size_t)((t + SHMRING_MSG_HDR) & r->mask);
-		return (int)len;
+		return (int)(uint32_t)w;
 	}
 }
 
