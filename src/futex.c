@@ -143,8 +143,6 @@ int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 
 /* ---- ring sets (set.c) ---- */
 
-static long futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns);
-
 void shmring__doorbell_ring(struct shmring_wait *d)
 {
 	/* Release: pairs with the set sleeper's seq_cst arm of the doorbell
@@ -162,11 +160,6 @@ int shmring__arm_barrier_multi(int need_membarrier)
 	if (need_membarrier && sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
 		return -1;
 	return 0;
-}
-
-long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns)
-{
-	return futex_wait_abs(word, val, until_ns);
 }
 
 /* ---- policy ---- */
@@ -264,7 +257,7 @@ static int ts_to_ns(const struct timespec *ts, uint64_t *ns)
 
 /* FUTEX_WAIT_BITSET with an absolute CLOCK_MONOTONIC time: an EINTR or a
  * spurious return re-waits to the same instant, never a stretched one. */
-static long futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns)
+long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint64_t until_ns)
 {
 	struct timespec ts, *tp = NULL;
 
@@ -411,7 +404,7 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 		/* S5 */
 		stat_add(&st->sleeps, 1);
 		stat_add(&st->futex_calls, 1);
-		if (futex_wait_abs(&w->futex, v, deadline < next_check ? deadline : next_check) < 0 &&
+		if (shmring__futex_wait_abs(&w->futex, v, deadline < next_check ? deadline : next_check) < 0 &&
 		    errno == EINTR && (r->wait.flags & SHMRING_WAIT_F_EINTR)) {
 			ret = ready(r, arg);
 			ret = ret > 0 ? 0 : ret < 0 ? ret : -EINTR;
