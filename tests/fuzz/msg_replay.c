@@ -12,33 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "replay_file.h"
+
 void msg_fuzz_stats(FILE *f);
-
-static int run_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	uint8_t *buf;
-
-	if (!f || fstat(fileno(f), &st) < 0) {
-		perror(path);
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		fprintf(stderr, "%s: read failed\n", path);
-		fclose(f);
-		free(buf);
-		return -1;
-	}
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, (size_t)st.st_size);
-	free(buf);
-	return 0;
-}
 
 static int run_path(const char *path, unsigned *files)
 {
