@@ -482,6 +482,41 @@ static int unc_has(const struct mpmc_prod *pp, uint64_t seq)
 	return 0;
 }
 
+/* What the delivery bits say of producers' sequence numbers, summed. */
+struct bit_tally {
+	uint64_t committed;   /* commits the producer finished, or that were delivered */
+	uint64_t missing;     /* finished commits not delivered */
+	uint64_t unc_missing; /* interrupted commits not delivered */
+	uint64_t unc_total;   /* interrupted commits */
+	uint64_t delivered;   /* from the bits: a kill may fall between a bit and the counter */
+};
+
+/* Producer i (pp, its delivery bits): every seq below its final one is
+ * tallied; none at or above it was delivered. */
+static void tally_producer(unsigned i, const struct mpmc_prod *pp, const atomic_uint_fast64_t *bits,
+			   struct bit_tally *t)
+{
+	uint64_t final = atomic_load(&pp->final);
+
+	cr_assert_neq(final, NONE);
+	t->unc_total += atomic_load(&pp->n_unc);
+	for (uint64_t s = 0; s < final; s++) {
+		int got = (atomic_load(&bits[s / 64]) >> (s % 64)) & 1;
+
+		t->delivered += (uint64_t)got;
+		if (unc_has(pp, s)) {
+			t->unc_missing += !got;
+			t->committed += got;
+		} else {
+			t->committed++;
+			t->missing += !got;
+		}
+	}
+	for (uint64_t s = final; s < ((final + 63) & ~63ull) && s < SEQ_MAX; s++)
+		cr_assert(!((atomic_load(&bits[s / 64]) >> (s % 64)) & 1),
+			  "producer %u: seq %llu delivered but never sent", i, (unsigned long long)s);
+}
+
 Test(chaos, mpmc_sigkill, .timeout = 3900, .fini = chaos_fini)
 {
 	unsigned secs = env_uint("SHMRING_CHAOS_SECONDS", 20);
@@ -534,47 +569,27 @@ Test(chaos, mpmc_sigkill, .timeout = 3900, .fini = chaos_fini)
 			  status_text(st, buf, sizeof(buf)));
 	}
 
-	uint64_t committed = 0, missing = 0, unc_missing = 0, unc_total = 0, cons_kills = 0, prod_kills = 0;
-	uint64_t delivered = 0; /* from the bits: a kill may fall between a bit and the counter */
+	struct bit_tally t = { 0 };
+	uint64_t cons_kills = 0, prod_kills = 0;
 
 	for (unsigned i = 0; i < MP; i++) {
-		struct mpmc_prod *pp = &k->prod[i];
-		uint64_t final = atomic_load(&pp->final);
-
-		cr_assert_neq(final, NONE);
-		unc_total += atomic_load(&pp->n_unc);
-		for (uint64_t s = 0; s < final; s++) {
-			int got = (atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1;
-
-			delivered += (uint64_t)got;
-
-			if (unc_has(pp, s)) {
-				unc_missing += !got;
-				committed += got;
-			} else {
-				committed++;
-				missing += !got;
-			}
-		}
-		for (uint64_t s = final; s < ((final + 63) & ~63ull) && s < SEQ_MAX; s++)
-			cr_assert(!((atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1),
-				  "producer %u: seq %llu delivered but never sent", i, (unsigned long long)s);
+		tally_producer(i, &k->prod[i], k->bits[i], &t);
 		prod_kills += c.kills[i];
 	}
 	for (unsigned i = MP; i < MP + MC; i++)
 		cons_kills += c.kills[i];
-	cr_assert_eq(delivered, committed - missing);
-	cr_assert_leq(missing, cons_kills, "%llu committed messages missing, only %llu consumer kills",
-		      (unsigned long long)missing, (unsigned long long)cons_kills);
-	cr_assert_leq(unc_total, prod_kills);
+	cr_assert_eq(t.delivered, t.committed - t.missing);
+	cr_assert_leq(t.missing, cons_kills, "%llu committed messages missing, only %llu consumer kills",
+		      (unsigned long long)t.missing, (unsigned long long)cons_kills);
+	cr_assert_leq(t.unc_total, prod_kills);
 	printf("chaos mpmc: %u s%s, producers killed %llu times, consumers killed %llu times, "
 	       "%llu endpoints recovered; %llu committed, %llu delivered exactly once, "
 	       "%llu lost (held by a killed consumer), %llu of %llu interrupted commits not delivered "
 	       "(skipped: %llu, ring's lost count: %llu), 0 torn, 0 duplicated; longest stall seen %.2f s\n",
 	       secs, atomic_load(&k->capped) ? " (capped)" : "", (unsigned long long)prod_kills,
 	       (unsigned long long)cons_kills, (unsigned long long)a.recovered,
-	       (unsigned long long)committed, (unsigned long long)delivered, (unsigned long long)missing,
-	       (unsigned long long)unc_missing, (unsigned long long)unc_total,
+	       (unsigned long long)t.committed, (unsigned long long)t.delivered, (unsigned long long)t.missing,
+	       (unsigned long long)t.unc_missing, (unsigned long long)t.unc_total,
 	       (unsigned long long)atomic_load(&r.ctrl->cons_stats.skipped),
 	       (unsigned long long)atomic_load(&r.ctrl->cons_stats.lost), c.max_stall_ns / 1e9);
 	shmring_close(&r);
@@ -825,35 +840,17 @@ Test(chaos, msg_mpsc_sigkill, .timeout = 3900, .fini = chaos_fini)
 	c.pid[QP] = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer: %s", status_text(st, buf, sizeof(buf)));
 
-	uint64_t committed = 0, missing = 0, unc_missing = 0, unc_total = 0, prod_kills = 0, delivered = 0;
+	struct bit_tally t = { 0 };
+	uint64_t prod_kills = 0;
 
 	for (unsigned i = 0; i < QP; i++) {
-		struct mpmc_prod *pp = &k->prod[i];
-		uint64_t final = atomic_load(&pp->final);
-
-		cr_assert_neq(final, NONE);
-		unc_total += atomic_load(&pp->n_unc);
-		for (uint64_t s = 0; s < final; s++) {
-			int got = (atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1;
-
-			delivered += (uint64_t)got;
-			if (unc_has(pp, s)) {
-				unc_missing += !got;
-				committed += got;
-			} else {
-				committed++;
-				missing += !got;
-			}
-		}
-		for (uint64_t s = final; s < ((final + 63) & ~63ull) && s < SEQ_MAX; s++)
-			cr_assert(!((atomic_load(&k->bits[i][s / 64]) >> (s % 64)) & 1),
-				  "producer %u: seq %llu delivered but never sent", i, (unsigned long long)s);
+		tally_producer(i, &k->prod[i], k->bits[i], &t);
 		prod_kills += c.kills[i];
 	}
-	cr_assert_eq(delivered, committed - missing);
-	cr_assert_leq(missing, c.kills[QP], "%llu committed messages missing, only %llu consumer kills",
-		      (unsigned long long)missing, (unsigned long long)c.kills[QP]);
-	cr_assert_leq(unc_total, prod_kills);
+	cr_assert_eq(t.delivered, t.committed - t.missing);
+	cr_assert_leq(t.missing, c.kills[QP], "%llu committed messages missing, only %llu consumer kills",
+		      (unsigned long long)t.missing, (unsigned long long)c.kills[QP]);
+	cr_assert_leq(t.unc_total, prod_kills);
 	printf("chaos msg_mpsc: %u s%s, producers killed %llu times, consumer killed %llu times, "
 	       "%llu recover calls (%llu entries freed); %llu committed, %llu delivered exactly once, "
 	       "%llu lost (popped by a killed consumer), %llu of %llu interrupted reservations not delivered "
@@ -861,9 +858,9 @@ Test(chaos, msg_mpsc_sigkill, .timeout = 3900, .fini = chaos_fini)
 	       "longest stall seen %.2f s\n",
 	       secs, atomic_load(&k->capped) ? " (capped)" : "", (unsigned long long)prod_kills,
 	       (unsigned long long)c.kills[QP], (unsigned long long)atomic_load(&k->recover_calls),
-	       (unsigned long long)atomic_load(&k->recovered), (unsigned long long)committed,
-	       (unsigned long long)delivered, (unsigned long long)missing, (unsigned long long)unc_missing,
-	       (unsigned long long)unc_total, c.max_stall_ns / 1e9);
+	       (unsigned long long)atomic_load(&k->recovered), (unsigned long long)t.committed,
+	       (unsigned long long)t.delivered, (unsigned long long)t.missing, (unsigned long long)t.unc_missing,
+	       (unsigned long long)t.unc_total, c.max_stall_ns / 1e9);
 	shmring_close(&r);
 	munmap(k, sizeof(*k));
 }
