@@ -9,28 +9,29 @@
 
 #include "common.h"
 
-/* The test process becomes a subreaper, so an orphaned grandchild is
- * reparented to it and can be waited for here. A middle child t_fork()s a
- * grandchild that would sleep forever, then the middle child is
- * SIGKILLed: the grandchild must end with SIGKILL (its death signal), not
- * run on. */
-Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
+/*
+ * The test process becomes a subreaper, so an orphaned grandchild is
+ * reparented to it and can be waited for here. A middle child makes a
+ * grandchild with `make` (t_fork or fork) that would sleep forever, and
+ * sleeps itself; the grandchild's pid is read back once it runs (a
+ * t_fork()ed one is armed by then). Returns the grandchild, *mid the
+ * middle child.
+ */
+static pid_t grandchild_via(pid_t (*make)(void), pid_t *mid)
 {
 	int pfd[2];
-	pid_t mid, grand = 0;
-	int st;
+	pid_t grand = 0;
 
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	cr_assert_eq(pipe(pfd), 0);
-	mid = t_fork();
-	cr_assert_geq(mid, 0);
-	if (mid == 0) {
-		pid_t g = t_fork();
+	*mid = t_fork();
+	cr_assert_geq(*mid, 0);
+	if (*mid == 0) {
+		pid_t g = make();
 
 		if (g < 0)
 			_exit(1);
 		if (g == 0) {
-			/* Armed by now (t_fork returned here): say so. */
 			pid_t me = getpid();
 
 			if (write(pfd[1], &me, sizeof(me)) != (ssize_t)sizeof(me))
@@ -44,6 +45,16 @@ Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
 	close(pfd[1]);
 	cr_assert_eq(read(pfd[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
 	close(pfd[0]);
+	return grand;
+}
+
+/* The middle child is SIGKILLed: the grandchild must end with SIGKILL
+ * (its death signal), not run on. */
+Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
+{
+	pid_t mid, grand = grandchild_via(t_fork, &mid);
+	int st;
+
 	cr_assert_gt(grand, 0);
 	cr_assert_eq(kill(mid, SIGKILL), 0);
 	cr_assert_eq(waitpid(mid, &st, 0), mid);
@@ -58,33 +69,9 @@ Test(harness, t_fork_child_dies_with_parent, .timeout = 30)
  * test above can fail. */
 Test(harness, plain_fork_child_survives_parent, .timeout = 30)
 {
-	int pfd[2];
-	pid_t mid, grand = 0;
+	pid_t mid, grand = grandchild_via(fork, &mid);
 	int st;
 
-	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-	cr_assert_eq(pipe(pfd), 0);
-	mid = t_fork();
-	cr_assert_geq(mid, 0);
-	if (mid == 0) {
-		pid_t g = fork();
-
-		if (g < 0)
-			_exit(1);
-		if (g == 0) {
-			pid_t me = getpid();
-
-			if (write(pfd[1], &me, sizeof(me)) != (ssize_t)sizeof(me))
-				_exit(2);
-			for (;;)
-				pause();
-		}
-		for (;;)
-			pause();
-	}
-	close(pfd[1]);
-	cr_assert_eq(read(pfd[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
-	close(pfd[0]);
 	cr_assert_eq(kill(mid, SIGKILL), 0);
 	cr_assert_eq(waitpid(mid, &st, 0), mid);
 	usleep(100000);
