@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Helpers for the fuzz targets: an input as a shared-memory object. */
+/* Helpers for the fuzz targets: an input as a shared-memory object,
+ * shmring-dump's reader on a ring. */
 #ifndef SHMRING_FUZZ_COMMON_H
 #define SHMRING_FUZZ_COMMON_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "dump.h"
 
 /* A memfd of exactly `size` bytes holding `data`; -1 on failure. */
 static inline int fuzz_object(const uint8_t *data, size_t size)
@@ -26,6 +30,42 @@ static inline int fuzz_object(const uint8_t *data, size_t size)
 		off += (size_t)n;
 	}
 	return fd;
+}
+
+/* A message walk callback: reads every byte of the record, counts it in
+ * *(uint64_t *)arg. */
+static inline int fuzz_walk_msg(const struct dump_ring *d, const struct dump_msg *m, void *arg)
+{
+	volatile unsigned char sink = 0;
+
+	(void)d;
+	for (uint32_t i = 0; i < m->len; i++)
+		sink ^= m->data[i];
+	(void)sink;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* What shmring-dump does with a ring that dump_open_fd accepted: the
+ * snapshot, --check's invariants, the message walk (up to `walk` records
+ * each way) and both report writers (to /dev/null). */
+static inline void fuzz_dump_ring(struct dump_ring *d, uint64_t walk)
+{
+	static FILE *null_out;
+	uint64_t seen = 0;
+
+	if (!null_out)
+		null_out = fopen("/dev/null", "w");
+	dump_snapshot(d);
+	(void)dump_check(d);
+	if (d->kind && d->kind->messages) {
+		d->kind->messages(d, false, walk, fuzz_walk_msg, &seen);
+		d->kind->messages(d, true, walk, fuzz_walk_msg, &seen);
+	}
+	if (null_out) {
+		dump_print_text(null_out, d);
+		dump_print_json(null_out, d);
+	}
 }
 
 #endif

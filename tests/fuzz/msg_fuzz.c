@@ -38,6 +38,7 @@
 #include <shmring/wait.h>
 
 #include "dump.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void msg_fuzz_stats(FILE *f);
@@ -333,31 +334,15 @@ static void reattach(struct ctx *x, struct in *in)
 	}
 }
 
-static int walk_msg(const struct dump_ring *d, const struct dump_msg *m, void *arg)
-{
-	volatile unsigned char sink = 0;
-
-	(void)d;
-	for (uint32_t i = 0; i < m->len; i++)
-		sink ^= m->data[i];
-	(void)sink;
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
 /* shmring-dump's reader on the same object, as the tool runs it. */
 static void dump(struct ctx *x)
 {
-	static FILE *null_out;
 	struct dump_ring *d = calloc(1, sizeof(*d));
 	char why[256] = "";
-	uint64_t seen = 0;
 	int fd = dup(shmring_fd(&x->r));
 
 	if (!d || fd < 0)
 		goto out;
-	if (!null_out)
-		null_out = fopen("/dev/null", "w");
 	int ret = dump_open_fd(d, fd, "/msg-fuzz", why, sizeof(why));
 
 	count(O_DUMP, ret);
@@ -367,16 +352,7 @@ static void dump(struct ctx *x)
 			fail("dump_open_fd (no reason)", ret);
 		goto out;
 	}
-	dump_snapshot(d);
-	(void)dump_check(d);
-	if (d->kind && d->kind->messages) {
-		d->kind->messages(d, false, 16, walk_msg, &seen);
-		d->kind->messages(d, true, 16, walk_msg, &seen);
-	}
-	if (null_out) {
-		dump_print_text(null_out, d);
-		dump_print_json(null_out, d);
-	}
+	fuzz_dump_ring(d, 16);
 out:
 	if (d)
 		dump_close(d);
