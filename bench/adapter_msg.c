@@ -19,14 +19,11 @@
 
 #include "bench.h"
 
-struct msg_state {
-	struct shmring ring[2];
-	int nrings;
+struct msg_ep {
+	struct shmring r; /* first: bench_sr_ep_open */
 };
 
-struct msg_ep {
-	struct shmring r;
-};
+_Static_assert(offsetof(struct msg_ep, r) == 0, "bench_sr_ep_open takes the endpoint as its ring");
 
 static uint64_t msg_bytes(const struct bench_run *run)
 {
@@ -40,61 +37,14 @@ static uint64_t msg_bytes(const struct bench_run *run)
 	return cap;
 }
 
-static int msg_setup_type(struct bench_run *run, uint32_t type)
-{
-	struct msg_state *st = calloc(1, sizeof(*st));
-	struct shmring_params p;
-	int r;
-
-	if (!st)
-		return -ENOMEM;
-	shmring_params_init(&p, type, msg_bytes(run), run->size);
-	for (st->nrings = 0; st->nrings < (run->rtt ? 2 : 1); st->nrings++) {
-		r = shmring_create_anon(&st->ring[st->nrings], &p, SHMRING_ROLE_NONE);
-		if (r < 0) {
-			while (st->nrings > 0)
-				shmring_close(&st->ring[--st->nrings]);
-			free(st);
-			return r;
-		}
-	}
-	run->state = st;
-	return 0;
-}
-
 static int msg_setup_spsc(struct bench_run *run)
 {
-	return msg_setup_type(run, SHMRING_MSG_SPSC);
+	return bench_sr_setup(run, SHMRING_MSG_SPSC, msg_bytes(run));
 }
 
 static int msg_setup_mpsc(struct bench_run *run)
 {
-	return msg_setup_type(run, SHMRING_MSG_MPSC);
-}
-
-static void msg_teardown(struct bench_run *run)
-{
-	struct msg_state *st = run->state;
-
-	while (st->nrings > 0)
-		shmring_close(&st->ring[--st->nrings]);
-	free(st);
-}
-
-static int msg_ep_open(struct bench_run *run, void *vep, int ring, int role)
-{
-	struct msg_state *st = run->state;
-	struct msg_ep *ep = vep;
-
-	return shmring_dup(&ep->r, &st->ring[ring], role == BR_PROD ? SHMRING_PRODUCER : SHMRING_CONSUMER);
-}
-
-static void msg_ep_close(struct bench_run *run, void *vep)
-{
-	struct msg_ep *ep = vep;
-
-	(void)run;
-	shmring_close(&ep->r);
+	return bench_sr_setup(run, SHMRING_MSG_MPSC, msg_bytes(run));
 }
 
 /* copy in, copy out */
@@ -151,10 +101,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_SIZES,
 		.max_size = SHMRING_SLOT_MAX,
 		.setup = msg_setup_spsc,
-		.teardown = msg_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct msg_ep),
-		.ep_open = msg_ep_open,
-		.ep_close = msg_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = msg_producer,
 		.consumer = msg_consumer,
 		.client = msg_client,
@@ -167,10 +117,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_SIZES,
 		.max_size = SHMRING_SLOT_MAX,
 		.setup = msg_setup_spsc,
-		.teardown = msg_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct msg_ep),
-		.ep_open = msg_ep_open,
-		.ep_close = msg_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = msg_zc_producer,
 		.consumer = msg_zc_consumer,
 		.client = msg_zc_client,
@@ -183,10 +133,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_SIZES | BS_MPSC,
 		.max_size = SHMRING_SLOT_MAX,
 		.setup = msg_setup_mpsc,
-		.teardown = msg_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct msg_ep),
-		.ep_open = msg_ep_open,
-		.ep_close = msg_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = msg_producer,
 		.consumer = msg_consumer,
 	},

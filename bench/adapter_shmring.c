@@ -22,10 +22,12 @@ struct sr_state {
 };
 
 struct sr_ep {
-	struct shmring r;
+	struct shmring r; /* first: bench_sr_ep_open */
 };
 
-static int sr_setup_type(struct bench_run *run, uint32_t type)
+_Static_assert(offsetof(struct sr_ep, r) == 0, "bench_sr_ep_open takes the endpoint as its ring");
+
+int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity)
 {
 	struct sr_state *st = calloc(1, sizeof(*st));
 	struct shmring_params p;
@@ -33,7 +35,7 @@ static int sr_setup_type(struct bench_run *run, uint32_t type)
 
 	if (!st)
 		return -ENOMEM;
-	shmring_params_init(&p, type, run->capacity, run->size);
+	shmring_params_init(&p, type, capacity, run->size);
 	for (st->nrings = 0; st->nrings < (run->rtt ? 2 : 1); st->nrings++) {
 		r = shmring_create_anon(&st->ring[st->nrings], &p, SHMRING_ROLE_NONE);
 		if (r < 0) {
@@ -49,15 +51,15 @@ static int sr_setup_type(struct bench_run *run, uint32_t type)
 
 static int sr_setup_spsc(struct bench_run *run)
 {
-	return sr_setup_type(run, SHMRING_SPSC);
+	return bench_sr_setup(run, SHMRING_SPSC, run->capacity);
 }
 
 static int sr_setup_mpmc(struct bench_run *run)
 {
-	return sr_setup_type(run, SHMRING_MPMC);
+	return bench_sr_setup(run, SHMRING_MPMC, run->capacity);
 }
 
-static void sr_teardown(struct bench_run *run)
+void bench_sr_teardown(struct bench_run *run)
 {
 	struct sr_state *st = run->state;
 
@@ -66,20 +68,21 @@ static void sr_teardown(struct bench_run *run)
 	free(st);
 }
 
-static int sr_ep_open(struct bench_run *run, void *vep, int ring, int role)
+/* vep: the endpoint struct, its first member the struct shmring */
+int bench_sr_ep_open(struct bench_run *run, void *vep, int ring, int role)
 {
 	struct sr_state *st = run->state;
-	struct sr_ep *ep = vep;
+	struct shmring *r = vep;
 
-	return shmring_dup(&ep->r, &st->ring[ring], role == BR_PROD ? SHMRING_PRODUCER : SHMRING_CONSUMER);
+	return shmring_dup(r, &st->ring[ring], role == BR_PROD ? SHMRING_PRODUCER : SHMRING_CONSUMER);
 }
 
-static void sr_ep_close(struct bench_run *run, void *vep)
+void bench_sr_ep_close(struct bench_run *run, void *vep)
 {
-	struct sr_ep *ep = vep;
+	struct shmring *r = vep;
 
 	(void)run;
-	shmring_close(&ep->r);
+	shmring_close(r);
 }
 
 /* single-message operations */
@@ -141,7 +144,7 @@ static int sr_ep_open_policy(struct bench_run *run, void *vep, int ring, int rol
 {
 	struct sr_ep *ep = vep;
 	struct shmring_wait_policy p;
-	int r = sr_ep_open(run, vep, ring, role);
+	int r = bench_sr_ep_open(run, vep, ring, role);
 
 	if (r < 0)
 		return r;
@@ -189,10 +192,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_SIZES,
 		.max_size = SHMRING_SLOT_MAX,
 		.setup = sr_setup_spsc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
-		.ep_open = sr_ep_open,
-		.ep_close = sr_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = spsc_producer,
 		.consumer = spsc_consumer,
 		.client = spsc_client,
@@ -206,10 +209,10 @@ static const struct bench_subject subjects[] = {
 		.max_size = 8,
 		.burst = 32,
 		.setup = sr_setup_spsc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
-		.ep_open = sr_ep_open,
-		.ep_close = sr_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = spsc_burst_producer,
 		.consumer = spsc_burst_consumer,
 	},
@@ -220,10 +223,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_MULTI,
 		.max_size = 8,
 		.setup = sr_setup_mpmc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
-		.ep_open = sr_ep_open,
-		.ep_close = sr_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = mpmc_producer,
 		.consumer = mpmc_consumer,
 		.client = mpmc_client,
@@ -237,10 +240,10 @@ static const struct bench_subject subjects[] = {
 		.max_size = 8,
 		.burst = 32,
 		.setup = sr_setup_mpmc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
-		.ep_open = sr_ep_open,
-		.ep_close = sr_ep_close,
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
 		.producer = mpmc_burst_producer,
 		.consumer = mpmc_burst_consumer,
 	},
@@ -251,10 +254,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_BLOCK,
 		.max_size = 8,
 		.setup = sr_setup_spsc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
 		.ep_open = sr_ep_open_sleep,
-		.ep_close = sr_ep_close,
+		.ep_close = bench_sr_ep_close,
 		.producer = spsc_wait_producer,
 		.consumer = spsc_wait_consumer,
 		.client = spsc_wait_client,
@@ -267,10 +270,10 @@ static const struct bench_subject subjects[] = {
 		.flags = BS_TPUT | BS_RTT | BS_BLOCK,
 		.max_size = 8,
 		.setup = sr_setup_spsc,
-		.teardown = sr_teardown,
+		.teardown = bench_sr_teardown,
 		.ep_size = sizeof(struct sr_ep),
 		.ep_open = sr_ep_open_adaptive,
-		.ep_close = sr_ep_close,
+		.ep_close = bench_sr_ep_close,
 		.producer = spsc_wait_producer,
 		.consumer = spsc_wait_consumer,
 		.client = spsc_wait_client,

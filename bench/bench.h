@@ -173,6 +173,18 @@ void *bench_alloc_shared(size_t size);
 void bench_free_shared(void *p, size_t size);
 void *bench_msgbuf(struct bench_run *run, size_t n);
 
+/*
+ * Shared by the shmring ring subjects (adapter_shmring.c, adapter_msg.c),
+ * defined in adapter_shmring.c. setup: run->state holds run->rtt ? 2 : 1
+ * anonymous rings of that type (struct shmring_params's type, capacity);
+ * 0 or a negative errno. An endpoint is the adapter's struct whose first
+ * member is a struct shmring, attached with shmring_dup.
+ */
+int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity);
+void bench_sr_teardown(struct bench_run *run);
+int bench_sr_ep_open(struct bench_run *run, void *vep, int ring, int role);
+void bench_sr_ep_close(struct bench_run *run, void *vep);
+
 static inline uint64_t bench_tag_get(const void *m)
 {
 	uint64_t v;
