@@ -354,6 +354,29 @@ struct mpmc_chk {
 	atomic_uint_fast64_t bits[MP][SEQ_MAX / 64];
 };
 
+/* A (re)started producer's first seq. If its predecessor died while
+ * sending `inflight` (between reserve and commit, or just around them), that
+ * seq may or may not arrive: it goes on the uncertain list and is never
+ * sent again. _exit(full_code) when the list is full. */
+static uint64_t prod_resume(struct mpmc_prod *pp, int full_code)
+{
+	uint64_t seq = atomic_load(&pp->next);
+	uint64_t inf = atomic_load(&pp->inflight);
+
+	if (inf != NONE) {
+		uint64_t u = atomic_load(&pp->n_unc);
+
+		if (u >= UNC_MAX)
+			_exit(full_code);
+		pp->unc[u] = inf;
+		atomic_store(&pp->n_unc, u + 1);
+		seq = inf + 1;
+		atomic_store(&pp->next, seq);
+		atomic_store(&pp->inflight, NONE);
+	}
+	return seq;
+}
+
 static void mpmc_producer(int fd, struct mpmc_chk *k, unsigned i)
 {
 	struct mpmc_prod *pp = &k->prod[i];
@@ -362,22 +385,8 @@ static void mpmc_producer(int fd, struct mpmc_chk *k, unsigned i)
 
 	if (attach_retry(&p, fd, SHMRING_PRODUCER) < 0)
 		_exit(50);
-	uint64_t seq = atomic_load(&pp->next);
-	uint64_t inf = atomic_load(&pp->inflight);
+	uint64_t seq = prod_resume(pp, 51);
 
-	if (inf != NONE) {
-		/* Our predecessor died while committing `inf`: it may or may
-		 * not have arrived. Never send it again. */
-		uint64_t u = atomic_load(&pp->n_unc);
-
-		if (u >= UNC_MAX)
-			_exit(51);
-		pp->unc[u] = inf;
-		atomic_store(&pp->n_unc, u + 1);
-		seq = inf + 1;
-		atomic_store(&pp->next, seq);
-		atomic_store(&pp->inflight, NONE);
-	}
 	while (!atomic_load(&k->stop)) {
 		if (seq >= SEQ_MAX) {
 			atomic_store(&k->capped, 1);
@@ -673,23 +682,9 @@ static void msg_producer(int fd, struct msg_chk *k, unsigned i)
 
 	if (q_attach(&p, fd, SHMRING_PRODUCER) < 0)
 		_exit(80);
-	uint64_t seq = atomic_load(&pp->next);
-	uint64_t inf = atomic_load(&pp->inflight);
+	uint64_t seq = prod_resume(pp, 81);
 	uint64_t rng = t_mix(now_ns() ^ (uint64_t)getpid() << 32);
 
-	if (inf != NONE) {
-		/* Our predecessor died between reserve and commit of `inf`
-		 * (or just around them): it may or may not arrive. */
-		uint64_t u = atomic_load(&pp->n_unc);
-
-		if (u >= UNC_MAX)
-			_exit(81);
-		pp->unc[u] = inf;
-		atomic_store(&pp->n_unc, u + 1);
-		seq = inf + 1;
-		atomic_store(&pp->next, seq);
-		atomic_store(&pp->inflight, NONE);
-	}
 	while (!atomic_load(&k->stop)) {
 		if (seq >= SEQ_MAX) {
 			atomic_store(&k->capped, 1);
