@@ -731,7 +731,10 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 	shmring_atomic_fetch_add(&s->tab->ctr.polls, 1, SHMRING_RELAXED);
 	if (shmring_msg_used(&s->ctl))
 		process_ctl(s);
-	check_all = shmring_atomic_exchange(&s->force_check, 0, SHMRING_RELAXED);
+	/* A plain load first: the exchange (a locked RMW) only when a wait's
+	 * slice has ended, not on every poll. */
+	check_all = shmring_atomic_load(&s->force_check, SHMRING_RELAXED) &&
+		    shmring_atomic_exchange(&s->force_check, 0, SHMRING_RELAXED);
 
 	read_lock();
 	/* Acquire: pairs with the writers' release store of cur. */
@@ -739,8 +742,8 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 	uint32_t n = a->n;
 	uint32_t start = n ? shmring_atomic_fetch_add(&s->cursor, 1, SHMRING_RELAXED) % n : 0;
 
-	for (uint32_t i = 0; i < n && !stop; i++) {
-		struct member *m = a->m[(start + i) % n];
+	for (uint32_t i = 0, j = start; i < n && !stop; i++, j = j + 1 == n ? 0 : j + 1) {
+		struct member *m = a->m[j];
 		uint32_t zero = 0;
 
 		if (shmring_atomic_load(&m->busy, SHMRING_RELAXED) ||
