@@ -163,7 +163,8 @@ static void grace_period(struct shmring_set *s)
 
 static void member_put(struct member *m)
 {
-	/* acq_rel: the last user's accesses happen before the close. */
+	/* acq_rel: pairs with the other holders' decrements (set and
+	 * sleepers): their accesses happen before the close. */
 	if (shmring_atomic_fetch_add(&m->refs, (uint32_t)-1, SHMRING_ACQ_REL) == 1) {
 		shmring_close(&m->r);
 		free(m);
@@ -370,10 +371,12 @@ static int tab_create(struct shmring_set *s, const char *base)
 	}
 	close(fd);
 	/* The owner first: shmring_unlink_stale judges a table that has its
-	 * magic by the owner's liveness (the fence keeps the order for it). */
+	 * magic by the owner's liveness. Release fence: pid and start come
+	 * before the magic; pairs with stale.c judge_set's read of the header
+	 * (a pread, ordered by the system call). */
 	t->hdr.consumer_pid = (int32_t)getpid();
 	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
-	atomic_thread_fence(memory_order_release);
+	table_release_fence();
 	t->hdr.magic = SHMRING_SET_MAGIC;
 	t->hdr.abi_version = SHMRING_ABI_VERSION;
 	t->hdr.entries_off = SHMRING_SET_ENTRIES_OFF;
@@ -586,7 +589,7 @@ int shmring_set_destroy(struct shmring_set *s)
 
 	if (!s)
 		return -EINVAL;
-	a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE);
+	a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
 	for (uint32_t i = 0; i < a->n; i++)
 		member_put(a->m[i]);
 	free(a);
@@ -615,6 +618,7 @@ static void process_ctl(struct shmring_set *s)
 	int n = 0;
 
 	if (shmring_atomic_load(&s->ctl_busy, SHMRING_RELAXED) ||
+	    /* Acquire: pairs with the previous poller's release store of ctl_busy. */
 	    !shmring_atomic_cas(&s->ctl_busy, &zero, 1, SHMRING_ACQUIRE, SHMRING_RELAXED))
 		return;
 	for (;;) {
@@ -747,7 +751,8 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 		uint32_t zero = 0;
 
 		if (shmring_atomic_load(&m->busy, SHMRING_RELAXED) ||
-		    /* Acquire: the previous drainer's use of the handle comes first. */
+		    /* Acquire: pairs with the previous drainer's release store of
+		     * busy; its use of the handle comes first. */
 		    !shmring_atomic_cas(&m->busy, &zero, 1, SHMRING_ACQUIRE, SHMRING_RELAXED))
 			continue;
 		uint32_t k = drain(m, budget, fn, arg, &stop);
@@ -911,6 +916,8 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 				 * members, then go round to re-arm and re-check. */
 				shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
 				shmring_atomic_store(&s->tab->memb.doorbell, 1, SHMRING_RELAXED);
+				/* seq_cst, as above: before the re-arm; pairs with a
+				 * waker's acq_rel bump (futex.c). */
 				for (uint32_t i = 0; i < n; i++)
 					shmring_atomic_fetch_add(&ms[i]->r.ctrl->cons_wait.doorbell, 1,
 								 SHMRING_SEQ_CST);
