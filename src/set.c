@@ -526,6 +526,20 @@ int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t 
 
 /* ---- create / destroy ---- */
 
+/* Check a set's name ("/x" or "x") and write its control ring's name
+ * "/x.ctl" to ctl; the name without its '/', or NULL (detail set). */
+static const char *set_ctl_name(const char *name, char *ctl, size_t len)
+{
+	const char *base = name[0] == '/' ? name + 1 : name;
+
+	if (!*base || strlen(base) + 5 > SHMRING_NAME_MAX) {
+		shmring__fail(-EINVAL, "set name '%s' is empty or too long", name);
+		return NULL;
+	}
+	snprintf(ctl, len, "/%s.ctl", base);
+	return base;
+}
+
 int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags)
 {
 	struct shmring_params p;
@@ -548,13 +562,12 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 		s->flags |= SHMRING_SET_F_DOORBELL;
 	shmring_params_init(&p, SHMRING_MSG_MPSC, CTL_CAPACITY, CTL_SLOT);
 	if (name) {
-		const char *base = name[0] == '/' ? name + 1 : name;
+		const char *base = set_ctl_name(name, s->ctl_name, sizeof(s->ctl_name));
 
-		if (!*base || strlen(base) + 5 > SHMRING_NAME_MAX) {
-			ret = shmring__fail(-EINVAL, "set name '%s' is empty or too long", name);
+		if (!base) {
+			ret = -EINVAL;
 			goto fail;
 		}
-		snprintf(s->ctl_name, sizeof(s->ctl_name), "/%s.ctl", base);
 		ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
 		if (ret < 0) {
 			s->ctl_name[0] = '\0';
@@ -1052,11 +1065,8 @@ int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct sh
 
 	if (!l || !set_name)
 		return shmring__fail(-EINVAL, "link or set name is NULL");
-	const char *base = set_name[0] == '/' ? set_name + 1 : set_name;
-
-	if (!*base || strlen(base) + 5 > SHMRING_NAME_MAX)
-		return shmring__fail(-EINVAL, "set name '%s' is empty or too long", set_name);
-	snprintf(ctl, sizeof(ctl), "/%s.ctl", base);
+	if (!set_ctl_name(set_name, ctl, sizeof(ctl)))
+		return -EINVAL;
 	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, NULL);
 	if (ret < 0)
 		return ret;
