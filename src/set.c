@@ -688,6 +688,11 @@ static int member_has_data(const struct member *m)
 	return shmring_msg_used(&m->r) > 0;
 }
 
+/* Add to a member's counter. Its one writer is the poller holding the
+ * member's busy flag, so a load and a store do, not a locked RMW. */
+#define MEMBER_ADD(ctr, k) \
+	shmring_atomic_store(&(ctr), shmring_atomic_load(&(ctr), SHMRING_RELAXED) + (k), SHMRING_RELAXED)
+
 /* Drain up to budget messages; *stop set when fn asked to stop.
  * Returns the count delivered. */
 static uint32_t drain(struct member *m, uint32_t budget, shmring_set_fn *fn, void *arg, int *stop)
@@ -771,13 +776,14 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 		uint32_t k = drain(m, budget, fn, arg, &stop);
 
 		if (k) {
-			shmring_atomic_fetch_add(&m->ctr->messages, k, SHMRING_RELAXED);
+			MEMBER_ADD(m->ctr->messages, k);
 			shmring_atomic_store(&m->empty_streak, 0, SHMRING_RELAXED);
 			total += k;
 		} else {
-			uint32_t streak = shmring_atomic_fetch_add(&m->empty_streak, 1, SHMRING_RELAXED) + 1;
+			uint32_t streak = shmring_atomic_load(&m->empty_streak, SHMRING_RELAXED) + 1;
 
-			shmring_atomic_fetch_add(&m->ctr->empty_polls, 1, SHMRING_RELAXED);
+			shmring_atomic_store(&m->empty_streak, streak, SHMRING_RELAXED);
+			MEMBER_ADD(m->ctr->empty_polls, 1);
 			/* Gone, then empty: what it committed before it went is
 			 * all visible by now, and all of it was delivered. */
 			if (m->auto_remove && ngone < 16 && (check_all || streak % LIVENESS_EVERY == 0) &&
