@@ -26,6 +26,9 @@ struct shmring_kind_ops {
 	void (*init)(const struct shmring_hdr *hdr, struct shmring_ctrl *ctrl, unsigned char *data);
 	/* Set up a freshly attached handle (positions, caches). */
 	int (*attach)(struct shmring *r);
+	/* Optional: settle what the handle holds before its endpoint leaves
+	 * (shmring_close, owner process only). */
+	void (*detach)(struct shmring *r);
 };
 
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <shmring/wait.h>
@@ -121,12 +122,31 @@ static int msg_attach(struct shmring *r)
 	return 0;
 }
 
+/*
+ * A producer closing with a reservation open aborts it (MPSC: the record
+ * becomes padding), rather than leave it to recovery, which could no
+ * longer tell whose it is once another producer takes the endpoint entry.
+ * Not if the object was shrunk under us: then the record stays for
+ * recovery, as if this process had died.
+ */
+static void msg_detach(struct shmring *r)
+{
+	struct stat st;
+
+	if (r->role != SHMRING_PRODUCER || r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM ||
+	    (r->ext[SHMRING_MSGX_RES] & 7u))
+		return;
+	if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size >= r->map_size)
+		shmring_msg_abort(r);
+}
+
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
 	.geometry = msg_geometry,
 	.init = msg_init,
 	.attach = msg_attach,
+	.detach = msg_detach,
 };
 
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
@@ -135,6 +155,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.geometry = msg_geometry,
 	.init = msg_init,
 	.attach = msg_attach,
+	.detach = msg_detach,
 };
 
 /* ---- recovery ---------------------------------------------------------- */

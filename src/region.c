@@ -21,8 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <shmring/msg.h>
-
 #include "internal.h"
 
 #define CAPACITY_MAX (1ull << 40)
@@ -811,24 +809,6 @@ int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 	return shmring_open_fd(dst, src->fd, role, &o);
 }
 
-/*
- * A message-ring producer closing with a reservation open aborts it
- * (MPSC: the record becomes padding), rather than leave it to recovery,
- * which could no longer tell whose it is once another producer takes the
- * endpoint entry. Not if the object was shrunk under us: then the record
- * stays for recovery, as if this process had died.
- */
-static void close_reservation(struct shmring *r)
-{
-	struct stat st;
-
-	if (r->role != SHMRING_PRODUCER || (r->type != SHMRING_MSG_SPSC && r->type != SHMRING_MSG_MPSC) ||
-	    r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM || (r->ext[SHMRING_MSGX_RES] & 7u))
-		return;
-	if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size >= r->map_size)
-		shmring_msg_abort(r);
-}
-
 int shmring_close(struct shmring *r)
 {
 	if (!r || !r->map || !r->shared)
@@ -837,7 +817,10 @@ int shmring_close(struct shmring *r)
 
 	/* A handle inherited through fork() belongs to the parent's entry. */
 	if (r->owner_pid == (int32_t)getpid()) {
-		close_reservation(r);
+		const struct shmring_kind_ops *ops = shmring__kind_ops(r->type);
+
+		if (ops && ops->detach)
+			ops->detach(r);
 		ret = ep_unregister(r);
 	}
 	mapping_put((struct shmring_mapping *)r->shared);
