@@ -118,8 +118,12 @@ static void spsc_producer(int fd, struct spsc_chk *k)
 	struct t_msg m;
 	uint64_t seq = 0;
 
-	if (attach_retry(&p, fd, SHMRING_PRODUCER) < 0)
+	int at = attach_retry(&p, fd, SHMRING_PRODUCER);
+
+	if (at < 0) {
+		fprintf(stderr, "spsc producer: attach: %d: %s\n", at, shmring_errdetail());
 		_exit(20);
+	}
 	/* Resume after the last published message, read back from its slot. */
 	if (p.pos != 0) {
 		memcpy(&m, shmring_slot(&p, p.pos - 1), sizeof(m));
