@@ -48,19 +48,19 @@ static int spsc_attach(struct shmring *r)
 {
 	/* Acquire: pairs with the release stores of the previous owners. */
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
-	uint64_t h = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+	uint64_t h0 = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE), h = h0;
 
+	/* A producer that died between publishing a slot's sequence word and
+	 * its head left slots the consumer may already have taken (its tail
+	 * can then be past the head): follow the published slots first.
+	 * Acquire: pairs with the producer's release store of seq. */
+	while (h - h0 < r->capacity && shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
+		h++;
 	if (h - t > r->capacity)
 		return shmring__fail(-EPROTO, "positions are inconsistent: head %llu, tail %llu, capacity %llu",
 				     (unsigned long long)h, (unsigned long long)t,
 				     (unsigned long long)r->capacity);
 	if (r->role == SHMRING_PRODUCER) {
-		/* A producer that died between publishing a slot's sequence
-		 * word and its head left slots the consumer may already have
-		 * taken: resume after every published slot. */
-		while (h - t < r->capacity &&
-		       shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
-			h++;
 		/* Release: pairs with the consumer's acquire load of head. */
 		shmring_atomic_store(&r->ctrl->prod.pos, h, SHMRING_RELEASE);
 		r->pos = h;

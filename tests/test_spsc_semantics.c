@@ -338,6 +338,41 @@ Test(spsc_semantics, positions_near_2_32_and_2_64)
 	}
 }
 
+/*
+ * A producer that dies between publishing a slot and storing its head
+ * leaves prod.pos behind a tail the consumer has already moved past. A new
+ * producer, an observer and a consumer still attach, and nothing is
+ * delivered twice.
+ */
+Test(spsc_semantics, takeover_after_lagging_head)
+{
+	struct shmring p, c, o;
+	uint64_t v = 0;
+
+	pair_open(&p, &c, 8, 8, 0, 0);
+	for (uint64_t i = 0; i < 3; i++)
+		cr_assert_eq(push(&p, i), 0);
+	uint64_t before = shmring_atomic_load(&p.ctrl->prod.pos, SHMRING_RELAXED);
+
+	cr_assert_eq(push(&p, 3), 0);
+	/* The store of the head that never happened. */
+	shmring_atomic_store(&p.ctrl->prod.pos, before, SHMRING_RELAXED);
+	for (uint64_t i = 0; i < 4; i++) {
+		cr_assert_eq(shmring_spsc_try_pop(&c, &v), 0);
+		cr_assert_eq(v, i);
+	}
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_dup(&o, &c, SHMRING_ROLE_NONE), 0, "observer: %s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&o), 0);
+	cr_assert_eq(shmring_dup(&p, &c, SHMRING_PRODUCER), 0, "new producer: %s", shmring_errdetail());
+	cr_assert_eq(push(&p, 4), 0);
+	cr_assert_eq(shmring_spsc_try_pop(&c, &v), 0);
+	cr_assert_eq(v, 4);
+	cr_assert_eq(shmring_spsc_try_pop(&c, &v), -EAGAIN);
+	shmring_close(&c);
+	shmring_close(&p);
+}
+
 /* A position written by a corrupt peer gives -EPROTO, never a bad access. */
 Test(spsc_semantics, corrupt_positions)
 {
