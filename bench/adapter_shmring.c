@@ -7,6 +7,7 @@
  * each endpoint attaches its own handle with shmring_dup, in its thread or
  * in its forked process, exactly as an application would.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <shmring/shmring.h>
@@ -63,8 +64,18 @@ void bench_sr_teardown(struct bench_run *run)
 {
 	struct sr_state *st = run->state;
 
-	while (st->nrings > 0)
-		shmring_close(&st->ring[--st->nrings]);
+	while (st->nrings > 0) {
+		struct shmring *r = &st->ring[--st->nrings];
+
+		if (getenv("SHMRING_BENCH_MODES") && r->type == SHMRING_MPMC)
+			fprintf(stderr, "[mpmc %ux%u: grants %llu/%llu, revokes %llu/%llu (producers/consumers)]\n",
+				run->nprod, run->ncons,
+				(unsigned long long)r->ctrl->prod_stats.solo_grants,
+				(unsigned long long)r->ctrl->cons_stats.solo_grants,
+				(unsigned long long)r->ctrl->prod_stats.solo_revokes,
+				(unsigned long long)r->ctrl->cons_stats.solo_revokes);
+		shmring_close(r);
+	}
 	free(st);
 }
 

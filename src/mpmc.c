@@ -5,9 +5,21 @@
  * algorithm and its ordering are described there).
  */
 #include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
+
+/* The claim mode (mpmc.h, SOLO): a grant stands at least this long
+ * before another endpoint may take it over (it may always take it back). */
+#define SOLO_HOLD_NS 20000u
+/* How long shmring_mpmc_unsolo and a grant wait for an endpoint to leave
+ * a claim before they give up for now. */
+#define LEAVE_WAIT_NS 1000000u
 
 struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctrl *c)
 {
@@ -37,6 +49,285 @@ static void mpmc_init(const struct shmring_hdr *h, struct shmring_ctrl *c, unsig
 	shmring_atomic_store(&shmring__mpmc_block(c)->ep_hi, 2, SHMRING_RELAXED);
 }
 
+static struct shmring_endpoint *ep_table(struct shmring *r)
+{
+	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+}
+
+static uint32_t ep_index(struct shmring *r, const struct shmring_endpoint *e)
+{
+	return (uint32_t)(e - ep_table(r));
+}
+
+/*
+ * The claim mode: slow paths (the protocol is described in mpmc.h).
+ *
+ * The solo claimer's side of the handshake costs no instruction beyond a
+ * load: it stores its announcement, loads the mode word, and stores the
+ * counter. Whoever changes the word under it runs a membarrier(2)
+ * between storing the word and looking at the claimer's entry (S3), which
+ * acts as a full barrier on every CPU running a registered process: the
+ * claimer either announced before it (and is waited for) or loads the
+ * word after it (and sees the change). Solo claimers register first.
+ */
+static int barrier_register(void)
+{
+	static SHMRING_ATOMIC(int32_t) registered; /* pid that registered (fork: ask again) */
+	int32_t me = (int32_t)getpid();
+
+	if (shmring_atomic_load(&registered, SHMRING_RELAXED) == me)
+		return 0;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) < 0)
+		return -errno;
+	shmring_atomic_store(&registered, me, SHMRING_RELAXED);
+	return 0;
+}
+
+/* S3: a full barrier on every CPU that runs a thread of a registered
+ * process (the slow global form where the expedited one is refused). */
+static int barrier_all(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return 0;
+	return shmring__fail(-errno, "membarrier: %s", strerror(errno));
+}
+
+static struct shmring_stats *side_stats(struct shmring *r)
+{
+	return r->role == SHMRING_PRODUCER ? &r->ctrl->prod_stats : &r->ctrl->cons_stats;
+}
+
+/* Has the entry announced a claim it has not won yet? A reader that sees
+ * it won (or dropped) after a barrier S3 sees the counter it stored. */
+static int mid_claim(const struct shmring *r, struct shmring_endpoint *e)
+{
+	/* Acquire: pairs with the release stores of claim_end in confirm
+	 * and clear; claim_pos is then the one of that claim or newer. */
+	uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_ACQUIRE);
+	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+
+	return cp - ce - 1 < r->capacity;
+}
+
+/* Is the entry of a process that can still claim? (Closed entries and
+ * dead processes cannot; this reads /proc, so ask seldom.) */
+static int ep_can_claim(struct shmring_endpoint *e)
+{
+	/* Acquire: pairs with the release store of state at registration. */
+	return shmring_atomic_load(&e->state, SHMRING_ACQUIRE) == SHMRING_EP_ACTIVE &&
+	       shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+}
+
+/* Wait until the entry is not inside a claim, or cannot claim any more.
+ * Returns 0, or -EAGAIN after about LEAVE_WAIT_NS. */
+static int wait_leave(struct shmring *r, struct shmring_endpoint *e)
+{
+	uint64_t t0 = 0;
+
+	for (uint32_t spins = 0; mid_claim(r, e); spins++) {
+		if (spins < 128) {
+			shmring_cpu_relax();
+			continue;
+		}
+		/* Preempted in its claim (on our own CPU, maybe): yield. */
+		if (!ep_can_claim(e))
+			return 0;
+		if (!t0)
+			t0 = shmring__now_ns(CLOCK_MONOTONIC);
+		else if (shmring__now_ns(CLOCK_MONOTONIC) - t0 > LEAVE_WAIT_NS)
+			return -EAGAIN;
+		sched_yield();
+	}
+	return 0;
+}
+
+/* Wait for a GRANTING word to change. Returns 0, or -EAGAIN after
+ * about LEAVE_WAIT_NS. */
+static int wait_granted(struct shmring *r, SHMRING_ATOMIC(uint32_t) *mode, uint32_t w,
+			struct shmring_endpoint *holder)
+{
+	uint64_t t0 = 0;
+
+	(void)r;
+	for (uint32_t spins = 0; shmring_atomic_load(mode, SHMRING_RELAXED) == w; spins++) {
+		if (spins < 128) {
+			shmring_cpu_relax();
+			continue;
+		}
+		if (!ep_can_claim(holder)) {
+			shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
+			return 0;
+		}
+		if (!t0)
+			t0 = shmring__now_ns(CLOCK_MONOTONIC);
+		else if (shmring__now_ns(CLOCK_MONOTONIC) - t0 > LEAVE_WAIT_NS)
+			return -EAGAIN;
+		sched_yield();
+	}
+	return 0;
+}
+
+/* May this handle hold the mode? Its grant time check is the caller's. */
+static int solo_eligible(struct shmring *r)
+{
+	return r->ext[SHMRING_MPMCX_TOKEN] != UINT64_MAX && barrier_register() == 0;
+}
+
+/*
+ * Ask for the mode (at attach, `alone_only`: only if no other live
+ * endpoint of our role is in the table; later: after a run of claims
+ * nobody came between). The word goes 0 -> GRANTING(us): from then on a
+ * claimer that loads it keeps off the counter, and after the barrier we
+ * wait out those that loaded 0 before and are still inside a claim.
+ * Then GRANTING -> SOLO. Gives up (back to 0) if one stays inside a claim.
+ */
+static void solo_grant(struct shmring *r, int alone_only)
+{
+	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
+	SHMRING_ATOMIC(uint32_t) *mode = &b->solo[r->role - 1];
+	struct shmring_endpoint *eps = ep_table(r);
+	uint32_t me = ep_index(r, r->ep);
+	uint32_t granting = SHMRING_MPMC_SOLO_WORD(me, 0);
+	/* Acquire: pairs with the release update in mpmc_attach. */
+	uint32_t hi = shmring_atomic_load(&b->ep_hi, SHMRING_ACQUIRE);
+	uint32_t w = 0;
+
+	if (hi > r->ep_count)
+		hi = r->ep_count;
+	if (shmring_atomic_load(mode, SHMRING_RELAXED) != 0)
+		return;
+	if (shmring__now_ns(CLOCK_MONOTONIC) - shmring_atomic_load(&b->solo_ns[r->role - 1], SHMRING_RELAXED) <
+	    SOLO_HOLD_NS)
+		return;
+	for (uint32_t i = 2; alone_only && i < hi; i++) {
+		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
+
+		if (i == me || (st != SHMRING_EP_ACTIVE && SHMRING_EP_STATE(st) != SHMRING_EP_BUSY))
+			continue;
+		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY ||
+		    (shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == r->role && ep_can_claim(&eps[i])))
+			return;
+	}
+	if (!solo_eligible(r))
+		return;
+	/* Seq_cst: the word is stored before the barrier below. */
+	if (!shmring_atomic_cas(mode, &w, granting, SHMRING_SEQ_CST, SHMRING_RELAXED))
+		return;
+	shmring_atomic_store(&b->solo_ns[r->role - 1], shmring__now_ns(CLOCK_MONOTONIC), SHMRING_RELAXED);
+	if (barrier_all() < 0)
+		goto give_up;
+	for (uint32_t i = 2; i < hi; i++) {
+		if (i == me || shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) != r->role)
+			continue;
+		if (wait_leave(r, &eps[i]) < 0)
+			goto give_up;
+	}
+	w = granting;
+	/* Release: pairs with S2: the counter values the waited-out
+	 * claimers stored are ours to continue from. */
+	if (shmring_atomic_cas(mode, &w, (uint32_t)r->ext[SHMRING_MPMCX_TOKEN], SHMRING_SEQ_CST,
+			       SHMRING_RELAXED))
+		shmring_atomic_fetch_add(&side_stats(r)->solo_grants, 1, SHMRING_RELAXED);
+	return;
+give_up:
+	/* We never stored the counter: the word can go straight back. A
+	 * claimer that saw GRANTING and is taking it back wins instead. */
+	w = granting;
+	shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
+}
+
+void shmring_mpmc_solo(struct shmring *r)
+{
+	r->hwm = 0;
+	if (r->ep)
+		solo_grant(r, 0);
+}
+
+int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
+{
+	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
+	uint32_t side = r->role - 1;
+	SHMRING_ATOMIC(uint32_t) *mode = &b->solo[side];
+	uint32_t idx = w >> 2, st = w & 3u, next = 0;
+	struct shmring_endpoint *e = &ep_table(r)[idx];
+	uint64_t seen = 0;
+	int ret, revoker = 0;
+
+	if (idx < 2 || idx >= r->ep_count) {
+		shmring_atomic_fetch_add(&side_stats(r)->corrupt, 1, SHMRING_RELAXED);
+		return -EPROTO;
+	}
+	switch (st) {
+	case 0:
+		/* GRANTING: its holder stores nothing until SOLO, and waits
+		 * for claimers to leave their claims: ours is cleared, so
+		 * wait here, not in a claim. A dead or closed holder's word
+		 * is dropped. */
+		return wait_granted(r, mode, w, e);
+	case SHMRING_MPMC_SOLO:
+		/* Its last claim, to tell below whether it is claiming
+		 * alongside us or not running. */
+		seen = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+		revoker = 1;
+		/* Seq_cst: stored before the barrier (S3). */
+		if (!shmring_atomic_cas(mode, &w, SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_REVOKING),
+					SHMRING_SEQ_CST, SHMRING_RELAXED))
+			return 0; /* changed: look again */
+		w = SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_REVOKING);
+		shmring_atomic_fetch_add(&side_stats(r)->solo_revokes, 1, SHMRING_RELAXED);
+		/* fall through */
+	case SHMRING_MPMC_REVOKING:
+		ret = barrier_all();
+		if (ret < 0)
+			return ret;
+		if (!shmring_atomic_cas(mode, &w, SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_FENCED),
+					SHMRING_SEQ_CST, SHMRING_RELAXED) &&
+		    w != SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_FENCED))
+			return 0;
+		w = SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_FENCED);
+		/* fall through */
+	default:
+		/* FENCED: the holder's next claim sees the word; wait out
+		 * the one it may be inside. */
+		ret = wait_leave(r, e);
+		if (ret < 0)
+			return ret;
+		/* Hand the mode on to us if the holder made no claim while we
+		 * took it back (it is not running, or waits for room: as
+		 * when claimers share a CPU) and its grant has stood long
+		 * enough: the word never went through 0 since it was
+		 * granted, so no claimer can be inside a CAS. Otherwise (it
+		 * claims alongside us) back to shared. */
+		if (revoker && ep_index(r, r->ep) != idx &&
+		    shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) == seen && solo_eligible(r) &&
+		    shmring__now_ns(CLOCK_MONOTONIC) - shmring_atomic_load(&b->solo_ns[side], SHMRING_RELAXED) >=
+			    SOLO_HOLD_NS)
+			next = (uint32_t)r->ext[SHMRING_MPMCX_TOKEN];
+		/* S4: release, pairs with S2: the holder's counter stores,
+		 * seen through wait_leave's acquire, come first. */
+		if (shmring_atomic_cas(mode, &w, next, SHMRING_SEQ_CST, SHMRING_RELAXED) && next) {
+			shmring_atomic_store(&b->solo_ns[side], shmring__now_ns(CLOCK_MONOTONIC),
+					     SHMRING_RELAXED);
+			shmring_atomic_fetch_add(&side_stats(r)->solo_grants, 1, SHMRING_RELAXED);
+		}
+		return 0;
+	}
+}
+
+/* Close: hand a mode we hold back (our claims are over). */
+static void mpmc_detach(struct shmring *r)
+{
+	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
+	uint32_t w = (uint32_t)r->ext[SHMRING_MPMCX_TOKEN];
+
+	if (!r->ep || r->ext[SHMRING_MPMCX_TOKEN] == UINT64_MAX)
+		return;
+	/* S4: release, pairs with S2. */
+	shmring_atomic_cas(&b->solo[r->role - 1], &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
+}
+
 static int mpmc_attach(struct shmring *r)
 {
 	struct shmring_ctrl *c = r->ctrl;
@@ -50,7 +341,7 @@ static int mpmc_attach(struct shmring *r)
 				     (unsigned long long)r->capacity);
 	if (r->ep) {
 		struct shmring_mpmc_block *b = shmring__mpmc_block(c);
-		uint32_t idx = (uint32_t)(r->ep - (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF));
+		uint32_t idx = ep_index(r, r->ep);
 		uint32_t hi = shmring_atomic_load(&b->ep_hi, SHMRING_RELAXED);
 
 		/* Release: pairs with the acquire load of ep_hi in refresh and
@@ -65,6 +356,20 @@ static int mpmc_attach(struct shmring *r)
 	r->ext[3] = 0; /* no scan yet (shmring_mpmc_refresh) */
 	r->ext[4] = 0; /* no stall seen yet (shmring__mpmc_stall_check) */
 	r->ext[5] = 0;
+	r->ext[SHMRING_MPMCX_TOKEN] = UINT64_MAX;
+	r->ext[SHMRING_MPMCX_NEXT] = 0;
+	r->hwm = 0;
+	for (uint32_t side = 0; side < 2; side++) {
+		uint32_t w = shmring_atomic_load(&shmring__mpmc_block(c)->solo[side], SHMRING_RELAXED);
+
+		if (w != 0 && ((w >> 2) < 2 || (w >> 2) >= r->ep_count))
+			return shmring__fail(-EPROTO, "%s claim mode word is 0x%x: entry %u is outside the endpoint table (2..%u)",
+					     side ? "consumer" : "producer", w, w >> 2, r->ep_count - 1);
+	}
+	if (r->ep && !(r->flags & SHMRING_F_NO_SOLO)) {
+		r->ext[SHMRING_MPMCX_TOKEN] = SHMRING_MPMC_SOLO_WORD(ep_index(r, r->ep), SHMRING_MPMC_SOLO);
+		solo_grant(r, 1);
+	}
 	return 0;
 }
 
@@ -103,7 +408,7 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		return 0;
 	r->ext[1] = min;
 	r->ext[3] = 1;
-	struct shmring_endpoint *eps = (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+	struct shmring_endpoint *eps = ep_table(r);
 	/* Acquire: pairs with the release update in mpmc_attach. */
 	uint32_t hi = shmring_atomic_load(&shmring__mpmc_block(c)->ep_hi, SHMRING_ACQUIRE);
 
@@ -145,4 +450,5 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.geometry = shmring__slot_geometry, /* as the SPSC ring (spsc.c) */
 	.init = mpmc_init,
 	.attach = mpmc_attach,
+	.detach = mpmc_detach,
 };

@@ -197,7 +197,7 @@ static int check_params(const struct shmring_params *p)
 		return shmring__fail(-EINVAL, "params is NULL");
 	if (p->mode & ~0777u)
 		return shmring__fail(-EINVAL, "mode %o has bits outside 0777", p->mode);
-	if (p->flags & ~(uint32_t)SHMRING_F_COUNTERS)
+	if (p->flags & ~(uint32_t)(SHMRING_F_COUNTERS | SHMRING_F_NO_SOLO))
 		return shmring__fail(-EINVAL, "flags 0x%x hold unknown bits", p->flags);
 	return 0;
 }

@@ -108,7 +108,8 @@ static const struct patch patches[] = {
 	{ F(magic), 0, -EPROTO, NULL },
 	{ F(magic), 0x31474e49524d4854ull, -EPROTO, NULL },
 	{ F(abi_version), 0, -EPROTO, NULL },
-	{ F(abi_version), 2, -EPROTO, NULL },
+	{ F(abi_version), 1, -EPROTO, NULL }, /* the version before the claim mode */
+	{ F(abi_version), 3, -EPROTO, NULL },
 	{ F(abi_version), UINT32_MAX, -EPROTO, NULL },
 	{ F(hdr_size), 0, -EPROTO, NULL },
 	{ F(hdr_size), 4096, -EPROTO, NULL },

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SHMRING_MAGIC 0x31474e49524d4853ULL /* "SHMRING1" in little endian */
-#define SHMRING_ABI_VERSION 1u
+#define SHMRING_ABI_VERSION 2u
 #define SHMRING_READY 0x59444552u /* "REDY": the header is complete */
 
 #define SHMRING_BLOCK 128u     /* separation between parties */
@@ -54,7 +54,8 @@ extern "C" {
 /* shmring_hdr.flags */
 #define SHMRING_F_COUNTERS 0x1u /* keep the optional fast-path counters */
 #define SHMRING_F_MEMFD 0x2u    /* anonymous (memfd) object, no name */
-#define SHMRING_F_ALL 0x3u
+#define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (mpmc.h) */
+#define SHMRING_F_ALL 0x7u
 
 /*
  * The header page. Written by the creator before it stores `ready`
@@ -128,7 +129,9 @@ struct shmring_stats {
 	SHMRING_ATOMIC(uint64_t) skipped;     /*  48: slots or records given up by recovery */
 	SHMRING_ATOMIC(uint64_t) corrupt;     /*  56: inconsistent peer state detected */
 	SHMRING_ATOMIC(uint64_t) lost;        /*  64: messages held by a dead consumer, given up by recovery */
-	uint64_t reserved[7];                 /*  72 */
+	SHMRING_ATOMIC(uint64_t) solo_grants; /*  72: MPMC: claim mode granted or handed on (mpmc.h) */
+	SHMRING_ATOMIC(uint64_t) solo_revokes;/*  80: MPMC: claim mode taken back */
+	uint64_t reserved[5];                 /*  88 */
 };
 
 struct shmring_ctrl {
@@ -196,11 +199,25 @@ struct shmring_mpmc_block {
 	SHMRING_ATOMIC(uint32_t) ep_hi;          /*   0: one past the highest endpoint entry ever used */
 	SHMRING_ATOMIC(int32_t) recover_pid;     /*   4: process running shmring_recover, 0 if none */
 	SHMRING_ATOMIC(uint64_t) recover_start;  /*   8: its start time */
-	uint8_t pad[112];
+	SHMRING_ATOMIC(uint32_t) solo[2];        /*  16: claim mode of the producers, consumers:
+	                                          *      SHMRING_MPMC_SOLO_* (mpmc.h) */
+	SHMRING_ATOMIC(uint64_t) solo_ns[2];     /*  24: CLOCK_MONOTONIC of the last grant */
+	uint8_t pad[88];
 };
 #define SHMRING_MPMC_PUB 1u    /* holds the message of that position */
 #define SHMRING_MPMC_SKIP 2u   /* given up by recovery: its producer died */
 #define SHMRING_MPMC_CANCEL 3u /* reserved, then given back unwritten by its producer */
+/*
+ * shmring_mpmc_block.solo[side] (side 0 producers, 1 consumers): 0 while
+ * every endpoint of the side claims by compare-and-swap; otherwise
+ * (entry index << 2) | state: that entry claims with plain stores (SOLO),
+ * or is having that taken back (REVOKING, then FENCED once the barrier
+ * that makes its next claim see it has run). See mpmc.h.
+ */
+#define SHMRING_MPMC_SOLO 1u
+#define SHMRING_MPMC_REVOKING 2u
+#define SHMRING_MPMC_FENCED 3u
+#define SHMRING_MPMC_SOLO_WORD(idx, st) ((uint32_t)(idx) << 2 | (uint32_t)(st))
 
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_hdr) == 384, "hdr size");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, capacity) == 32, "hdr capacity");
@@ -226,6 +243,8 @@ SHMRING_STATIC_ASSERT(sizeof(struct shmring_endpoint) == SHMRING_EP_SIZE, "endpo
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_stats, lost) == 64, "stats lost");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_mpmc_block) == SHMRING_BLOCK, "mpmc block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpoint claim_pos");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo) == 16, "mpmc solo");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo_ns) == 24, "mpmc solo_ns");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit atomics");
 

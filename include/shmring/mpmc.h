@@ -173,6 +173,24 @@ extern "C" {
  */
 SHMRING_API int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want);
 
+/*
+ * Slow paths of the claim mode (SOLO above), out of line in src/mpmc.c.
+ * shmring_mpmc_unsolo: the side's mode word `w` names another endpoint (or
+ * us, being taken back): take it back, or help whoever is at it. Returns
+ * 0 (look at the mode again), -EAGAIN (its holder is inside a claim and
+ * did not finish it within about a millisecond: try again later) or
+ * -EPROTO (the word names no endpoint entry).
+ * shmring_mpmc_solo: we claimed SHMRING_MPMC_SOLO_RUN times in a row with
+ * nobody claiming in between: become the side's solo claimer if its last
+ * grant is old enough.
+ */
+SHMRING_API int shmring_mpmc_unsolo(struct shmring *r, uint32_t w);
+SHMRING_API void shmring_mpmc_solo(struct shmring *r);
+
+#define SHMRING_MPMC_SOLO_RUN 1024u /* uncontended claims in a row before asking for the mode */
+#define SHMRING_MPMCX_TOKEN 6     /* r->ext[]: our SOLO word, or UINT64_MAX: never solo */
+#define SHMRING_MPMCX_NEXT 7      /* r->ext[]: the position after our last claim */
+
 SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* P1: release, pairs with recovery's acquire loads of the entry: an
@@ -183,7 +201,10 @@ SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t 
 
 SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
-	shmring_atomic_store(&e->claim_end, pos + n, SHMRING_RELAXED);
+	/* Release: pairs with the acquire load of claim_end by whoever
+	 * waits for us to leave a claim (src/mpmc.c, mid_claim): our store
+	 * or CAS of the claim counter comes first. */
+	shmring_atomic_store(&e->claim_end, pos + n, SHMRING_RELEASE);
 }
 
 /* Drop the endpoint's claim: claim_end = claim_pos means none. (Any
@@ -195,6 +216,58 @@ SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 	 * shmring_mpmc_refresh and recovery: our slot accesses come first. */
 	shmring_atomic_store(&e->claim_end, shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED),
 			     SHMRING_RELEASE);
+}
+
+/*
+ * Win the announced claim of [*t, *t + k) on the side's counter: a plain
+ * store while the side's mode word names us, a CAS while it is 0.
+ * Returns 1 when won; 0 when lost (*t reloaded: announce again); or,
+ * with the announcement cleared, a negative errno of shmring_mpmc_unsolo.
+ */
+SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
+				     uint64_t *t, uint64_t k)
+{
+	struct shmring_mpmc_block *b = (struct shmring_mpmc_block *)(void *)r->ctrl->kind_blocks;
+	uint32_t w;
+	int ret;
+
+	/* S1: compiler-only. Our announcement is stored before this load in
+	 * program order; the CPU may still reorder them, and the barrier of
+	 * whoever changes the mode word (S3) is what orders them. */
+	shmring_signal_fence();
+	/* S2: acquire, pairs with the release CAS that handed the mode back
+	 * (S4): the solo claimer's stores of the counter come before ours. */
+	w = shmring_atomic_load(&b->solo[r->role - 1], SHMRING_ACQUIRE);
+	if (shmring_likely(w == r->ext[SHMRING_MPMCX_TOKEN])) {
+		/* P2/C3 (solo): nobody else writes the counter while the
+		 * word names us. Release as the CAS below. */
+		shmring_atomic_store(claim, *t + k, SHMRING_RELEASE);
+		return 1;
+	}
+	if (shmring_likely(w == 0)) {
+		uint64_t want = *t;
+
+		/* P2/C3: release, pairs with recovery's acquire load of
+		 * prod.claim and the producers' of cons.claim (P0): they
+		 * then see our announcement. */
+		if (!shmring_atomic_cas_weak(claim, t, want + k, SHMRING_RELEASE, SHMRING_RELAXED)) {
+			r->hwm = 0;
+			return 0;
+		}
+		/* Claims in a row that nobody came between: ask for the
+		 * mode after a run of them (out of line, rare). */
+		if (want != r->ext[SHMRING_MPMCX_NEXT])
+			r->hwm = 0;
+		else if (shmring_unlikely(++r->hwm >= SHMRING_MPMC_SOLO_RUN) &&
+			 r->ext[SHMRING_MPMCX_TOKEN] != UINT64_MAX)
+			shmring_mpmc_solo(r);
+		r->ext[SHMRING_MPMCX_NEXT] = want + k;
+		return 1;
+	}
+	shmring_mpmc__clear(r->ep);
+	ret = shmring_mpmc_unsolo(r, w);
+	*t = shmring_atomic_load(claim, SHMRING_RELAXED);
+	return ret < 0 ? ret : 0;
 }
 
 SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
@@ -234,13 +307,15 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 
 		shmring_mpmc__announce(r->ep, t, k);
 		announced = 1;
-		/* P2: release, pairs with recovery's acquire load of prod.claim,
-		 * which then sees the announcement above. */
-		if (shmring_atomic_cas_weak(claim, &t, t + k, SHMRING_RELEASE, SHMRING_RELAXED)) {
+		int won = shmring_mpmc__win(r, claim, &t, k);
+
+		if (shmring_likely(won > 0)) {
 			shmring_mpmc__confirm(r->ep, t, k);
 			*pos = t;
 			return (int64_t)k;
 		}
+		if (won < 0)
+			return won == -EAGAIN ? 0 : won;
 	}
 }
 
@@ -330,9 +405,11 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
 		}
 		shmring_mpmc__announce(r->ep, h, k);
 		announced = 1;
-		/* C3: release, pairs with the producers' acquire load of
-		 * cons.claim (P0), which then sees our announcement. */
-		if (shmring_atomic_cas_weak(claim, &h, h + k, SHMRING_RELEASE, SHMRING_RELAXED)) {
+		int won = shmring_mpmc__win(r, claim, &h, k);
+
+		if (shmring_unlikely(won < 0))
+			return won == -EAGAIN ? 0 : won;
+		if (shmring_likely(won > 0)) {
 			shmring_mpmc__confirm(r->ep, h, k);
 			if (skipped)
 				shmring_atomic_fetch_add(&r->ctrl->cons_stats.skipped, skipped,
@@ -404,16 +481,19 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
 
 /*
  * Copy the oldest available element out. The handle must be a consumer.
- * Returns 0, -EAGAIN (empty) or -EBADF (not a consumer handle).
+ * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
+ * (the consumers' claim mode word names no endpoint).
  */
 SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 {
 	uint64_t h, k;
+	int64_t m;
 
 	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
 		return -EBADF;
-	if (shmring_unlikely(shmring_mpmc__claim_cons(r, 1, 0, 0, &h, &k) == 0))
-		return -EAGAIN;
+	m = shmring_mpmc__claim_cons(r, 1, 0, 0, &h, &k);
+	if (shmring_unlikely(m <= 0))
+		return m == 0 ? -EAGAIN : (int)m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
 	shmring_mpmc__take(r, h, k, 1, elem);
 	return 0;
@@ -469,14 +549,15 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 	if (shmring_unlikely(n == 0 || (all && n > r->capacity)))
 		return n == 0 ? 0 : -EINVAL;
 	m = shmring_mpmc__claim_cons(r, n, all, 0, &h, &k);
-	if (m == 0)
-		return all ? -EAGAIN : 0;
+	if (m <= 0)
+		return m == 0 && all ? -EAGAIN : m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
 	shmring_mpmc__take(r, h, k, (uint64_t)m, elems);
 	return m;
 }
 
-/* Copy up to n elements out. Returns the count (0 when empty) or -EBADF. */
+/* Copy up to n elements out. Returns the count (0 when empty), -EBADF or
+ * -EPROTO. */
 SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
 	return shmring_mpmc__pop_n(r, elems, n, 0);

@@ -29,6 +29,7 @@
 #define shmring_atomic_cas(p, e, d, mos, mof) \
 	std::atomic_compare_exchange_strong_explicit((p), (e), (d), (mos), (mof))
 #define shmring_atomic_fence(mo) std::atomic_thread_fence(mo)
+#define shmring_signal_fence() std::atomic_signal_fence(std::memory_order_seq_cst)
 #define SHMRING_STATIC_ASSERT(c, m) static_assert(c, m)
 #else
 #include <stdatomic.h>
@@ -47,6 +48,7 @@
 #define shmring_atomic_cas(p, e, d, mos, mof) \
 	atomic_compare_exchange_strong_explicit((p), (e), (d), (mos), (mof))
 #define shmring_atomic_fence(mo) atomic_thread_fence(mo)
+#define shmring_signal_fence() atomic_signal_fence(memory_order_seq_cst)
 #define SHMRING_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
