@@ -150,7 +150,12 @@ static int wait_granted(struct shmring *r, SHMRING_ATOMIC(uint32_t) *mode, uint3
 {
 	uint64_t t0 = 0;
 
-	(void)r;
+	/* Ours: left by a granter that died or closed in our entry (we
+	 * took the entry over); it never stored the counter. */
+	if (r->ep == holder) {
+		shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
+		return 0;
+	}
 	for (uint32_t spins = 0; shmring_atomic_load(mode, SHMRING_RELAXED) == w; spins++) {
 		if (spins < 128) {
 			shmring_cpu_relax();
@@ -218,6 +223,11 @@ static void solo_grant(struct shmring *r, int alone_only)
 	shmring_atomic_store(&b->solo_ns[r->role - 1], shmring__now_ns(CLOCK_MONOTONIC), SHMRING_RELAXED);
 	if (barrier_all() < 0)
 		goto give_up;
+	/* After the barrier: an endpoint that loaded the word before our
+	 * CAS raised ep_hi before that, and we see it now. */
+	hi = shmring_atomic_load(&b->ep_hi, SHMRING_ACQUIRE);
+	if (hi > r->ep_count)
+		hi = r->ep_count;
 	for (uint32_t i = 2; i < hi; i++) {
 		if (i == me || shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) != r->role)
 			continue;

@@ -27,6 +27,8 @@ struct ms_shared {
 	uint32_t producers;
 	uint32_t yield_mask;   /* yield at random when (rand & mask) == 0; 0: never */
 	uint32_t stamp;        /* owner-stamp variant: reserve/commit, peek/release */
+	uint32_t churn;        /* close and reopen the handle after 1 in `churn` operations
+	                        * (and pause now and then), so the claim mode moves; 0: never */
 	_Atomic uint64_t popped;
 	_Atomic uint64_t sum;  /* of all seqs taken */
 	_Atomic uint64_t progress;
@@ -89,8 +91,33 @@ static inline void ms_maybe_yield(struct ms_shared *s, uint64_t *rs)
 		sched_yield();
 }
 
-/* Producer `id` on its own handle h. */
-static inline void ms_produce(struct ms_shared *s, struct shmring *h, uint64_t id)
+/* Churn: now and then leave the ring and come back as a new endpoint (the
+ * claim mode is handed back at close, granted at attach when alone), or
+ * pause, so that another endpoint finds us idle and takes the mode over. */
+static inline int ms_churn(struct ms_shared *s, struct shmring *h, struct shmring *base, int role,
+			   uint64_t *rs)
+{
+	uint64_t x;
+
+	if (!base || !s->churn || (x = ms_rand(rs) % s->churn) > 1)
+		return 0;
+	if (x == 1) {
+		struct timespec ts = { 0, (long)(ms_rand(rs) % 200000) };
+
+		nanosleep(&ts, NULL);
+		return 0;
+	}
+	shmring_close(h);
+	int ret = shmring_dup(h, base, role);
+
+	if (ret < 0)
+		ms_fail(s, "reopen failed", (uint64_t)role, (uint64_t)-ret);
+	return ret;
+}
+
+/* Producer `id` on its own handle h (opened on `base`, which churn reopens
+ * it on; NULL: no churn). */
+static inline void ms_produce(struct ms_shared *s, struct shmring *h, struct shmring *base, uint64_t id)
 {
 	struct ms_msg m[8];
 	uint64_t rs = id * 7919 + 1;
@@ -151,6 +178,8 @@ static inline void ms_produce(struct ms_shared *s, struct shmring *h, uint64_t i
 		seq += (uint64_t)k;
 		atomic_fetch_add_explicit(&s->progress, (uint64_t)k, memory_order_relaxed);
 		ms_maybe_yield(s, &rs);
+		if (ms_churn(s, h, base, SHMRING_PRODUCER, &rs) < 0)
+			return;
 	}
 }
 
@@ -175,7 +204,7 @@ static inline int ms_take(struct ms_shared *s, const struct ms_msg *m, uint64_t 
 }
 
 /* Consumer `id` on its own handle h, until every message is taken. */
-static inline void ms_consume(struct ms_shared *s, struct shmring *h, uint64_t id)
+static inline void ms_consume(struct ms_shared *s, struct shmring *h, struct shmring *base, uint64_t id)
 {
 	struct ms_msg m[8];
 	uint64_t last[MS_MAX_PRODUCERS];
@@ -236,6 +265,8 @@ static inline void ms_consume(struct ms_shared *s, struct shmring *h, uint64_t i
 		atomic_fetch_add_explicit(&s->popped, (uint64_t)k, memory_order_relaxed);
 		atomic_fetch_add_explicit(&s->progress, (uint64_t)k, memory_order_relaxed);
 		ms_maybe_yield(s, &rs);
+		if (ms_churn(s, h, base, SHMRING_CONSUMER, &rs) < 0)
+			return;
 	}
 }
 

@@ -156,6 +156,8 @@ extern "C" {
 #define SHMRING_FAULT_CONS_CLAIMED 4        /* consumer: slots claimed, nothing read */
 #define SHMRING_FAULT_CONS_MID_COPY 5       /* consumer: half of the payload read */
 #define SHMRING_FAULT_CONS_BEFORE_RELEASE 6 /* consumer: payload read, claim not cleared */
+#define SHMRING_FAULT_CLAIM_MODE_READ 7     /* either: claim announced, mode word read, counter
+					     * not yet written (store or CAS) */
 
 #ifdef SHMRING_FAULT_HOOK
 #define SHMRING_MPMC_FAULT(point) SHMRING_FAULT_HOOK(point)
@@ -187,7 +189,11 @@ SHMRING_API int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t wan
 SHMRING_API int shmring_mpmc_unsolo(struct shmring *r, uint32_t w);
 SHMRING_API void shmring_mpmc_solo(struct shmring *r);
 
-#define SHMRING_MPMC_SOLO_RUN 1024u /* uncontended claims in a row before asking for the mode */
+/* Uncontended claims in a row before asking for the mode (tests define it
+ * lower, before including this header, to move the mode more often). */
+#ifndef SHMRING_MPMC_SOLO_RUN
+#define SHMRING_MPMC_SOLO_RUN 1024u
+#endif
 #define SHMRING_MPMCX_TOKEN 6     /* r->ext[]: our SOLO word, or UINT64_MAX: never solo */
 #define SHMRING_MPMCX_NEXT 7      /* r->ext[]: the position after our last claim */
 
@@ -238,6 +244,7 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 	/* S2: acquire, pairs with the release CAS that handed the mode back
 	 * (S4): the solo claimer's stores of the counter come before ours. */
 	w = shmring_atomic_load(&b->solo[r->role - 1], SHMRING_ACQUIRE);
+	SHMRING_MPMC_FAULT(SHMRING_FAULT_CLAIM_MODE_READ);
 	if (shmring_likely(w == r->ext[SHMRING_MPMCX_TOKEN])) {
 		/* P2/C3 (solo): nobody else writes the counter while the
 		 * word names us. Release as the CAS below. */
@@ -319,10 +326,15 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 	}
 }
 
-/* Producer: mark n claimed slots from t in state st, then drop the claim. */
+/*
+ * Producer: mark n claimed slots from t in state st, then drop the claim.
+ * Last slot first: a consumer waiting at t finds the whole run ready at
+ * once, and does not pull the run's first cache line back while we
+ * still write the rest of it.
+ */
 SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
 {
-	for (uint64_t i = 0; i < n; i++)
+	for (uint64_t i = n; i-- > 0;)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
 		shmring_atomic_store(shmring_slot_seq(r, t + i), SHMRING_MPMC_SEQ(t + i, st),
 				     SHMRING_RELEASE);
