@@ -86,6 +86,14 @@ Test(dump_mpmc, empty_full_wrapped)
 	cr_assert(strstr(t.out, "mpmc, 8 slots x 16 B"), "%s", t.out);
 	cr_assert(strstr(t.out, "fill 8 / 8 slots (100.0%)"), "%s", t.out);
 	cr_assert(strstr(t.out, "readable run from the consumer claim: 8 messages"), "%s", t.out);
+	/* Each side's lone endpoint holds the claim mode (mpmc.h). */
+	char mode[160];
+
+	snprintf(mode, sizeof(mode),
+		 "claim mode: producers solo entry %u, consumers solo entry %u; granted 1/1, taken back 0/0",
+		 (unsigned)(p.ep - (struct shmring_endpoint *)(void *)((unsigned char *)p.map + SHMRING_EP_OFF)),
+		 (unsigned)(c.ep - (struct shmring_endpoint *)(void *)((unsigned char *)c.map + SHMRING_EP_OFF)));
+	cr_assert(strstr(t.out, mode), "want \"%s\" in\n%s", mode, t.out);
 	t_run_free(&t);
 
 	pop(&c, 0, 5);
@@ -249,10 +257,12 @@ Test(dump_mpmc, dead_consumer_holding_messages, .timeout = 60)
 
 Test(dump_mpmc, corrupt_claims)
 {
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		const char *name = t_name("dump-mpmc-bad");
 		static const char *const want[] = { "fill-capacity", "positions-ordered", "slot-sequence",
-						    "in-flight-owner" };
+						    "in-flight-owner",
+						    "FAILED claim-mode: the producers' claim mode word 0x5 names entry 1",
+						    "FAILED claim-mode: the consumers' claim mode is solo entry 2, a producer" };
 		struct shmring p, c;
 		size_t len;
 
@@ -269,6 +279,11 @@ Test(dump_mpmc, corrupt_claims)
 		case 1: ctl->cons.claim = 6; break;
 		case 2: *seq2 = SHMRING_MPMC_SEQ(2 + 3, SHMRING_MPMC_PUB); break; /* another slot's position */
 		case 3: *seq2 = SHMRING_MPMC_SEQ(2 - 8, SHMRING_MPMC_PUB); break; /* unpublished, no owner */
+		case 4: ((struct shmring_mpmc_block *)(void *)ctl->kind_blocks)->solo[0] = 5; break;
+		case 5:
+			((struct shmring_mpmc_block *)(void *)ctl->kind_blocks)->solo[1] =
+				SHMRING_MPMC_SOLO_WORD(2, SHMRING_MPMC_SOLO);
+			break;
 		}
 		struct t_run t = t_dump("--check", name, NULL);
 

@@ -23,7 +23,13 @@
 #define SNAP_TRIES 256
 #define POS_MASK ((1ull << 62) - 1) /* positions as the sequence word keeps them */
 
-enum { PRIV_END_SEQ, PRIV_IN_FLIGHT, PRIV_PASSED, PRIV_READY };
+enum { PRIV_END_SEQ, PRIV_IN_FLIGHT, PRIV_PASSED, PRIV_READY, PRIV_MODE_P, PRIV_MODE_C, PRIV_GRANTS,
+       PRIV_REVOKES };
+
+static const struct shmring_mpmc_block *mpmc_block(const struct dump_ring *d)
+{
+	return (const struct shmring_mpmc_block *)(const void *)d->r.ctrl->kind_blocks;
+}
 
 static uint64_t seq_at(const struct dump_ring *d, uint64_t pos)
 {
@@ -90,6 +96,14 @@ static void mpmc_snapshot(struct dump_ring *d)
 	d->fill = h - t;
 	d->avail_end = t;
 	memset(d->kind_priv, 0, sizeof(d->kind_priv));
+	/* The claim mode words (mpmc.h) and how often the mode moved: one
+	 * relaxed read each, for display and the range check. */
+	d->kind_priv[PRIV_MODE_P] = shmring_atomic_load(&mpmc_block(d)->solo[0], SHMRING_RELAXED);
+	d->kind_priv[PRIV_MODE_C] = shmring_atomic_load(&mpmc_block(d)->solo[1], SHMRING_RELAXED);
+	d->kind_priv[PRIV_GRANTS] = (shmring_atomic_load(&c->prod_stats.solo_grants, SHMRING_RELAXED) << 32) |
+				    (shmring_atomic_load(&c->cons_stats.solo_grants, SHMRING_RELAXED) & UINT32_MAX);
+	d->kind_priv[PRIV_REVOKES] = (shmring_atomic_load(&c->prod_stats.solo_revokes, SHMRING_RELAXED) << 32) |
+				     (shmring_atomic_load(&c->cons_stats.solo_revokes, SHMRING_RELAXED) & UINT32_MAX);
 	if (d->fill > d->r.capacity)
 		return;
 
@@ -222,6 +236,45 @@ static void check_slots(struct dump_ring *d)
 			     (unsigned long long)n, (unsigned long long)cap);
 }
 
+static const char *mode_state(uint32_t w)
+{
+	static const char *const names[] = { "granting to", "solo", "being taken back from", "taken back from" };
+
+	return w == 0 ? "shared" : names[w & 3u];
+}
+
+/* A mode word names an entry of the table, or none; a holder that is
+ * gone is only a warning: the next claimer takes the word back. */
+static void check_modes(struct dump_ring *d)
+{
+	for (int side = 0; side < 2; side++) {
+		uint32_t w = (uint32_t)d->kind_priv[PRIV_MODE_P + side];
+		uint32_t idx = w >> 2;
+		const char *who = side ? "consumers'" : "producers'";
+
+		if (w == 0)
+			continue;
+		if (idx < 2 || idx >= d->r.ep_count) {
+			dump_problem(d, false, "claim-mode",
+				     "the %s claim mode word 0x%x names entry %u, outside the endpoint table (2..%u)",
+				     who, w, idx, d->r.ep_count - 1);
+			continue;
+		}
+		const struct dump_ep *e = NULL;
+
+		for (uint32_t i = 0; i < d->n_eps; i++)
+			if (d->eps[i].index == idx)
+				e = &d->eps[i];
+		if (!e || e->state != SHMRING_EP_ACTIVE || !e->alive)
+			dump_problem(d, true, "claim-mode",
+				     "the %s claim mode is %s entry %u, which is %s: the next claimer takes it back",
+				     who, mode_state(w), idx, !e ? "free" : "not a live endpoint");
+		else if (e->role != (uint32_t)(side ? SHMRING_CONSUMER : SHMRING_PRODUCER))
+			dump_problem(d, false, "claim-mode", "the %s claim mode is %s entry %u, a %s", who,
+				     mode_state(w), idx, dump_role_name(e->role));
+	}
+}
+
 static void mpmc_check(struct dump_ring *d)
 {
 	uint64_t cap = d->r.capacity, t = d->tail, h = d->head, init = d->hdr.init_pos;
@@ -252,6 +305,7 @@ static void mpmc_check(struct dump_ring *d)
 		dump_problem(d, false, "high-water", "high-water mark %llu exceeds the capacity %llu",
 			     (unsigned long long)d->prod.st.high_water, (unsigned long long)cap);
 	check_claims(d);
+	check_modes(d);
 	if (d->n_failed == 0)
 		check_slots(d);
 }
@@ -327,13 +381,33 @@ static void mpmc_text(FILE *f, const struct dump_ring *d)
 		(unsigned long long)d->kind_priv[PRIV_PASSED], d->kind_priv[PRIV_PASSED] == 1 ? "" : "s",
 		(unsigned long long)d->kind_priv[PRIV_IN_FLIGHT],
 		d->kind_priv[PRIV_IN_FLIGHT] == 1 ? "" : "s");
+	fprintf(f, "  claim mode:");
+	for (int side = 0; side < 2; side++) {
+		uint32_t w = (uint32_t)d->kind_priv[PRIV_MODE_P + side];
+
+		fprintf(f, "%s %s %s", side ? "," : "", side ? "consumers" : "producers", mode_state(w));
+		if (w)
+			fprintf(f, " entry %u", w >> 2);
+	}
+	fprintf(f, "; granted %llu/%llu, taken back %llu/%llu times (producers/consumers)\n",
+		(unsigned long long)(d->kind_priv[PRIV_GRANTS] >> 32),
+		(unsigned long long)(d->kind_priv[PRIV_GRANTS] & UINT32_MAX),
+		(unsigned long long)(d->kind_priv[PRIV_REVOKES] >> 32),
+		(unsigned long long)(d->kind_priv[PRIV_REVOKES] & UINT32_MAX));
 }
 
 static void mpmc_json(FILE *f, const struct dump_ring *d)
 {
-	fprintf(f, ",\n \"mpmc\": {\"ready\": %llu, \"passed\": %llu, \"in_flight\": %llu, \"readable_end\": %llu}",
+	fprintf(f, ",\n \"mpmc\": {\"ready\": %llu, \"passed\": %llu, \"in_flight\": %llu, \"readable_end\": %llu, "
+		   "\"claim_mode\": {\"producers\": %llu, \"consumers\": %llu, \"grants\": [%llu, %llu], "
+		   "\"revokes\": [%llu, %llu]}}",
 		(unsigned long long)d->kind_priv[PRIV_READY], (unsigned long long)d->kind_priv[PRIV_PASSED],
-		(unsigned long long)d->kind_priv[PRIV_IN_FLIGHT], (unsigned long long)d->avail_end);
+		(unsigned long long)d->kind_priv[PRIV_IN_FLIGHT], (unsigned long long)d->avail_end,
+		(unsigned long long)d->kind_priv[PRIV_MODE_P], (unsigned long long)d->kind_priv[PRIV_MODE_C],
+		(unsigned long long)(d->kind_priv[PRIV_GRANTS] >> 32),
+		(unsigned long long)(d->kind_priv[PRIV_GRANTS] & UINT32_MAX),
+		(unsigned long long)(d->kind_priv[PRIV_REVOKES] >> 32),
+		(unsigned long long)(d->kind_priv[PRIV_REVOKES] & UINT32_MAX));
 }
 
 const struct dump_kind dump_kind_mpmc = {
@@ -342,7 +416,7 @@ const struct dump_kind dump_kind_mpmc = {
 	.unit = "slots",
 	.invariants = "header-immutable, endpoint-table, dead-endpoint-claim, positions-ordered, "
 		      "fill-capacity, cached-positions, high-water, claim-range, slot-sequence, "
-		      "in-flight-owner",
+		      "in-flight-owner, claim-mode",
 	.snapshot = mpmc_snapshot,
 	.check = mpmc_check,
 	.messages = mpmc_messages,
