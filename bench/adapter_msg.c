@@ -39,12 +39,12 @@ static uint64_t msg_bytes(const struct bench_run *run)
 
 static int msg_setup_spsc(struct bench_run *run)
 {
-	return bench_sr_setup(run, SHMRING_MSG_SPSC, msg_bytes(run));
+	return bench_sr_setup(run, SHMRING_MSG_SPSC, msg_bytes(run), 0);
 }
 
 static int msg_setup_mpsc(struct bench_run *run)
 {
-	return bench_sr_setup(run, SHMRING_MSG_MPSC, msg_bytes(run));
+	return bench_sr_setup(run, SHMRING_MSG_MPSC, msg_bytes(run), 0);
 }
 
 /* copy in, copy out */

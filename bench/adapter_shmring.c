@@ -28,7 +28,7 @@ struct sr_ep {
 
 _Static_assert(offsetof(struct sr_ep, r) == 0, "bench_sr_ep_open takes the endpoint as its ring");
 
-int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity)
+int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity, uint32_t flags)
 {
 	struct sr_state *st = calloc(1, sizeof(*st));
 	struct shmring_params p;
@@ -37,6 +37,7 @@ int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity)
 	if (!st)
 		return -ENOMEM;
 	shmring_params_init(&p, type, capacity, run->size);
+	p.flags = flags;
 	for (st->nrings = 0; st->nrings < (run->rtt ? 2 : 1); st->nrings++) {
 		r = shmring_create_anon(&st->ring[st->nrings], &p, SHMRING_ROLE_NONE);
 		if (r < 0) {
@@ -52,12 +53,18 @@ int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity)
 
 static int sr_setup_spsc(struct bench_run *run)
 {
-	return bench_sr_setup(run, SHMRING_SPSC, run->capacity);
+	return bench_sr_setup(run, SHMRING_SPSC, run->capacity, 0);
 }
 
 static int sr_setup_mpmc(struct bench_run *run)
 {
-	return bench_sr_setup(run, SHMRING_MPMC, run->capacity);
+	return bench_sr_setup(run, SHMRING_MPMC, run->capacity, 0);
+}
+
+/* The same ring with the claim mode off: every claim a CAS (mpmc.h). */
+static int sr_setup_mpmc_cas(struct bench_run *run)
+{
+	return bench_sr_setup(run, SHMRING_MPMC, run->capacity, SHMRING_F_NO_SOLO);
 }
 
 void bench_sr_teardown(struct bench_run *run)
@@ -242,6 +249,20 @@ static const struct bench_subject subjects[] = {
 		.consumer = mpmc_consumer,
 		.client = mpmc_client,
 		.server = mpmc_server,
+	},
+	{
+		.name = "shmring-mpmc-cas",
+		.group = "shmring",
+		.desc = "MPMC slot ring with SHMRING_F_NO_SOLO (every claim a CAS), try_push/try_pop",
+		.flags = BS_TPUT | BS_MULTI,
+		.max_size = 8,
+		.setup = sr_setup_mpmc_cas,
+		.teardown = bench_sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
+		.producer = mpmc_producer,
+		.consumer = mpmc_consumer,
 	},
 	{
 		.name = "shmring-mpmc-burst",

@@ -180,7 +180,7 @@ void *bench_msgbuf(struct bench_run *run, size_t n);
  * 0 or a negative errno. An endpoint is the adapter's struct whose first
  * member is a struct shmring, attached with shmring_dup.
  */
-int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity);
+int bench_sr_setup(struct bench_run *run, uint32_t type, uint64_t capacity, uint32_t flags);
 void bench_sr_teardown(struct bench_run *run);
 int bench_sr_ep_open(struct bench_run *run, void *vep, int ring, int role);
 void bench_sr_ep_close(struct bench_run *run, void *vep);

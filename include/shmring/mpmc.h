@@ -4,10 +4,11 @@
  *
  * ALGORITHM (chosen by measurement; figures below)
  *
- * Each side claims positions with one compare-and-swap on its claim
- * counter (ctrl->prod.claim, ctrl->cons.claim), as in Vyukov's bounded
- * queue, and each slot carries a sequence word saying which position it
- * last held and in what state:
+ * Each side claims positions on its claim counter (ctrl->prod.claim,
+ * ctrl->cons.claim) with one compare-and-swap, as in Vyukov's bounded
+ * queue, or, while one endpoint has the side to itself, with a plain store
+ * (CLAIM MODE below); and each slot carries a sequence word saying which
+ * position it last held and in what state:
  *
  *   seq = (position << 2) | SHMRING_MPMC_PUB     message of that position
  *                         | SHMRING_MPMC_SKIP    given up: producer died
@@ -15,25 +16,25 @@
  *
  * Unlike Vyukov's queue, consumers never write the slot. A consumer
  * announces the position it is about to claim in its endpoint entry
- * (claim_pos, claim_end) before its claim CAS, and clears the claim when
- * it is done reading.
- * A producer may write position t while t - capacity is below both the
- * consumer claim counter and every announced consumer position; it keeps
- * that limit in its handle and recomputes it (shmring_mpmc_refresh, out of
- * line: one read of cons.claim and of the consumer entries) only when the
- * cached limit runs out, about once a lap while consumers keep up. The
- * slot's cache line therefore moves only producer -> consumer; in
- * Vyukov's queue the consumer's "slot free" store sends it back, which is
- * two more coherence transfers per line.
+ * (claim_pos, claim_end) before its claim, and clears the claim when it is
+ * done reading. A producer may write position t while t - capacity is
+ * below both the consumer claim counter and every announced consumer
+ * position; it keeps that limit in its handle and recomputes it
+ * (shmring_mpmc_refresh, out of line: one read of cons.claim and of the
+ * consumer entries) only when the cached limit runs out, about once a lap
+ * while consumers keep up. A slot's cache line therefore moves only
+ * producer -> consumer; in Vyukov's queue the consumer's "slot free"
+ * store sends it back. A burst is published last slot first, so a
+ * consumer waiting at its first slot finds the whole burst at once.
  *
- * Producers also announce their claims (claim_pos / claim_end) before the
- * CAS. That costs two stores to a line the endpoint owns, and is what makes
- * recovery exact: shmring_recover() (src/recover.c) finds a dead process's
- * announced positions, marks the ones it never published SKIP (a consumer
- * passes a SKIP slot and counts it in cons_stats.skipped; its bytes are
- * never delivered) and drops a dead consumer's announcement, counting what
- * it held in cons_stats.lost. Nobody has to call it: the blocking waits
- * of wait.h run it themselves at their liveness checks (every slice_ms,
+ * Producers also announce their claims before claiming. That costs two
+ * stores to a line the endpoint owns, and is what makes recovery exact:
+ * shmring_recover() (src/recover.c) finds a dead process's announced
+ * positions, marks the ones it never published SKIP (a consumer passes a
+ * SKIP slot and counts it in cons_stats.skipped; its bytes are never
+ * delivered) and drops a dead consumer's announcement, counting what it
+ * held in cons_stats.lost. Nobody has to call it: the blocking waits of
+ * wait.h run it themselves at their liveness checks (every slice_ms,
  * default 100) when the consumers made no progress since the previous
  * check or every peer is dead, so a dead process stalls the ring for one
  * to two slices (SHMRING_WAIT_F_NO_RECOVER turns it off per handle). The
@@ -45,6 +46,46 @@
  * shared tail as in DPDK's or Concurrency Kit's MP rings, which is what
  * makes those collapse when two producers share a core.
  *
+ * CLAIM MODE. Measured first (docs/mpmc.md): with both claim CASes
+ * replaced by plain stores, 1P1C ran 2.1-2.4x faster. A locked
+ * instruction waits for the stores before it, and the previous message's
+ * slot stores are waiting for the line the consumer is reading. So each
+ * side has a mode word (layout.h: shmring_mpmc_block.solo[]): 0, every
+ * claim a CAS; SOLO(entry), that endpoint alone claims, with a plain
+ * store. A claim is: announce, load the word, then store (SOLO naming us)
+ * or CAS (0). Any other value sends the claimer to the slow path
+ * (shmring_mpmc_unsolo, src/mpmc.c), with its announcement cleared:
+ *
+ *   - taking back: SOLO(i) -> REVOKING(i); membarrier(2)
+ *     (MEMBARRIER_CMD_GLOBAL_EXPEDITED: every CPU that runs a thread of a
+ *     registered process executes a full barrier) -> FENCED(i); wait until
+ *     entry i holds no announced-but-unwon claim (or its process is dead
+ *     or gone); then 0, or SOLO(us) when i made no claim meanwhile (it is
+ *     not running: claimers sharing a CPU) and its grant is 20 us old.
+ *     The barrier is the holder's half of a Dekker handshake it never
+ *     pays for: either its announcement was stored before the barrier
+ *     (and we wait for it to finish), or its load of the word comes
+ *     after (and it sees the change);
+ *   - granting: an endpoint that made SHMRING_MPMC_SOLO_RUN claims in a
+ *     row nobody came between, or attaches alone on its side, asks:
+ *     0 -> GRANTING(us); membarrier; wait for every other endpoint of the
+ *     side to leave a claim it may have started on seeing 0 (give up,
+ *     back to 0, after about a millisecond); -> SOLO(us). At most one
+ *     grant per 20 us per side (solo_ns), so endpoints truly claiming at
+ *     the same time end in shared mode after one exchange, and pay at most
+ *     a barrier per 20 us if they keep finding runs;
+ *   - close hands SOLO(us) back (-> 0); a waiter that finds its holder
+ *     inside a claim for more than about a millisecond returns -EAGAIN.
+ *
+ * Each side costs one extra load (the word, a read-mostly line) per
+ * claim in either mode. The spin model tests/spin/solo.pml checks the
+ * handshake with store buffers (x86-TSO): no position claimed twice;
+ * without the barrier, or either wait, or with SOLO handed on directly,
+ * it finds a double claim. Every process that may hold the mode
+ * registers (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED); where that is
+ * refused (seccomp, valgrind) it never asks, and SHMRING_F_NO_SOLO at
+ * create turns the mode off for the ring.
+ *
  * WHY THIS AND NOT ANOTHER. Concurrency Kit's and DPDK's MP/MC rings make
  * every producer wait for the ones that claimed before it to publish a
  * shared tail, which is what collapses when two producers share a core;
@@ -52,71 +93,50 @@
  * sequences) the trade is: two stores to the endpoint's own line per
  * operation (the announcement, which recovery needs anyway: without it a
  * dead producer's claim cannot be told from a live, preempted one), in
- * exchange for the consumer never writing a slot line. FAA tickets (SCQ,
- * folly's turn queue) were not tried: a try_push must not take a ticket it
- * may not be able to use, and recovery would have to skip abandoned
- * tickets as well.
+ * exchange for the consumer never writing a slot line; and the claim mode
+ * takes the locked instruction off both sides while one endpoint claims
+ * at a time. FAA tickets (SCQ, folly's turn queue) were not tried: a
+ * try_push must not take a ticket it may not be able to use, recovery
+ * would have to skip abandoned tickets, and a fetch-and-add is as locked
+ * as a CAS.
  *
  * MEASURED (shmring-bench, threads, 8-byte messages, capacity 1024, the
  * producers pinned to one vCPU and the consumers to the other of a 2-vCPU
- * AMD EPYC KVM guest; Mmsg/s, medians; 1P1C / 2P2C / 4P4C):
+ * AMD EPYC KVM guest; Mmsg/s, medians of 5; 1P1C / 2P2C / 4P4C), one run
+ * of shmring-bench -f 'shmring-mpmc:tput*,shmring-mpmc-cas*,vyukov:tput*'
+ * -s 8, load average 0.8:
  *
- *   (a) `bash tools/bench.sh` (default suite, 5 x 100 ms), a quiet window,
- *       load average 0.83 at start, 1.87 at end (docs/bench/table.txt):
- *       shmring-mpmc 56.1 / 55.3 / 56.0   vyukov      56.4 / 51.4 / 49.9
- *       ck-mpmc      17.3 / 15.5 / 14.2   dpdk-mpmc   21.7 / 14.9 /  9.0
- *       dpdk-hts     18.8 / 13.5 /  7.5   (no burst subjects yet then)
- *   (b) shmring-bench -f 'shmring-mpmc:tput*,shmring-mpmc-burst*,
- *       vyukov:tput*,ck-mpmc*,dpdk-mpmc*,dpdk-hts*' -r 9, the machine
- *       shared with builds, fuzzers and a model checker, load average 3.8
- *       at start, 6.4 at end, 62 of 63 two-endpoint runs preempted:
- *       shmring-mpmc 11.5 / 10.0 /  9.2   vyukov      18.7 / 16.3 / 16.5
- *       ck-mpmc       2.8 / 0.54 /  5.6   dpdk-mpmc    4.7 /  5.1 / 14.3
- *       dpdk-hts      5.9 /  8.1 /  8.2
- *       bursts of 32: shmring-mpmc-burst 42.2 / 36.9 / 37.7,
- *                     dpdk-mpmc-burst    50.3 / 213  / 100
- *       The same command 17 minutes earlier (load average 11.5) gave
- *       shmring-mpmc 15.2 / 9.9 / 15.0 against vyukov 11.5 / 8.5 / 8.7 and
- *       bursts 38.8 / 35.3 / 47.9 against 85.9 / 203 / 1.6; 21 minutes
- *       later (load average 2.4 at start, 5.7 at end) shmring-mpmc
- *       25.9 / 36.9 / 27.5 against vyukov 28.3 / 30.8 / 35.7, ck-mpmc
- *       7.2 / 6.7 / 10.8, dpdk-mpmc 9.3 / 12.1 / 13.9, dpdk-hts
- *       12.2 / 6.7 / 5.2, bursts 80.7 / 70.8 / 67.8 against 182 / 8.9 /
- *       7.2. Every two-endpoint run of the three was preempted: under load
- *       the medians measure the scheduler as much as the rings.
+ *       shmring-mpmc      196 / 134 / 133   (claim mode)
+ *       shmring-mpmc-cas  79.5 / 55.7 / 55.5 (SHMRING_F_NO_SOLO)
+ *       vyukov            75.3 / 51.1 / 50.9
  *
- * What that shows and does not: the oversubscribed shapes hold (quiet run:
- * 2P2C 0.99x and 4P4C 1.00x of 1P1C, target >= 0.8; CK's and DPDK's MP/MC
- * rings lose 18-60% from 1P1C to 4P4C there, and single runs of ck-mpmc
- * and dpdk-mpmc at 2P2C fell to 0.003-0.035 Mmsg/s in the loaded runs,
- * a producer preempted between claim and publish). 1P1C is NOT 1.2x the
- * per-slot-sequence reference: 0.99x in the quiet run, 0.6x-1.3x under
- * load. Bursts of 32 against rte_ring MP/MC bursts: 1P1C NOT met, 0.45x,
- * 0.84x and 0.44x in the three loaded runs, and DPDK's best single 1P1C
- * run of each (329, 246, 317 Mmsg/s) is 1.7-3.8x ours (110, 65, 190);
- * at 2P2C and 4P4C DPDK's bursts collapse in some runs (medians 1.6-8.9)
- * and not in others (100-213), so those shapes are not decided either
- * way; a quiet run of the default suite (it has these cases) decides all
- * three. Why 1P1C is no faster than Vyukov's queue (docs/mpmc.md has the
- * experiments): replacing both claim
- * CASes by plain stores (valid for 1P1C only) made it 2.1-2.4x faster,
- * replacing only the consumer's changed nothing. So the locked CASes set
- * the pace, as in Vyukov's queue (consistent with the producer's CAS
- * waiting for the previous slot store's ownership request while the
- * consumer reads that line; this VM has no PMU counters to show it), and
- * the consumer never writing a slot line does not change that.
+ * 1P1C is 2.6x Vyukov's queue; with every claim a CAS it is 1.06x, as
+ * before the claim mode. With two or four endpoints per side on one CPU
+ * the mode moves with the CPU (hand-on to an endpoint that finds the
+ * holder not running): 0.68x-0.90x of 1P1C across runs, still 2.6x
+ * Vyukov's. Bursts of 32 stay below DPDK's MP/MC bursts at 1P1C
+ * (0.75x-0.81x): a slot is a sequence word and a payload, so a burst of
+ * 8-byte messages touches twice DPDK's cache lines. The figures of the
+ * default suite, next to Concurrency Kit's and DPDK's rings, are in
+ * docs/bench.md.
  *
- * ORDERING (P producer, C consumer, R recovery):
- *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS of
- *   prod.claim (release): R's acquire load of prod.claim sees P1.
+ * ORDERING (P producer, C consumer, R recovery, S claim mode):
+ *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS or
+ *   store of prod.claim (release): R's acquire load of prod.claim sees P1.
  *   P3 payload stores; P4 release store of seq = PUB: pairs with C1.
  *   P5 release store claim_end = claim_pos (no claim): pairs with R's
  *   acquire load of claim_end (seeing it means seeing P4).
- *   C1 acquire load of seq; C2 store of claim_pos, C3 CAS of cons.claim
- *   (release): pairs with P0. C4 payload reads; C5 release store
- *   claim_end = claim_pos (no claim): pairs with P0.
+ *   C1 acquire load of seq; C2 store of claim_pos, C3 CAS or store of
+ *   cons.claim (release): pairs with P0. C4 payload reads; C5 release
+ *   store claim_end = claim_pos (no claim): pairs with P0.
  *   P0 (refresh) acquire loads of cons.claim and of consumers' claims:
  *   a consumer's reads of a slot happen before a producer overwrites it.
+ *   S1 compiler-only fence between the announcement and S2, the acquire
+ *   load of the mode word; S3 membarrier(2) between changing the word and
+ *   reading the holder's entry (src/mpmc.c); S4 release CAS handing the
+ *   word on, after an acquire load of the holder's confirm (release
+ *   store of claim_end = claim_pos + n): the holder's counter store
+ *   happens before the next claimer's CAS or store.
  *
  * Endpoint claim encoding (layout.h): claim_pos = first position, and
  * claim_end = claim_pos - n while the claim of n positions is announced
@@ -130,7 +150,8 @@
  * endpoint table: the child must dup its own. Handle fields used here:
  * r->cached (producer's write limit), r->pos and r->ext[0] (position and
  * count of an outstanding reserve or peek), r->ext[1..3] (refresh state),
- * r->ext[4..5] (the waits' stall check, src/recover.c).
+ * r->ext[4..5] (the waits' stall check, src/recover.c), r->ext[6] (our
+ * SOLO word), r->ext[7] and r->hwm (the run of uncontended claims).
  *
  * Test hook: define SHMRING_FAULT_HOOK(point) before including this header
  * to call code at the labelled points below (the test's own inlined copy;
