@@ -24,8 +24,7 @@
  * consumer entries) only when the cached limit runs out, about once a lap
  * while consumers keep up. A slot's cache line therefore moves only
  * producer -> consumer; in Vyukov's queue the consumer's "slot free"
- * store sends it back. A burst is published last slot first, so a
- * consumer waiting at its first slot finds the whole burst at once.
+ * store sends it back.
  *
  * Producers also announce their claims before claiming. That costs two
  * stores to a line the endpoint owns, and is what makes recovery exact:
@@ -347,15 +346,10 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 	}
 }
 
-/*
- * Producer: mark n claimed slots from t in state st, then drop the claim.
- * Last slot first: a consumer waiting at t finds the whole run ready at
- * once, and does not pull the run's first cache line back while we
- * still write the rest of it.
- */
+/* Producer: mark n claimed slots from t in state st, then drop the claim. */
 SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
 {
-	for (uint64_t i = n; i-- > 0;)
+	for (uint64_t i = 0; i < n; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
 		shmring_atomic_store(shmring_slot_seq(r, t + i), SHMRING_MPMC_SEQ(t + i, st),
 				     SHMRING_RELEASE);
