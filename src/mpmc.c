@@ -120,58 +120,63 @@ static int ep_can_claim(struct shmring_endpoint *e)
 				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 
+/* One step of waiting on another endpoint: spin first, then yield, so a
+ * holder preempted on our own CPU runs. Returns 1 to go on waiting, 0 when
+ * the holder cannot claim any more (closed, or its process dead: stop
+ * waiting), -EAGAIN after about LEAVE_WAIT_NS. */
+static int wait_step(struct shmring_endpoint *holder, uint32_t *spins, uint64_t *t0)
+{
+	uint64_t now;
+
+	if ((*spins)++ < 128) {
+		shmring_cpu_relax();
+		return 1;
+	}
+	if (!ep_can_claim(holder))
+		return 0;
+	now = shmring__now_ns(CLOCK_MONOTONIC);
+	if (!*t0)
+		*t0 = now;
+	else if (now - *t0 > LEAVE_WAIT_NS)
+		return -EAGAIN;
+	sched_yield();
+	return 1;
+}
+
 /* Wait until the entry is not inside a claim, or cannot claim any more.
- * Returns 0, or -EAGAIN after about LEAVE_WAIT_NS. */
+ * Returns 0, or -EAGAIN. */
 static int wait_leave(struct shmring *r, struct shmring_endpoint *e)
 {
+	uint32_t spins = 0;
 	uint64_t t0 = 0;
+	int ret;
 
-	for (uint32_t spins = 0; mid_claim(r, e); spins++) {
-		if (spins < 128) {
-			shmring_cpu_relax();
-			continue;
-		}
-		/* Preempted in its claim (on our own CPU, maybe): yield. */
-		if (!ep_can_claim(e))
-			return 0;
-		if (!t0)
-			t0 = shmring__now_ns(CLOCK_MONOTONIC);
-		else if (shmring__now_ns(CLOCK_MONOTONIC) - t0 > LEAVE_WAIT_NS)
-			return -EAGAIN;
-		sched_yield();
-	}
+	while (mid_claim(r, e))
+		if ((ret = wait_step(e, &spins, &t0)) <= 0)
+			return ret;
 	return 0;
 }
 
-/* Wait for a GRANTING word to change. Returns 0, or -EAGAIN after
- * about LEAVE_WAIT_NS. */
+/* Wait for a GRANTING word to change; a dead or closed granter's is
+ * dropped. Returns 0, or -EAGAIN. */
 static int wait_granted(struct shmring *r, SHMRING_ATOMIC(uint32_t) *mode, uint32_t w,
 			struct shmring_endpoint *holder)
 {
+	uint32_t spins = 0;
 	uint64_t t0 = 0;
+	int ret = 1;
 
 	/* Ours: left by a granter that died or closed in our entry (we
 	 * took the entry over); it never stored the counter. */
-	if (r->ep == holder) {
+	if (r->ep == holder)
+		ret = 0;
+	else
+		while (shmring_atomic_load(mode, SHMRING_RELAXED) == w)
+			if ((ret = wait_step(holder, &spins, &t0)) <= 0)
+				break;
+	if (ret == 0)
 		shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
-		return 0;
-	}
-	for (uint32_t spins = 0; shmring_atomic_load(mode, SHMRING_RELAXED) == w; spins++) {
-		if (spins < 128) {
-			shmring_cpu_relax();
-			continue;
-		}
-		if (!ep_can_claim(holder)) {
-			shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
-			return 0;
-		}
-		if (!t0)
-			t0 = shmring__now_ns(CLOCK_MONOTONIC);
-		else if (shmring__now_ns(CLOCK_MONOTONIC) - t0 > LEAVE_WAIT_NS)
-			return -EAGAIN;
-		sched_yield();
-	}
-	return 0;
+	return ret < 0 ? ret : 0;
 }
 
 /* May this handle hold the mode? Its grant time check is the caller's. */
