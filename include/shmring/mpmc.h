@@ -112,12 +112,13 @@
  * 1P1C is 2.6x Vyukov's queue; with every claim a CAS it is 1.06x, as
  * before the claim mode. With two or four endpoints per side on one CPU
  * the mode moves with the CPU (hand-on to an endpoint that finds the
- * holder not running): 0.68x-0.90x of 1P1C across runs, still 2.6x
- * Vyukov's. Bursts of 32 stay below DPDK's MP/MC bursts at 1P1C
- * (0.75x-0.81x): a slot is a sequence word and a payload, so a burst of
- * 8-byte messages touches twice DPDK's cache lines. The figures of the
- * default suite, next to Concurrency Kit's and DPDK's rings, are in
- * docs/bench.md.
+ * holder not running). Three runs of the default suite (`bash
+ * tools/bench.sh`, docs/bench.md, next to Concurrency Kit's and DPDK's
+ * rings): 1P1C 1.47x, 2.77x, 2.35x Vyukov's; 2P2C 1.48x, 1.34x, 0.70x
+ * and 4P4C 1.10x, 1.35x, 0.76x of the ring's own 1P1C. Bursts of 32 stay
+ * below DPDK's MP/MC bursts at 1P1C (0.75x, 0.77x, 0.84x; 0.98x in a
+ * sustained run, docs/mpmc.md): a slot is a sequence word and a payload,
+ * so a burst of 8-byte messages touches twice DPDK's cache lines.
  *
  * ORDERING (P producer, C consumer, R recovery, S claim mode):
  *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS or
