@@ -210,8 +210,7 @@ void shmring_deadline_after(struct timespec *ts, uint64_t ns)
  */
 static int peer_state(const struct shmring *r, uint32_t peer_role)
 {
-	const struct shmring_endpoint *eps =
-		(const struct shmring_endpoint *)(const void *)((const unsigned char *)r->map + SHMRING_EP_OFF);
+	const struct shmring_endpoint *eps = shmring__ep_table(r);
 	int dead = 0;
 
 	for (uint32_t i = 0; i < r->ep_count; i++) {

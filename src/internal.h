@@ -63,6 +63,34 @@ SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);
 /* Free one entry left BUSY by a dead holder; 1 if it did (recover.c). */
 SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
 
+/* The endpoint table of a mapped ring (entry i is shmring__ep_table(r)[i]). */
+static inline struct shmring_endpoint *shmring__ep_table(const struct shmring *r)
+{
+	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+}
+
+/* The index of entry e in its ring's table. */
+static inline uint32_t shmring__ep_index(const struct shmring *r, const struct shmring_endpoint *e)
+{
+	return (uint32_t)(e - shmring__ep_table(r));
+}
+
+/* An MPMC endpoint's claim, from its claim_pos cp and claim_end ce
+ * (the encoding is in mpmc.h): 1 won, 0 announced but not yet won, -1 none
+ * (ce == cp) or not a claim (a corrupt entry). *n receives its length. */
+static inline int shmring__claim_decode(uint64_t cp, uint64_t ce, uint64_t capacity, uint64_t *n)
+{
+	if (ce - cp - 1 < capacity) {
+		*n = ce - cp;
+		return 1;
+	}
+	if (cp - ce - 1 < capacity) {
+		*n = cp - ce;
+		return 0;
+	}
+	return -1;
+}
+
 /* The BUSY word this process writes when it takes an endpoint entry. */
 SHMRING_HIDDEN uint32_t shmring__ep_busy_word(void);
 /* Is st a BUSY word whose holder is dead (killed between taking the entry

@@ -49,16 +49,6 @@ static void mpmc_init(const struct shmring_hdr *h, struct shmring_ctrl *c, unsig
 	shmring_atomic_store(&shmring__mpmc_block(c)->ep_hi, 2, SHMRING_RELAXED);
 }
 
-static struct shmring_endpoint *ep_table(struct shmring *r)
-{
-	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
-}
-
-static uint32_t ep_index(struct shmring *r, const struct shmring_endpoint *e)
-{
-	return (uint32_t)(e - ep_table(r));
-}
-
 /*
  * The claim mode: slow paths (the protocol is described in mpmc.h).
  *
@@ -75,6 +65,7 @@ static int barrier_register(void)
 	static SHMRING_ATOMIC(int32_t) registered; /* pid that registered (fork: ask again) */
 	int32_t me = (int32_t)getpid();
 
+	/* Relaxed: a cache of this process's own registration. */
 	if (shmring_atomic_load(&registered, SHMRING_RELAXED) == me)
 		return 0;
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) < 0)
@@ -106,8 +97,9 @@ static int mid_claim(const struct shmring *r, struct shmring_endpoint *e)
 	 * and clear; claim_pos is then the one of that claim or newer. */
 	uint64_t ce = shmring_atomic_load(&e->claim_end, SHMRING_ACQUIRE);
 	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+	uint64_t n;
 
-	return cp - ce - 1 < r->capacity;
+	return shmring__claim_decode(cp, ce, r->capacity, &n) == 0;
 }
 
 /* Is the entry of a process that can still claim? (Closed entries and
@@ -174,6 +166,8 @@ static int wait_granted(struct shmring *r, SHMRING_ATOMIC(uint32_t) *mode, uint3
 		while (shmring_atomic_load(mode, SHMRING_RELAXED) == w)
 			if ((ret = wait_step(holder, &spins, &t0)) <= 0)
 				break;
+	/* Seq_cst, as every change of the word; it publishes nothing (a
+	 * granter stores no counter before SOLO). */
 	if (ret == 0)
 		shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
 	return ret < 0 ? ret : 0;
@@ -197,8 +191,8 @@ static void solo_grant(struct shmring *r, int alone_only)
 {
 	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
 	SHMRING_ATOMIC(uint32_t) *mode = &b->solo[r->role - 1];
-	struct shmring_endpoint *eps = ep_table(r);
-	uint32_t me = ep_index(r, r->ep);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
+	uint32_t me = shmring__ep_index(r, r->ep);
 	uint32_t granting = SHMRING_MPMC_SOLO_WORD(me, 0);
 	/* Acquire: pairs with the release update in mpmc_attach. */
 	uint32_t hi = shmring_atomic_load(&b->ep_hi, SHMRING_ACQUIRE);
@@ -212,6 +206,8 @@ static void solo_grant(struct shmring *r, int alone_only)
 	    SOLO_HOLD_NS)
 		return;
 	for (uint32_t i = 2; alone_only && i < hi; i++) {
+		/* Acquire: pairs with the release store of state at
+		 * registration: role, pid and start time are filled in. */
 		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
 
 		if (i == me || (st != SHMRING_EP_ACTIVE && SHMRING_EP_STATE(st) != SHMRING_EP_BUSY))
@@ -229,7 +225,8 @@ static void solo_grant(struct shmring *r, int alone_only)
 	if (barrier_all() < 0)
 		goto give_up;
 	/* After the barrier: an endpoint that loaded the word before our
-	 * CAS raised ep_hi before that, and we see it now. */
+	 * CAS raised ep_hi before that, and we see it now. Acquire: pairs
+	 * with the release update in mpmc_attach. */
 	hi = shmring_atomic_load(&b->ep_hi, SHMRING_ACQUIRE);
 	if (hi > r->ep_count)
 		hi = r->ep_count;
@@ -247,8 +244,9 @@ static void solo_grant(struct shmring *r, int alone_only)
 		shmring_atomic_fetch_add(&side_stats(r)->solo_grants, 1, SHMRING_RELAXED);
 	return;
 give_up:
-	/* We never stored the counter: the word can go straight back. A
-	 * claimer that saw GRANTING and is taking it back wins instead. */
+	/* We never stored the counter: the word can go straight back
+	 * (seq_cst, as every change of the word); claimers waiting in
+	 * wait_granted see it go. */
 	w = granting;
 	shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
 }
@@ -266,7 +264,7 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
 	uint32_t side = r->role - 1;
 	SHMRING_ATOMIC(uint32_t) *mode = &b->solo[side];
 	uint32_t idx = w >> 2, st = w & 3u, next = 0;
-	struct shmring_endpoint *e = &ep_table(r)[idx];
+	struct shmring_endpoint *e = &shmring__ep_table(r)[idx];
 	uint64_t seen = 0;
 	int ret, revoker = 0;
 
@@ -297,6 +295,8 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
 		ret = barrier_all();
 		if (ret < 0)
 			return ret;
+		/* Seq_cst, after the barrier (S3): FENCED tells whoever
+		 * comes next that the barrier has run. */
 		if (!shmring_atomic_cas(mode, &w, SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_FENCED),
 					SHMRING_SEQ_CST, SHMRING_RELAXED) &&
 		    w != SHMRING_MPMC_SOLO_WORD(idx, SHMRING_MPMC_FENCED))
@@ -315,7 +315,7 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
 		 * enough: the word never went through 0 since it was
 		 * granted, so no claimer can be inside a CAS. Otherwise (it
 		 * claims alongside us) back to shared. */
-		if (revoker && ep_index(r, r->ep) != idx &&
+		if (revoker && shmring__ep_index(r, r->ep) != idx &&
 		    shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) == seen && solo_eligible(r) &&
 		    shmring__now_ns(CLOCK_MONOTONIC) - shmring_atomic_load(&b->solo_ns[side], SHMRING_RELAXED) >=
 			    SOLO_HOLD_NS)
@@ -356,7 +356,7 @@ static int mpmc_attach(struct shmring *r)
 				     (unsigned long long)r->capacity);
 	if (r->ep) {
 		struct shmring_mpmc_block *b = shmring__mpmc_block(c);
-		uint32_t idx = ep_index(r, r->ep);
+		uint32_t idx = shmring__ep_index(r, r->ep);
 		uint32_t hi = shmring_atomic_load(&b->ep_hi, SHMRING_RELAXED);
 
 		/* Release: pairs with the acquire load of ep_hi in refresh and
@@ -382,7 +382,7 @@ static int mpmc_attach(struct shmring *r)
 					     side ? "consumer" : "producer", w, w >> 2, r->ep_count - 1);
 	}
 	if (r->ep && !(r->flags & SHMRING_F_NO_SOLO)) {
-		r->ext[SHMRING_MPMCX_TOKEN] = SHMRING_MPMC_SOLO_WORD(ep_index(r, r->ep), SHMRING_MPMC_SOLO);
+		r->ext[SHMRING_MPMCX_TOKEN] = SHMRING_MPMC_SOLO_WORD(shmring__ep_index(r, r->ep), SHMRING_MPMC_SOLO);
 		solo_grant(r, 1);
 	}
 	return 0;
@@ -423,7 +423,7 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		return 0;
 	r->ext[1] = min;
 	r->ext[3] = 1;
-	struct shmring_endpoint *eps = ep_table(r);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 	/* Acquire: pairs with the release update in mpmc_attach. */
 	uint32_t hi = shmring_atomic_load(&shmring__mpmc_block(c)->ep_hi, SHMRING_ACQUIRE);
 

@@ -162,8 +162,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 
 static struct shmring_endpoint *ep_at(const struct shmring *r, uint32_t i)
 {
-	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF +
-						   (size_t)i * SHMRING_EP_SIZE);
+	return &shmring__ep_table(r)[i];
 }
 
 static bool ep_alive(struct shmring_endpoint *e)

@@ -41,11 +41,6 @@
 
 #include "internal.h"
 
-static struct shmring_endpoint *ep_table(struct shmring *r)
-{
-	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
-}
-
 static int ep_dead(struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release store of state in registration. */
@@ -89,7 +84,7 @@ int shmring__ep_reclaim_busy(struct shmring_endpoint *e)
 
 int shmring__ep_reap(struct shmring *r)
 {
-	struct shmring_endpoint *eps = ep_table(r);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 	int n = 0;
 
 	for (uint32_t i = 0; i < r->ep_count; i++) {
@@ -124,25 +119,15 @@ static int claim_of(struct shmring *r, struct shmring_endpoint *e, uint64_t *pos
 	/* Acquire: pairs with the release store of claim_pos (P1). */
 	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_ACQUIRE);
 
-	if (ce == cp)
-		return -1;
 	*pos = cp;
-	if (ce - cp - 1 < r->capacity) {
-		*n = ce - cp;
-		return 1;
-	}
-	if (cp - ce - 1 < r->capacity) {
-		*n = cp - ce;
-		return 0;
-	}
-	return -1;
+	return shmring__claim_decode(cp, ce, r->capacity, n);
 }
 
 /* Does a live producer other than `skip` announce position t? */
 static int live_producer_holds(struct shmring *r, uint32_t hi, const struct shmring_endpoint *skip,
 			       uint64_t t)
 {
-	struct shmring_endpoint *eps = ep_table(r);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 
 	for (uint32_t i = 2; i < hi; i++) {
 		struct shmring_endpoint *e = &eps[i];
@@ -257,7 +242,7 @@ static void ep_drop_claim(struct shmring_endpoint *e)
 /* Has `role` an endpoint of a live process (other than dead ones)? */
 static int role_alive(struct shmring *r, uint32_t hi, uint32_t role)
 {
-	struct shmring_endpoint *eps = ep_table(r);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 
 	for (uint32_t i = 2; i < hi; i++) {
 		/* Acquire: pairs with the release store of state in registration. */
@@ -314,7 +299,7 @@ static void recover_unlock(struct shmring_mpmc_block *b)
 static int mpmc_recover(struct shmring *r, int automatic)
 {
 	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
-	struct shmring_endpoint *eps = ep_table(r);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 	int ret, n = 0;
 
 	ret = recover_lock(b);

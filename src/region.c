@@ -260,8 +260,7 @@ bool shmring__ep_busy_dead(uint32_t st)
 static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
 		       uint32_t timeout_ms)
 {
-	struct shmring_endpoint *eps =
-		(struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
+	struct shmring_endpoint *eps = shmring__ep_table(r);
 	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
 	uint32_t busy = shmring__ep_busy_word();
 
@@ -357,8 +356,7 @@ static int ep_unregister(struct shmring *r)
 	if (ret < 0)
 		return shmring__fail(-EIO, "endpoint entry %u not cleared: %s (the object was shrunk by "
 				     "another process?); the handle is released",
-				     (unsigned)(e - (struct shmring_endpoint *)(void *)((unsigned char *)r->map +
-									  SHMRING_EP_OFF)),
+				     (unsigned)shmring__ep_index(r, e),
 				     strerror(-ret));
 	return 0;
 }

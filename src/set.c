@@ -664,9 +664,7 @@ static void process_ctl(struct shmring_set *s)
 /* The producer of a joined member has closed its ring or died. */
 static int producer_gone(const struct member *m)
 {
-	const struct shmring_endpoint *e =
-		(const struct shmring_endpoint *)(const void *)((const unsigned char *)m->r.map +
-								 SHMRING_EP_OFF);
+	const struct shmring_endpoint *e = shmring__ep_table(&m->r);
 	/* Acquire: pairs with the release store of state at attach/close. */
 	uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
