@@ -169,26 +169,7 @@ static void exercise_mpmc(struct shmring *r)
 /* shmring-dump's reader: everything the tool does with an object. */
 static void exercise_dump(const uint8_t *data, size_t size)
 {
-	struct dump_ring *d = calloc(1, sizeof(*d));
-	char why[256] = "";
-	int fd = fuzz_object(data, size);
-
-	if (!d || fd < 0)
-		goto out;
-	int ret = dump_open_fd(d, fd, "/fuzz", why, sizeof(why));
-
-	if (ret < 0) {
-		if (why[0] == '\0')
-			fail("dump_open_fd (no reason)", ret);
-		goto out;
-	}
-	fuzz_dump_ring(d, 8);
-out:
-	if (d)
-		dump_close(d);
-	free(d);
-	if (fd >= 0)
-		close(fd);
+	fuzz_dump_fd(fuzz_object(data, size), "/fuzz", 8);
 }
 
 /* shmring-dump's ring-set reader: the input as a membership table. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -66,6 +67,34 @@ static inline void fuzz_dump_ring(struct dump_ring *d, uint64_t walk)
 		dump_print_text(null_out, d);
 		dump_print_json(null_out, d);
 	}
+}
+
+/*
+ * shmring-dump's reader on descriptor fd, as the tool runs it: open (fd
+ * stays the caller's), then fuzz_dump_ring on what it accepts. A refusal
+ * must say why. Returns dump_open_fd's result, or 1 when fd < 0 or no
+ * memory (nothing run); fd is closed.
+ */
+static inline int fuzz_dump_fd(int fd, const char *name, uint64_t walk)
+{
+	struct dump_ring *d = calloc(1, sizeof(*d));
+	char why[256] = "";
+	int ret = 1;
+
+	if (d && fd >= 0) {
+		ret = dump_open_fd(d, fd, name, why, sizeof(why));
+		if (ret < 0 && why[0] == '\0') {
+			fprintf(stderr, "%s: dump_open_fd returned %d with no reason\n", name, ret);
+			abort();
+		}
+		if (ret == 0)
+			fuzz_dump_ring(d, walk);
+		dump_close(d);
+	}
+	free(d);
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 #endif
