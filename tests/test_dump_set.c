@@ -24,6 +24,7 @@
 #include <shmring/wait.h>
 
 #include "dump_common.h"
+#include "set_common.h"
 
 #define NPROD 4
 #define MAXP 8
@@ -48,20 +49,9 @@ struct checker {
 static int check_msg(void *arg, const struct shmring_set_msg *m)
 {
 	struct checker *c = arg;
-	struct t_msg t;
 
-	if (m->len < sizeof(t)) {
-		c->bad++;
-		return 0;
-	}
-	memcpy(&t, m->data, sizeof(t));
-	if (!t_msg_ok(&t) || t.producer >= MAXP || t.seq != c->next[t.producer] ||
-	    m->tag != t.producer) {
-		c->bad++;
-		return 0;
-	}
-	c->next[t.producer]++;
-	c->total++;
+	if (t_set_take(c->next, MAXP, m, &c->bad) == 0)
+		c->total++;
 	return 0;
 }
 

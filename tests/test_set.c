@@ -11,6 +11,7 @@
 #include <shmring/wait.h>
 
 #include "common.h"
+#include "set_common.h"
 
 #define MAXP 64
 
@@ -28,19 +29,9 @@ struct checker {
 static int check_msg(void *arg, const struct shmring_set_msg *m)
 {
 	struct checker *c = arg;
-	struct t_msg t;
 
-	if (m->len < sizeof(t)) {
-		c->bad++;
+	if (t_set_take(c->next, MAXP, m, &c->bad) < 0)
 		return 0;
-	}
-	memcpy(&t, m->data, sizeof(t));
-	if (!t_msg_ok(&t) || t.producer >= MAXP || t.seq != c->next[t.producer] ||
-	    m->tag != t.producer) {
-		c->bad++;
-		return 0;
-	}
-	c->next[t.producer]++;
 	c->total++;
 	if (c->norder < 64)
 		c->order[c->norder++] = m->member;
