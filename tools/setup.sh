@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
 	# build
 	meson ninja-build pkg-config gcc g++ libc6-dev clang
+	# <linux/membarrier.h> (the MPMC claim mode), <linux/futex.h>
+	linux-libc-dev
 	# libraries
 	libhwloc-dev hwloc liburcu-dev libcriterion-dev
 	# benchmark baselines and plots
