@@ -583,12 +583,12 @@ static int tab_open(struct shmring_set *s, const char *base)
 	snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
 	s->tab = t;
 	s->tab_size = size;
-	/* The new owner. pid 0 first: a reader of the header (stale.c, the
-	 * dump) sees the old owner, no owner (refused as such), or the new
-	 * one, never the new pid with the old start time. Release fences:
-	 * pair with those readers' pread (ordered by the system call). */
-	t->hdr.consumer_pid = 0;
-	table_release_fence();
+	/* The new owner: its start time before its pid (release fence:
+	 * pairs with the pread of the header by stale.c and the dump, which
+	 * the system call orders). A reader that sees the new pid with the
+	 * old start time judges the owner dead, but we hold the control
+	 * ring's consumer entry by now, so shmring_unlink_stale keeps the
+	 * table all the same (stale.c set_ctl_live). */
 	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
 	t->hdr.consumer_uid = (uint32_t)geteuid();
 	t->hdr.flags = s->flags;
@@ -668,7 +668,7 @@ static int adopt_members(struct shmring_set *s)
 	if (!got)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++)
-		if (shmring_atomic_load(&tab_entry(s, i)->state, SHMRING_RELAXED) != SHMRING_SET_ENTRY_FREE)
+		if (shmring_atomic_load(&tab_entry(s, i)->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_USED)
 			got[i] = adopt_entry(s, i);
 	if (!(shmring_atomic_load(&mb->gen, SHMRING_RELAXED) & 1u))
 		tab_begin(s);

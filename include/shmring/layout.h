@@ -292,7 +292,7 @@ struct shmring_set_hdr {
 	uint32_t entry_size;     /*  16: SHMRING_SET_ENTRY_SIZE */
 	uint32_t capacity;       /*  20: entries */
 	uint64_t total_size;     /*  24: entries_off + capacity * entry_size */
-	int32_t consumer_pid;    /*  32: the process that owns the set (0 while a new one takes it over) */
+	int32_t consumer_pid;    /*  32: the process that owns the set */
 	uint32_t consumer_uid;   /*  36 */
 	uint64_t consumer_start; /*  40: its start time, clock ticks after boot */
 	uint64_t create_time_ns; /*  48: CLOCK_REALTIME */
