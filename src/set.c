@@ -897,6 +897,7 @@ static void process_ctl(struct shmring_set *s)
 		rec.name[rec.len] = '\0';
 		if (shmring_open(&r, rec.name, SHMRING_CONSUMER, NULL) < 0)
 			goto settled;
+		SHMRING__FAULT(SHMRING_FAULT_SET_CTL_OPENED);
 		/* Only a single producer's ring can be seen to be gone. */
 		if (add_member(s, &r, rec.tag,
 			       SHMRING_SET_ENTRY_ANNOUNCED |

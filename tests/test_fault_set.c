@@ -14,6 +14,7 @@
 #include <shmring/set.h>
 #include <shmring/wait.h>
 
+#include "../src/internal.h"
 #include "common.h"
 
 /* Producers of the takeover test, by role (the index is also the tag). */
@@ -484,4 +485,68 @@ Test(fault_set, oversized_control_record, .timeout = 20)
 	shmring_unlink(ring);
 	shmring_close(&ctlp);
 	shmring_set_destroy(s);
+}
+
+static void kill_self(int point)
+{
+	if (point == SHMRING_FAULT_SET_CTL_OPENED)
+		raise(SIGKILL);
+}
+
+/*
+ * A consumer killed while it takes in an announcement (the ring opened,
+ * not yet a member): the announcement is not lost, the consumer that
+ * takes the set over serves the ring.
+ */
+Test(fault_set, consumer_killed_taking_an_announcement, .timeout = 30)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shmring_params p;
+	struct shmring_set *s;
+	struct shmring_set_link l;
+	struct shmring prod;
+	char ring[128];
+	pid_t cons;
+	int st;
+
+	cr_assert(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	snprintf(sh->set, sizeof(sh->set), "shmring-test-fset-ann-%d", (int)getpid());
+	ring_name(sh, 1, ring, sizeof(ring));
+	cons = t_fork();
+	cr_assert_geq(cons, 0);
+	if (cons == 0) {
+		shmring__test_fault_hook = kill_self;
+		consumer_proc(sh, 1);
+	}
+	wait_up(sh, cons, 1);
+	shmring_params_init(&p, SHMRING_SPSC, 64, sizeof(struct t_msg));
+	cr_assert_eq(shmring_create(&prod, ring, &p, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_set_join(&l, sh->set, &prod, ring, 1), 0, "%s", shmring_errdetail());
+	for (uint64_t seq = 0; seq < 5; seq++) {
+		struct t_msg m;
+
+		t_msg_make(&m, 1, seq);
+		cr_assert_eq(shmring_spsc_try_push(&prod, &m), 0);
+	}
+	shmring_spsc_wake(&prod);
+	cr_assert_eq(waitpid(cons, &st, 0), cons);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the hook did not fire: status 0x%x", st);
+
+	cr_assert_eq(shmring_set_create(&s, sh->set, 0), 0, "%s", shmring_errdetail());
+	for (int i = 0; i < 2000 && LD(sh->next[1]) < 5; i++) {
+		struct timespec dl;
+
+		if (shmring_set_poll(s, BUDGET, take, sh) == 0) {
+			shmring_deadline_after(&dl, 1000000ull);
+			shmring_set_wait(s, &dl);
+		}
+	}
+	cr_assert_eq(LD(sh->next[1]), 5, "%llu of 5 delivered", (unsigned long long)LD(sh->next[1]));
+	cr_assert_eq(LD(sh->bad), 0);
+	shmring_set_leave(&l, &prod);
+	shmring_close(&prod);
+	shmring_unlink(ring);
+	shmring_set_destroy(s);
+	munmap(sh, sizeof(*sh));
 }
