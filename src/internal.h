@@ -104,6 +104,7 @@ SHMRING_HIDDEN bool shmring__ep_busy_dead(uint32_t st);
  */
 #define SHMRING_FAULT_EP_CLAIMED 1 /* registration: entry taken (BUSY), nothing filled in */
 #define SHMRING_FAULT_EP_REAPING 2 /* recovery: a dead entry taken (BUSY), not yet freed */
+#define SHMRING_FAULT_SET_CTL_OPENED 20 /* set poll: an announced ring opened, not yet a member */
 SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 #define SHMRING__FAULT(point)                                   \
 	do {                                                    \

@@ -79,6 +79,7 @@ struct member {
 	uint64_t tag;
 	uint32_t id;
 	uint32_t auto_remove;            /* joined: remove once the producer is gone and drained */
+	uint32_t announced;              /* came through the control ring: a takeover adopts it */
 	SHMRING_ATOMIC(uint32_t) busy;   /* a poller is draining it */
 	SHMRING_ATOMIC(uint32_t) refs;   /* the set's + sleepers' */
 	SHMRING_ATOMIC(uint32_t) leaving;
@@ -267,7 +268,10 @@ static void tab_add(struct shmring_set *s, struct member *m, const char *name)
 	shmring_atomic_store(&e->ctr.empty_polls, 0, SHMRING_RELAXED);
 	shmring_atomic_store(&e->id, m->id, SHMRING_RELAXED);
 	shmring_atomic_store(&e->type, m->r.type, SHMRING_RELAXED);
-	shmring_atomic_store(&e->flags, m->auto_remove ? SHMRING_SET_ENTRY_JOINED : 0u, SHMRING_RELAXED);
+	shmring_atomic_store(&e->flags,
+			     (m->auto_remove ? SHMRING_SET_ENTRY_JOINED : 0u) |
+				     (m->announced ? SHMRING_SET_ENTRY_ANNOUNCED : 0u),
+			     SHMRING_RELAXED);
 	shmring_atomic_store(&e->tag, m->tag, SHMRING_RELAXED);
 	shmring_atomic_store(&e->join_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
 	shmring_atomic_store(&e->name_len, (uint32_t)len, SHMRING_RELAXED);
@@ -422,7 +426,25 @@ static void kick(struct shmring_set *s)
 	shmring__doorbell_ring(&s->ctl.ctrl->cons_wait);
 }
 
-static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, uint32_t auto_remove,
+/* A member holding the consumer handle r (moved in by the caller). */
+static struct member *member_new(const struct shmring *r, uint64_t tag, uint32_t eflags)
+{
+	struct member *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->r = *r;
+	m->tag = tag;
+	m->auto_remove = (eflags & SHMRING_SET_ENTRY_JOINED) != 0;
+	m->announced = (eflags & SHMRING_SET_ENTRY_ANNOUNCED) != 0;
+	m->slot = NO_SLOT;
+	m->ctr = &m->local;
+	shmring_atomic_store(&m->refs, 1, SHMRING_RELAXED);
+	return m;
+}
+
+/* eflags: SHMRING_SET_ENTRY_* (how it came, what a takeover does with it). */
+static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, uint32_t eflags,
 		      const char *name)
 {
 	struct member *m;
@@ -431,13 +453,9 @@ static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, ui
 
 	if (!kind_ok(r) || r->role != SHMRING_CONSUMER)
 		return shmring__fail(-EINVAL, "a set member must be the consumer handle of an SPSC or message ring");
-	m = calloc(1, sizeof(*m));
+	m = member_new(r, tag, eflags);
 	if (!m)
 		return -ENOMEM;
-	m->r = *r;
-	m->tag = tag;
-	m->auto_remove = auto_remove;
-	shmring_atomic_store(&m->refs, 1, SHMRING_RELAXED);
 	pthread_mutex_lock(&s->wlock);
 	old = shmring_atomic_load(&s->cur, SHMRING_RELAXED);
 	a = members_alloc(old->n + 1);
@@ -524,6 +542,215 @@ int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t 
 	return ret;
 }
 
+/* ---- takeover: a new consumer adopts a set whose consumer died ---- */
+
+static int producer_gone(const struct member *m);
+static int member_has_data(const struct member *m);
+
+/*
+ * Open the table "/<base>.set" left by the set's previous consumer.
+ * Returns 0 (mapped, its owner rewritten to us), or 1 when there is no
+ * usable table under the name (none, not ready, another geometry, not a
+ * table at all): tab_create decides then (it replaces a table left
+ * behind and refuses any other object with -EEXIST).
+ */
+static int tab_open(struct shmring_set *s, const char *base)
+{
+	size_t size = SHMRING_SET_ENTRIES_OFF + (size_t)SHMRING_SET_CAPACITY * SHMRING_SET_ENTRY_SIZE;
+	struct shmring_set_hdr h;
+	struct shmring_set_table *t;
+	struct stat st;
+	int fd;
+
+	snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
+	fd = shm_open(s->tab_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+	s->tab_name[0] = '\0';
+	if (fd < 0)
+		return 1;
+	/* A private copy of the header: the object is input, like a ring's. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) ||
+	    (uint64_t)st.st_size != size || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    h.magic != SHMRING_SET_MAGIC || h.abi_version != SHMRING_ABI_VERSION ||
+	    h.entries_off != SHMRING_SET_ENTRIES_OFF || h.entry_size != SHMRING_SET_ENTRY_SIZE ||
+	    h.capacity != SHMRING_SET_CAPACITY || h.total_size != size || h.ready != SHMRING_READY) {
+		close(fd);
+		return 1;
+	}
+	t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (t == MAP_FAILED)
+		return 1;
+	snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
+	s->tab = t;
+	s->tab_size = size;
+	/* The new owner: its start time before its pid (release fence:
+	 * pairs with the pread of the header by stale.c and the dump, which
+	 * the system call orders). A reader that sees the new pid with the
+	 * old start time judges the owner dead, but we hold the control
+	 * ring's consumer entry by now, so shmring_unlink_stale keeps the
+	 * table all the same (stale.c set_ctl_live). */
+	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
+	t->hdr.consumer_uid = (uint32_t)geteuid();
+	t->hdr.flags = s->flags;
+	table_release_fence();
+	t->hdr.consumer_pid = (int32_t)getpid();
+	return 0;
+}
+
+/* A consumer killed asleep left its waiter (and doorbell) counts in the
+ * consumer's wait block; only consumers count there, and this ring's one
+ * consumer, us, is not asleep: wakers skip the futex call again. */
+static void cons_wait_reset(struct shmring *r)
+{
+	shmring_atomic_store(&r->ctrl->cons_wait.waiters, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&r->ctrl->cons_wait.doorbell, 0, SHMRING_RELAXED);
+}
+
+/*
+ * Adopt one table entry: the member it lists, if it was announced on the
+ * control ring (its producer will not announce it again) and is still
+ * there: its consumer entry is the dead consumer's, which the open takes
+ * over, and everything that consumer did not release is read again. A
+ * joined ring whose producer has gone and that holds nothing is not
+ * adopted. Members the old consumer added itself are its successor's to
+ * add again. Returns the member, or NULL (the entry is to be freed).
+ */
+static struct member *adopt_entry(struct shmring_set *s, uint32_t i)
+{
+	struct shmring_set_entry *e = tab_entry(s, i);
+	uint32_t flags = shmring_atomic_load(&e->flags, SHMRING_RELAXED);
+	uint32_t type = shmring_atomic_load(&e->type, SHMRING_RELAXED);
+	uint32_t len = shmring_atomic_load(&e->name_len, SHMRING_RELAXED);
+	struct shmring_open_opts o;
+	char name[SHMRING_NAME_MAX + 2];
+	struct member *m;
+	struct shmring r;
+
+	if (!(flags & (SHMRING_SET_ENTRY_ANNOUNCED | SHMRING_SET_ENTRY_JOINED)) || len < 2 ||
+	    len > SHMRING_NAME_MAX)
+		return NULL;
+	for (uint32_t k = 0; k < len; k++)
+		name[k] = (char)__atomic_load_n(&e->name[k], __ATOMIC_RELAXED);
+	name[len] = '\0';
+	memset(&o, 0, sizeof(o));
+	o.type = type;
+	if (name[0] != '/' || strlen(name) != len || !o.type ||
+	    shmring_open(&r, name, SHMRING_CONSUMER, &o) < 0)
+		return NULL; /* gone, or someone else consumes it now */
+	m = kind_ok(&r) ? member_new(&r, shmring_atomic_load(&e->tag, SHMRING_RELAXED),
+				     flags & (SHMRING_SET_ENTRY_ANNOUNCED | SHMRING_SET_ENTRY_JOINED))
+			: NULL;
+	if (!m || (m->auto_remove && producer_gone(m) && !member_has_data(m))) {
+		shmring_close(&r);
+		free(m);
+		return NULL;
+	}
+	cons_wait_reset(&m->r);
+	m->slot = i;
+	m->ctr = &e->ctr; /* its counters go on */
+	return m;
+}
+
+/*
+ * Take over the membership the dead consumer listed in the table (before
+ * the set is published: no poller, no other writer). Adopted members keep
+ * their entry and counters under new ids; every other entry is freed. A
+ * change the dead consumer left half done (odd generation) is closed by
+ * this one.
+ */
+static int adopt_members(struct shmring_set *s)
+{
+	struct shmring_set_memb *mb = &s->tab->memb;
+	struct member **got = calloc(SHMRING_SET_CAPACITY, sizeof(*got));
+	struct members *a;
+	uint32_t n = 0, hi = 0, dropped = 0;
+
+	if (!got)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++)
+		if (shmring_atomic_load(&tab_entry(s, i)->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_USED)
+			got[i] = adopt_entry(s, i);
+	if (!(shmring_atomic_load(&mb->gen, SHMRING_RELAXED) & 1u))
+		tab_begin(s);
+	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++) {
+		struct shmring_set_entry *e = tab_entry(s, i);
+
+		if (got[i]) {
+			got[i]->id = s->next_id++;
+			shmring_atomic_store(&e->id, got[i]->id, SHMRING_RELAXED);
+			got[n++] = got[i];
+			hi = i + 1;
+		} else if (shmring_atomic_load(&e->state, SHMRING_RELAXED) != SHMRING_SET_ENTRY_FREE) {
+			shmring_atomic_store(&e->state, SHMRING_SET_ENTRY_FREE, SHMRING_RELAXED);
+			dropped++;
+		}
+	}
+	/* Members the dead consumer could not list are gone with it. */
+	dropped += shmring_atomic_load(&mb->unlisted, SHMRING_RELAXED);
+	shmring_atomic_store(&mb->unlisted, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&mb->count, n, SHMRING_RELAXED);
+	shmring_atomic_store(&mb->hi, hi, SHMRING_RELAXED);
+	shmring_atomic_fetch_add(&mb->leaves, dropped, SHMRING_RELAXED);
+	shmring_atomic_store(&mb->doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u, SHMRING_RELAXED);
+	tab_end(s);
+	a = members_alloc(n);
+	if (!a) {
+		for (uint32_t i = 0; i < n; i++)
+			member_put(got[i]); /* their entries stay listed for the next try */
+		free(got);
+		return -ENOMEM;
+	}
+	memcpy(a->m, got, (size_t)n * sizeof(got[0]));
+	free(got);
+	free(shmring_atomic_load(&s->cur, SHMRING_RELAXED));
+	/* Relaxed: the set is not shared with any other thread yet. */
+	shmring_atomic_store(&s->cur, a, SHMRING_RELAXED);
+	return 0;
+}
+
+/*
+ * The control ring exists: take the set over if its consumer is dead.
+ * The open takes the dead consumer's entry on the control ring (a live
+ * one refuses it: -EEXIST), so announcements it had not taken in are
+ * read next; then the table says who the members are. Returns 0, -ENOENT
+ * (the name went away: create again), -EEXIST, or what the table's
+ * creation returns.
+ */
+static int set_adopt(struct shmring_set *s, const char *base)
+{
+	struct shmring_open_opts o;
+	char why[200];
+	int ret;
+
+	memset(&o, 0, sizeof(o));
+	o.type = SHMRING_MSG_MPSC;
+	o.slot_size = CTL_SLOT;
+	ret = shmring_open(&s->ctl, s->ctl_name, SHMRING_CONSUMER, &o);
+	if (ret == -ENOENT)
+		return ret;
+	if (ret < 0) {
+		snprintf(why, sizeof(why), "%s", shmring_errdetail());
+		return shmring__fail(-EEXIST, ret == -EBUSY ? "set '%s' has a live consumer: %s"
+							    : "'%s.ctl' is taken and cannot be taken over: %s",
+				     base, why);
+	}
+	cons_wait_reset(&s->ctl);
+	ret = tab_open(s, base);
+	if (ret > 0)
+		ret = tab_create(s, base);
+	else if (ret == 0)
+		ret = adopt_members(s);
+	if (ret < 0) {
+		if (s->tab) {
+			munmap(s->tab, s->tab_size);
+			s->tab = NULL;
+		}
+		s->tab_name[0] = '\0';
+		shmring_close(&s->ctl);
+	}
+	return ret;
+}
+
 /* ---- create / destroy ---- */
 
 /* Check a set's name ("/x" or "x") and write its control ring's name
@@ -568,13 +795,24 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 			ret = -EINVAL;
 			goto fail;
 		}
-		ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
-		if (ret < 0) {
-			s->ctl_name[0] = '\0';
-			goto fail;
+		/* A set whose consumer died is taken over; -ENOENT: its
+		 * name went away meanwhile, try to create it again. */
+		for (int tries = 0;; tries++) {
+			ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
+			if (ret == 0) {
+				/* Holding the control ring's name, we own the set's. */
+				ret = tab_create(s, base);
+				break;
+			}
+			if (ret == -EEXIST && tries < 8) {
+				ret = set_adopt(s, base);
+				if (ret == -ENOENT)
+					continue;
+			}
+			if (ret < 0)
+				s->ctl_name[0] = '\0'; /* not ours to unlink */
+			break;
 		}
-		/* After the control ring: holding its name, we own the set's. */
-		ret = tab_create(s, base);
 	} else {
 		ret = shmring_create_anon(&s->ctl, &p, SHMRING_CONSUMER);
 		if (ret == 0)
@@ -624,7 +862,13 @@ int shmring_set_fd(const struct shmring_set *s)
 
 /* ---- control ring ---- */
 
-/* Attach every ring announced on the control ring (one poller at a time). */
+/*
+ * Attach every ring announced on the control ring (one poller at a time).
+ * Each record is released only once its ring is a member (listed in the
+ * table) or refused: a consumer killed in between leaves it on the ring
+ * for the consumer that takes the set over, never lost. A ring already a
+ * member is refused by its open (-EBUSY: we hold its consumer entry).
+ */
 static void process_ctl(struct shmring_set *s)
 {
 	uint32_t zero = 0;
@@ -637,21 +881,31 @@ static void process_ctl(struct shmring_set *s)
 	for (;;) {
 		struct shmring_set_ctl_rec rec;
 		struct shmring r;
-		int len = shmring_msg_pop(&s->ctl, &rec, sizeof(rec));
+		const void *p;
+		int len = shmring_msg_peek(&s->ctl, &p);
 
-		if (len == -EAGAIN || len == -EPROTO)
-			break;
+		if (len < 0)
+			break; /* -EAGAIN: none; -EPROTO: corrupt, nothing consumed */
 		n++;
-		if (len < 0 || (size_t)len < offsetof(struct shmring_set_ctl_rec, name) + 2 || rec.op != CTL_JOIN ||
-		    rec.len == 0 || rec.len > SHMRING_NAME_MAX ||
+		/* Longer than any announcement: not one, dropped below. */
+		memset(&rec, 0, sizeof(rec));
+		memcpy(&rec, p, (size_t)len < sizeof(rec) ? (size_t)len : sizeof(rec));
+		if ((size_t)len > sizeof(rec) || (size_t)len < offsetof(struct shmring_set_ctl_rec, name) + 2 ||
+		    rec.op != CTL_JOIN || rec.len == 0 || rec.len > SHMRING_NAME_MAX ||
 		    offsetof(struct shmring_set_ctl_rec, name) + rec.len > (size_t)len)
-			continue; /* not a record we understand: dropped */
+			goto settled; /* not a record we understand: dropped */
 		rec.name[rec.len] = '\0';
 		if (shmring_open(&r, rec.name, SHMRING_CONSUMER, NULL) < 0)
-			continue;
+			goto settled;
+		SHMRING__FAULT(SHMRING_FAULT_SET_CTL_OPENED);
 		/* Only a single producer's ring can be seen to be gone. */
-		if (add_member(s, &r, rec.tag, r.type != SHMRING_MSG_MPSC, rec.name) < 0)
+		if (add_member(s, &r, rec.tag,
+			       SHMRING_SET_ENTRY_ANNOUNCED |
+				       (r.type != SHMRING_MSG_MPSC ? SHMRING_SET_ENTRY_JOINED : 0u),
+			       rec.name) < 0)
 			shmring_close(&r);
+settled:
+		shmring_msg_release(&s->ctl);
 	}
 	if (n)
 		shmring_msg_wake(&s->ctl);

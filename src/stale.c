@@ -10,7 +10,9 @@
  * (renameat2 RENAME_NOREPLACE) to a private name, the moved object is
  * checked to be the very inode that was judged stale and judged again,
  * and only then unlinked. Whatever fails a check goes back to its name.
- * A ring set's membership table is judged by its consumer's liveness.
+ * A ring set's membership table is judged by its consumer's liveness and
+ * by its control ring's: while producers are linked, a new consumer takes
+ * the set over from it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +27,40 @@
 
 #define SHM_DIR "/dev/shm"
 
+static int judge(int fd, const struct stat *st, const char *path);
+
+/*
+ * The control ring "<x>.ctl" of the set whose table is "<x>.set" (path
+ * in SHM_DIR): 1 if it has live endpoints (producers still linked), else
+ * 0 (none, not a ring, or stale).
+ */
+static int set_ctl_live(const char *path)
+{
+	char ctl[sizeof(SHM_DIR) + SHMRING_NAME_MAX + 2];
+	size_t n = strlen(path);
+	struct stat st;
+	int fd, live;
+
+	if (n < 4 || strcmp(path + n - 4, ".set") != 0 || n >= sizeof(ctl))
+		return 0;
+	memcpy(ctl, path, n - 4);
+	memcpy(ctl + n - 4, ".ctl", 5);
+	fd = open(ctl, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	live = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && judge(fd, &st, ctl) == 0;
+	close(fd);
+	return live;
+}
+
 /*
  * A ring set's membership table ("<set>.set", layout.h) has one writer,
  * the set's consumer process: stale once that process is dead, whether or
- * not it finished creating the table.
+ * not it finished creating the table, unless producers are still linked
+ * to the set's control ring: a new consumer learns the members from the
+ * table when it takes the set over (set.h), so it stays.
  */
-static int judge_set(int fd)
+static int judge_set(int fd, const char *path)
 {
 	struct shmring_set_hdr sh;
 
@@ -40,11 +70,15 @@ static int judge_set(int fd)
 		return shmring__fail(-EPROTO, "the set table names no consumer (pid %d)", (int)sh.consumer_pid);
 	if (shmring_pid_alive(sh.consumer_pid, sh.consumer_start))
 		return shmring__fail(0, "the set's consumer, pid %d, is alive", (int)sh.consumer_pid);
+	if (set_ctl_live(path))
+		return shmring__fail(0, "the set's consumer, pid %d, is dead, but producers are linked to "
+				     "its control ring: a new consumer takes the set over (shmring_set_create)",
+				     (int)sh.consumer_pid);
 	return 1;
 }
 
 /* 1: stale, 0: live (detail says who), < 0: cannot judge. */
-static int judge(int fd, const struct stat *st)
+static int judge(int fd, const struct stat *st, const char *path)
 {
 	struct shmring_hdr h;
 	void *map;
@@ -57,7 +91,7 @@ static int judge(int fd, const struct stat *st)
 	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
 		return shmring__fail(-EIO, "cannot read the header");
 	if (h.magic == SHMRING_SET_MAGIC)
-		return judge_set(fd);
+		return judge_set(fd, path);
 	if (h.magic != SHMRING_MAGIC)
 		return shmring__fail(-EPROTO, "not a shmring object (or its header is not written yet)");
 	if (shmring_pid_alive(h.creator_pid, h.creator_start))
@@ -130,7 +164,7 @@ int shmring_unlink_stale(const char *name)
 				    (unsigned)geteuid());
 		goto out;
 	}
-	ret = judge(fd, &st);
+	ret = judge(fd, &st, path);
 	if (ret <= 0) {
 		if (ret == 0)
 			ret = -EBUSY;
@@ -148,7 +182,7 @@ int shmring_unlink_stale(const char *name)
 	 * opener may have attached between the judgement and the move). */
 	int moved_same = lstat(aside, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino;
 
-	if (moved_same && judge(fd, &st) == 1) {
+	if (moved_same && judge(fd, &st, path) == 1) {
 		if (unlink(aside) < 0) {
 			ret = shmring__fail(-errno, "unlink '%s': %s", aside, strerror(errno));
 			goto out;

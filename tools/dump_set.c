@@ -172,7 +172,7 @@ static int set_validate(struct dump_set *s, const unsigned char *ents, uint32_t 
 			snprintf(why, why_len, "corrupt membership table: entry %u has ring type %u", i, type);
 			return -EPROTO;
 		}
-		if (flags & ~SHMRING_SET_ENTRY_JOINED) {
+		if (flags & ~(SHMRING_SET_ENTRY_JOINED | SHMRING_SET_ENTRY_ANNOUNCED)) {
 			snprintf(why, why_len, "corrupt membership table: entry %u has flags 0x%x", i, flags);
 			return -EPROTO;
 		}
@@ -186,7 +186,7 @@ static int set_validate(struct dump_set *s, const unsigned char *ents, uint32_t 
 		m->slot = i;
 		m->id = LD(e->id);
 		m->type = type;
-		m->joined = flags & SHMRING_SET_ENTRY_JOINED;
+		m->joined = (flags & (SHMRING_SET_ENTRY_JOINED | SHMRING_SET_ENTRY_ANNOUNCED)) != 0;
 		m->tag = LD(e->tag);
 		m->join_ns = LD(e->join_ns);
 		m->messages = LD(e->ctr.messages);

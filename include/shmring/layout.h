@@ -256,7 +256,8 @@ SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit a
  * so that an observer (shmring-dump) can show them from shared memory
  * alone. Nothing in it is trusted by a reader.
  *
- *   offset 0      struct shmring_set_hdr     immutable once ready
+ *   offset 0      struct shmring_set_hdr     immutable once ready, but for the consumer's
+ *                                            identity, which a takeover rewrites
  *   offset 128    struct shmring_set_memb    membership generation (seqlock)
  *   offset 256    struct shmring_set_ctr     set counters, written by polls
  *   offset 384    struct shmring_set_ctr2    set counters, written by waits
@@ -281,6 +282,8 @@ SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit a
 #define SHMRING_SET_ENTRY_USED 1u
 /* shmring_set_entry.flags */
 #define SHMRING_SET_ENTRY_JOINED 0x1u /* joined through the control ring: removed when its producer goes */
+#define SHMRING_SET_ENTRY_ANNOUNCED 0x2u /* announced on the control ring (any kind): a consumer that
+					  * takes the set over adopts it (set.h) */
 
 struct shmring_set_hdr {
 	uint64_t magic;          /*   0: SHMRING_SET_MAGIC */
@@ -293,7 +296,7 @@ struct shmring_set_hdr {
 	uint32_t consumer_uid;   /*  36 */
 	uint64_t consumer_start; /*  40: its start time, clock ticks after boot */
 	uint64_t create_time_ns; /*  48: CLOCK_REALTIME */
-	uint32_t flags;          /*  56: SHMRING_SET_F_* given at creation */
+	uint32_t flags;          /*  56: SHMRING_SET_F_* given by the owner */
 	SHMRING_ATOMIC(uint32_t) ready; /* 60: SHMRING_READY once complete (release) */
 	uint8_t reserved[64];    /*  64: zero */
 };
@@ -340,7 +343,7 @@ struct shmring_set_entry {
 	SHMRING_ATOMIC(uint32_t) state;  /*  16: SHMRING_SET_ENTRY_* */
 	SHMRING_ATOMIC(uint32_t) id;     /*  20: member id (shmring_set_add) */
 	SHMRING_ATOMIC(uint32_t) type;   /*  24: SHMRING_SPSC, SHMRING_MSG_SPSC, ... */
-	SHMRING_ATOMIC(uint32_t) flags;  /*  28: SHMRING_SET_ENTRY_JOINED */
+	SHMRING_ATOMIC(uint32_t) flags;  /*  28: SHMRING_SET_ENTRY_* */
 	SHMRING_ATOMIC(uint64_t) tag;    /*  32 */
 	SHMRING_ATOMIC(uint64_t) join_ns; /* 40: CLOCK_REALTIME when it was added */
 	SHMRING_ATOMIC(uint32_t) name_len; /* 48: bytes of name; 0: added by handle, no name known */

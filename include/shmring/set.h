@@ -26,6 +26,12 @@
  * that way is removed once its producer has closed or died, and only after
  * everything it committed has been delivered.
  *
+ * Consumer restart: a set outlives its consumer process. The next
+ * shmring_set_create() of the same name takes the set over (members,
+ * announcements not yet taken in, what the dead consumer had not
+ * released), and producers keep pushing through the restart: their
+ * blocking calls return -EPIPE while no consumer is alive, retry them.
+ *
  * Blocking: shmring_set_wait() sleeps until a member (or the control ring)
  * may have data. With futex_waitv (Linux 5.16+) it sleeps on every
  * member's own consumer futex word, up to 127 members plus the control
@@ -90,11 +96,30 @@ struct shmring_set_member_stats {
  * SHMRING_NAME_MAX - 4 bytes; its control ring is "<name>.ctl" and its
  * membership table, which shmring-dump reads, "<name>.set", both mode
  * 0600), or NULL for an anonymous set (producers in the same process, or
- * processes given the control ring's fd). Returns 0, -EINVAL, -EEXIST
- * (the control ring's name is taken, or the table's by an object that is
- * not a table left by a dead set), -ENOMEM, -ENOSPC (no room in
- * /dev/shm), -ENOTSUP (built without liburcu), or what shmring_create
- * returns.
+ * processes given the control ring's fd).
+ *
+ * Takeover: when the named set exists and its consumer process is dead
+ * (pid and start time), the call takes the set over instead, and its
+ * producers go on as they were: it becomes the control ring's consumer
+ * (announcements not yet taken in are read by the next poll) and adopts
+ * every ring the table lists as announced on the control ring, taking
+ * over the dead consumer's entry on each: messages the dead consumer had
+ * not released (at most one poll's budget per ring, taken but not
+ * released when it died) are delivered again, nothing released comes
+ * back, nothing is lost. A joined ring whose producer has gone and that
+ * holds nothing is not adopted; one that still holds messages is drained,
+ * then removed as usual. Rings the dead consumer added itself
+ * (shmring_set_add, shmring_set_add_name) are not adopted: add them again
+ * (the open takes over the dead consumer's entry). The table, its
+ * counters and each adopted member's counters go on; member ids are new.
+ * Only the rings the table lists are adopted (SHMRING_SET_CAPACITY); an
+ * anonymous set cannot be taken over.
+ *
+ * Returns 0, -EINVAL, -EEXIST (the set's consumer is alive, the control
+ * ring's name is taken by something that is not a set's control ring, or
+ * the table's by an object that is not a table left by a dead set),
+ * -ENOMEM, -ENOSPC (no room in /dev/shm), -ENOTSUP (built without
+ * liburcu), or what shmring_create returns.
  */
 SHMRING_API int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags);
 
