@@ -196,7 +196,7 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 }
 
 /* Give a dead producer's entry back to the table. Returns 1 if we did. */
-static int ep_reap(struct shmring_endpoint *e, uint32_t st)
+static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st)
 {
 	/* Acquire on success: we own the entry before touching its fields. */
 	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE, SHMRING_RELAXED))
@@ -207,6 +207,7 @@ static int ep_reap(struct shmring_endpoint *e, uint32_t st)
 	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire CAS of the next registrant. */
 	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+	shmring__side_gone(r, SHMRING_PRODUCER);
 	return 1;
 }
 
@@ -326,7 +327,7 @@ int shmring__msg_recover(struct shmring *r)
 			      r->ext[SHMRING_MSGX_CUR]) > 0)
 			continue; /* ends after the read position: still needed */
 		if (!ep_alive(e))
-			reaped += ep_reap(e, st);
+			reaped += ep_reap(r, e, st);
 	}
 	return reaped;
 }

@@ -240,6 +240,20 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 
 void (*shmring__test_fault_hook)(int point);
 
+/* The handle is ready: give its waits the death counts of both sides as
+ * they are now (futex.c). Not an observer's: it never waits, and reads
+ * nothing past the header at open (the dump tool opens objects a peer
+ * may have shrunk). */
+static void handle_arm(struct shmring *r, uint32_t role)
+{
+	if (role != SHMRING_OBSERVER) {
+		/* Acquire: pairs with the release increments (shmring__side_gone),
+		 * so deaths counted before this are not reported to this handle. */
+		r->wait.gone[0] = shmring_atomic_load(&r->ctrl->prod.gone, SHMRING_ACQUIRE);
+		r->wait.gone[1] = shmring_atomic_load(&r->ctrl->cons.gone, SHMRING_ACQUIRE);
+	}
+}
+
 uint32_t shmring__ep_busy_word(void)
 {
 	return SHMRING_EP_BUSY_BY(getpid());
@@ -397,13 +411,14 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 	}
 	/* An observer moves nothing and trusts no position: it reports
 	 * inconsistent state (shmring-dump --check) instead of refusing it. */
-	if (role == SHMRING_OBSERVER)
-		return 0;
-	ret = ops->attach(r);
-	if (ret < 0) {
-		(void)ep_unregister(r);
-		goto fail;
+	if (role != SHMRING_OBSERVER) {
+		ret = ops->attach(r);
+		if (ret < 0) {
+			(void)ep_unregister(r);
+			goto fail;
+		}
 	}
+	handle_arm(r, role);
 	return 0;
 fail:
 	memset(r, 0, sizeof(*r));

@@ -77,6 +77,9 @@ struct shmring_wait_state {
 	uint32_t woke_cons;   /* futex word our last wake of consumers left */
 	uint32_t reserved;
 	uint64_t mark;        /* producer: wake check when the fill reaches this */
+	uint64_t checked_ns;  /* CLOCK_MONOTONIC of this handle's last liveness check */
+	uint64_t gone[2];     /* the gone counters (layout.h) of the producers [0] and
+			       * consumers [1] as this handle's waits last took them */
 };
 
 /*
