@@ -80,9 +80,14 @@ static void stat_add(SHMRING_ATOMIC(uint64_t) *c, uint64_t n)
 
 /* ---- waker ---- */
 
-void shmring_wake_setup(struct shmring *r, uint32_t side)
+int shmring_wake_setup(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
+
+	/* A closed handle (its wait flags cleared) or an observer's read-only
+	 * mapping: nothing to wake with. */
+	if (!r->ctrl || (r->key & 0xffu) == SHMRING_OBSERVER)
+		return -EBADF;
 
 	int light = r->wait.mode == SHMRING_WAIT_SLEEP ? !!(r->wait.flags & SHMRING_WAIT_F_LIGHT)
 						      : !(r->wait.flags & SHMRING_WAIT_F_FENCE);
@@ -98,6 +103,7 @@ void shmring_wake_setup(struct shmring *r, uint32_t side)
 		r->wait.flags |= SHMRING_WS_LIGHT;
 	}
 	r->wait.flags |= bit;
+	return 0;
 }
 
 static long futex_wake(SHMRING_ATOMIC(uint32_t) *word, uint32_t n)
@@ -464,6 +470,10 @@ int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *
 
 	if (!r || !r->ctrl || !ready || (side != SHMRING_PRODUCER && side != SHMRING_CONSUMER))
 		return -EINVAL;
+	/* Not an observer's read-only mapping, nor a handle inherited over
+	 * fork() (shmring.h). */
+	if ((r->key & ~(uint64_t)0xffffu) != shmring__fork_gen || (r->key & 0xffu) == SHMRING_OBSERVER)
+		return -EBADF;
 	ret = ts_to_ns(deadline, &dl);
 	if (ret < 0)
 		return ret;

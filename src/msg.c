@@ -381,6 +381,8 @@ static int ready_peek(struct shmring *r, void *arg)
 
 int shmring_msg_wake(struct shmring *r)
 {
+	if (!SHMRING_KEY_PC(r, SHMRING_KEY_MSG))
+		return -EBADF;
 	if (r->role == SHMRING_PRODUCER) {
 		r->wait.pending = 0;
 		return shmring_wake(r, SHMRING_CONSUMER);
@@ -417,7 +419,7 @@ int shmring_msg_push_wait(struct shmring *r, const void *buf, uint32_t len,
 		return ret;
 	if (len)
 		memcpy(dst, buf, len);
-	shmring_msg_commit(r);
+	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }
@@ -444,7 +446,7 @@ int shmring_msg_pushv_wait(struct shmring *r, const struct iovec *iov, unsigned 
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	shmring_msg_commit(r);
+	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }
