@@ -147,9 +147,10 @@ static void wait_killed(pid_t pid)
 /* ---- short deadlines: liveness is still checked ---- */
 
 /*
- * The producer sends two messages and is SIGKILLed; the consumer waits
- * with 1 ms deadlines in a loop: it takes both, then -EPIPE comes within
- * a bounded number of calls.
+ * The producer sends two messages; the consumer takes them with 1 ms
+ * waits and waits once more while the producer lives (so its handle has
+ * just checked liveness); then the producer is SIGKILLed, and the loop of
+ * 1 ms waits must see -EPIPE within a bounded number of calls.
  */
 static void short_waits_consumer(const struct kind *k)
 {
@@ -172,9 +173,20 @@ static void short_waits_consumer(const struct kind *k)
 		for (uint64_t i = 0; i < 2; i++)
 			if (k_try_push(&p, 1, i) != 0)
 				_exit(3);
-		raise(SIGKILL);
-		_exit(4);
+		for (;;)
+			pause();
 	}
+	for (int i = 0; i < 3; i++) {
+		struct timespec dl;
+
+		shmring_deadline_after(&dl, 1000000);
+		ret = k_pop_wait(&c, &m, i < 2 ? NULL : &dl);
+		cr_assert_eq(ret, i < 2 ? 0 : -ETIMEDOUT, "%s: wait %d: %d", k->tag, i, ret);
+		if (i < 2)
+			cr_assert(t_msg_ok(&m) && m.producer == 1 && m.seq == (uint64_t)i);
+	}
+	got = 2;
+	cr_assert_eq(kill(pid, SIGKILL), 0);
 	wait_killed(pid);
 	while (calls < SHORT_CALLS) {
 		struct timespec dl;
@@ -203,6 +215,7 @@ static void short_waits_producer(const struct kind *k)
 	struct shmring p;
 	int ret = -ETIMEDOUT, calls = 0;
 	uint64_t seq = 0;
+	int *attached = shared_area(sizeof(int));
 
 	snprintf(keep, sizeof(keep), "%s", name);
 	k_create(&p, k, keep, SHMRING_PRODUCER);
@@ -217,9 +230,18 @@ static void short_waits_producer(const struct kind *k)
 
 		if (shmring_open(&c, keep, SHMRING_CONSUMER, NULL) < 0)
 			_exit(2);
-		raise(SIGKILL);
-		_exit(4);
+		__atomic_store_n(attached, 1, __ATOMIC_SEQ_CST);
+		for (;;)
+			pause();
 	}
+	while (!__atomic_load_n(attached, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	/* One wait while the consumer lives: the handle has just checked. */
+	struct timespec dl0;
+
+	shmring_deadline_after(&dl0, 1000000);
+	cr_assert_eq(k_push_wait(&p, 1, seq, &dl0), -ETIMEDOUT, "%s", k->tag);
+	cr_assert_eq(kill(pid, SIGKILL), 0);
 	wait_killed(pid);
 	while (calls < SHORT_CALLS) {
 		struct timespec dl;
@@ -234,6 +256,7 @@ static void short_waits_producer(const struct kind *k)
 	cr_assert_eq(ret, -EPIPE, "%s: %d calls of 1 ms, last %d", k->tag, calls, ret);
 	shmring_close(&p);
 	shmring_unlink(keep);
+	munmap(attached, sizeof(int));
 }
 
 Test(fault_wait, short_deadlines_consumer_epipe, .timeout = 60)
