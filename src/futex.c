@@ -80,9 +80,14 @@ static void stat_add(SHMRING_ATOMIC(uint64_t) *c, uint64_t n)
 
 /* ---- waker ---- */
 
-void shmring_wake_setup(struct shmring *r, uint32_t side)
+int shmring_wake_setup(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
+
+	/* A closed handle (its wait flags cleared) or an observer's read-only
+	 * mapping: nothing to wake with. */
+	if (!r->ctrl || (r->key & 0xffu) == SHMRING_OBSERVER)
+		return -EBADF;
 
 	int light = r->wait.mode == SHMRING_WAIT_SLEEP ? !!(r->wait.flags & SHMRING_WAIT_F_LIGHT)
 						      : !(r->wait.flags & SHMRING_WAIT_F_FENCE);
@@ -98,6 +103,7 @@ void shmring_wake_setup(struct shmring *r, uint32_t side)
 		r->wait.flags |= SHMRING_WS_LIGHT;
 	}
 	r->wait.flags |= bit;
+	return 0;
 }
 
 static long futex_wake(SHMRING_ATOMIC(uint32_t) *word, uint32_t n)
@@ -280,16 +286,49 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* The other side's death count (layout.h: shmring_side.gone), and where
+ * this handle keeps the value it last took. */
+static SHMRING_ATOMIC(uint64_t) *gone_word(const struct shmring *r, uint32_t peer_role)
+{
+	return peer_role == SHMRING_PRODUCER ? &r->ctrl->prod.gone : &r->ctrl->cons.gone;
+}
+
+static int gone_moved(const struct shmring *r, uint32_t peer_role)
+{
+	/* Relaxed: only a hint that a check is due; check_peer loads it
+	 * again with acquire. */
+	return shmring_atomic_load(gone_word(r, peer_role), SHMRING_RELAXED) !=
+	       r->wait.gone[peer_role - 1];
+}
+
 /*
- * Slice expired: is the peer gone? On an MPMC ring, also the automatic
- * recovery (recover.c): a ring that made no progress for a slice, or
- * whose peers are all dead, is recovered by this waiter itself.
+ * A liveness check: is the peer gone? The endpoint table says so while a
+ * dead peer's entry is still there; once somebody freed it (any process's
+ * shmring_recover(), a message ring consumer's own recovery), only the
+ * side's death count does: a count that moved since this handle last
+ * took it, with no live peer attached now, is reported once as -EPIPE,
+ * and the handle takes the new count. On an MPMC ring, also the
+ * automatic recovery (recover.c): a ring that made no progress since the
+ * previous check (a slice or more ago), or whose peers are all dead, is
+ * recovered by this waiter itself.
  * Returns 0 to keep waiting, 1 ready, else the result of the wait (a
  * last ready() so that what a dead peer left behind is still taken).
  */
 static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg)
 {
-	int ret = peer_state(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER);
+	uint32_t peer_role = side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER;
+	/* Acquire: pairs with the release increment (shmring__side_gone),
+	 * made after the entry was freed: the scan below sees the table as
+	 * it was then or later. */
+	uint64_t gone = shmring_atomic_load(gone_word(r, peer_role), SHMRING_ACQUIRE);
+	int moved = gone != r->wait.gone[peer_role - 1];
+	int ret;
+
+	r->wait.checked_ns = shmring__now_ns(CLOCK_MONOTONIC);
+	r->wait.gone[peer_role - 1] = gone;
+	ret = peer_state(r, peer_role);
+	if (ret == 0 && moved)
+		ret = -EPIPE; /* died, and its entry was freed before we looked */
 
 	if (r->type == SHMRING_MPMC && !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER)) {
 		int k = shmring__mpmc_stall_check(r, side, ret == -EPIPE);
@@ -311,7 +350,7 @@ static int spin(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 		uint64_t deadline, uint64_t budget_ns, uint64_t *spent)
 {
 	uint64_t t0 = shmring__now_ns(CLOCK_MONOTONIC);
-	uint64_t slice = slice_ns(r), next_check = add_sat(t0, slice);
+	uint64_t slice = slice_ns(r), next_check = add_sat(r->wait.checked_ns, slice);
 	uint64_t end = add_sat(t0, budget_ns);
 	int ret;
 
@@ -326,15 +365,16 @@ static int spin(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 		}
 		uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
 
-		if (now >= end) {
-			ret = now >= deadline ? -ETIMEDOUT : 0;
-			goto out;
-		}
+		/* A check that is due runs before a timeout is returned. */
 		if (now >= next_check) {
 			ret = check_peer(r, side, ready, arg);
 			if (ret)
 				goto out;
 			next_check = add_sat(now, slice);
+		}
+		if (now >= end) {
+			ret = now >= deadline ? -ETIMEDOUT : 0;
+			goto out;
 		}
 	}
 out:
@@ -364,7 +404,9 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 	struct shmring_stats *st = side_stats(r, side);
 	uint64_t slice = slice_ns(r);
 	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
-	uint64_t next_check = add_sat(now, slice);
+	/* From this handle's last check, not from this call: a loop of
+	 * waits shorter than the slice still checks once a slice. */
+	uint64_t next_check = add_sat(r->wait.checked_ns, slice);
 	int armed = 0, ret;
 
 	for (;;) {
@@ -388,10 +430,7 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 			break;
 		}
 		now = shmring__now_ns(CLOCK_MONOTONIC);
-		if (now >= deadline) {
-			ret = -ETIMEDOUT;
-			break;
-		}
+		/* A check that is due runs before a timeout is returned. */
 		if (now >= next_check) {
 			ret = check_peer(r, side, ready, arg);
 			if (ret) {
@@ -399,6 +438,10 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 				break;
 			}
 			next_check = add_sat(now, slice);
+		}
+		if (now >= deadline) {
+			ret = -ETIMEDOUT;
+			break;
 		}
 		/* S5 */
 		stat_add(&st->sleeps, 1);
@@ -427,12 +470,28 @@ int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *
 
 	if (!r || !r->ctrl || !ready || (side != SHMRING_PRODUCER && side != SHMRING_CONSUMER))
 		return -EINVAL;
+	/* Not an observer's read-only mapping, nor a handle inherited over
+	 * fork() (shmring.h). */
+	if ((r->key & ~(uint64_t)0xffffu) != shmring__fork_gen || (r->key & 0xffu) == SHMRING_OBSERVER)
+		return -EBADF;
 	ret = ts_to_ns(deadline, &dl);
 	if (ret < 0)
 		return ret;
 	ret = ready(r, arg);
 	if (ret)
 		return ret > 0 ? 0 : ret;
+	/* Liveness, when the wait starts: if this handle's last check is a
+	 * slice old (however short its waits are), or a peer's entry was
+	 * freed since (the death count moved). */
+	uint64_t slice = slice_ns(r);
+
+	if (slice != UINT64_MAX &&
+	    (shmring__now_ns(CLOCK_MONOTONIC) - r->wait.checked_ns >= slice ||
+	     gone_moved(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER))) {
+		ret = check_peer(r, side, ready, arg);
+		if (ret)
+			return ret > 0 ? 0 : ret;
+	}
 
 	switch (r->wait.mode) {
 	case SHMRING_WAIT_SPIN:

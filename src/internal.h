@@ -60,6 +60,16 @@ SHMRING_HIDDEN int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, i
 SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
 /* Free the entries of dead endpoints that hold nothing kind-specific. */
 SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);
+/*
+ * A dead endpoint of `role` was just freed from the table (its entry's
+ * new state stored): if that left the side with no live endpoint, count
+ * it in ctrl->prod.gone or cons.gone (layout.h), so that waiters of the
+ * other side learn that their peer died even though its entry is gone
+ * (futex.c). Every path that frees a dead process's ACTIVE entry calls
+ * it once per entry (recover.c).
+ */
+SHMRING_HIDDEN void shmring__side_gone(struct shmring *r, uint32_t role);
+
 /* Free one entry left BUSY by a dead holder; 1 if it did (recover.c). */
 SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
 

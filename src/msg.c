@@ -196,7 +196,7 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 }
 
 /* Give a dead producer's entry back to the table. Returns 1 if we did. */
-static int ep_reap(struct shmring_endpoint *e, uint32_t st)
+static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st)
 {
 	/* Acquire on success: we own the entry before touching its fields. */
 	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE, SHMRING_RELAXED))
@@ -207,6 +207,7 @@ static int ep_reap(struct shmring_endpoint *e, uint32_t st)
 	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire CAS of the next registrant. */
 	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
+	shmring__side_gone(r, SHMRING_PRODUCER);
 	return 1;
 }
 
@@ -326,7 +327,7 @@ int shmring__msg_recover(struct shmring *r)
 			      r->ext[SHMRING_MSGX_CUR]) > 0)
 			continue; /* ends after the read position: still needed */
 		if (!ep_alive(e))
-			reaped += ep_reap(e, st);
+			reaped += ep_reap(r, e, st);
 	}
 	return reaped;
 }
@@ -380,6 +381,8 @@ static int ready_peek(struct shmring *r, void *arg)
 
 int shmring_msg_wake(struct shmring *r)
 {
+	if (!SHMRING_KEY_PC(r, SHMRING_KEY_MSG))
+		return -EBADF;
 	if (r->role == SHMRING_PRODUCER) {
 		r->wait.pending = 0;
 		return shmring_wake(r, SHMRING_CONSUMER);
@@ -416,7 +419,7 @@ int shmring_msg_push_wait(struct shmring *r, const void *buf, uint32_t len,
 		return ret;
 	if (len)
 		memcpy(dst, buf, len);
-	shmring_msg_commit(r);
+	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }
@@ -443,7 +446,7 @@ int shmring_msg_pushv_wait(struct shmring *r, const struct iovec *iov, unsigned 
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	shmring_msg_commit(r);
+	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }

@@ -82,6 +82,30 @@ int shmring__ep_reclaim_busy(struct shmring_endpoint *e)
 	return 1;
 }
 
+void shmring__side_gone(struct shmring *r, uint32_t role)
+{
+	const struct shmring_endpoint *eps = shmring__ep_table(r);
+	struct shmring_side *s = role == SHMRING_PRODUCER ? &r->ctrl->prod : &r->ctrl->cons;
+
+	if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
+		return; /* a corrupt entry was no side's endpoint */
+	for (uint32_t i = 0; i < r->ep_count; i++) {
+		/* Acquire: pairs with the release store of state in registration. */
+		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
+
+		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring__ep_busy_dead(st))
+			return; /* someone is attaching */
+		if (st == SHMRING_EP_ACTIVE &&
+		    shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == role &&
+		    shmring_pid_alive(shmring_atomic_load(&eps[i].pid, SHMRING_RELAXED),
+				      shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED)))
+			return; /* the side goes on: nobody waits for it in vain */
+	}
+	/* Release: pairs with the waiter's acquire load of the count; the
+	 * freed entry is visible to its next table scan. */
+	shmring_atomic_fetch_add(&s->gone, 1, SHMRING_RELEASE);
+}
+
 int shmring__ep_reap(struct shmring *r)
 {
 	struct shmring_endpoint *eps = shmring__ep_table(r);
@@ -101,7 +125,10 @@ int shmring__ep_reap(struct shmring *r)
 					SHMRING_RELAXED))
 			continue;
 		SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
+		uint32_t role = shmring_atomic_load(&eps[i].role, SHMRING_RELAXED);
+
 		ep_free(&eps[i]);
+		shmring__side_gone(r, role);
 		n++;
 	}
 	return n;
@@ -342,6 +369,7 @@ static int mpmc_recover(struct shmring *r, int automatic)
 			/* Still ours to free: registration only takes FREE
 			 * entries, and the lock keeps other recoverers out. */
 			ep_free(e);
+			shmring__side_gone(r, role);
 			n += automatic ? held : 1;
 		}
 	}

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,55 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 
 void (*shmring__test_fault_hook)(int point);
 
+/* ---- handle keys and fork() (shmring.h) ---- */
+
+uint64_t shmring__fork_gen = 1ull << 16;
+
+/* In a fork()ed child: the handles inherited from the parent stop
+ * matching any key the inline operations accept. Only the forking thread
+ * runs in the child, so nothing reads the generation concurrently. */
+static void fork_gen_child(void)
+{
+	shmring__fork_gen += 1ull << 16;
+	if (!shmring__fork_gen)
+		shmring__fork_gen = 1ull << 16;
+}
+
+static pthread_once_t fork_gen_once = PTHREAD_ONCE_INIT;
+
+static void fork_gen_init(void)
+{
+	pthread_atfork(NULL, NULL, fork_gen_child);
+}
+
+static uint32_t key_class(uint32_t type)
+{
+	switch (type) {
+	case SHMRING_SPSC:
+		return SHMRING_KEY_SPSC;
+	case SHMRING_MPMC:
+		return SHMRING_KEY_MPMC;
+	default:
+		return SHMRING_KEY_MSG;
+	}
+}
+
+/* The handle is ready: give it its key, and its waits the death counts
+ * of both sides as they are now (futex.c). Not an observer's: it never
+ * waits, and reads nothing past the header at open (the dump tool opens
+ * objects a peer may have shrunk). */
+static void handle_arm(struct shmring *r, uint32_t role)
+{
+	pthread_once(&fork_gen_once, fork_gen_init);
+	if (role != SHMRING_OBSERVER) {
+		/* Acquire: pairs with the release increments (shmring__side_gone),
+		 * so deaths counted before this are not reported to this handle. */
+		r->wait.gone[0] = shmring_atomic_load(&r->ctrl->prod.gone, SHMRING_ACQUIRE);
+		r->wait.gone[1] = shmring_atomic_load(&r->ctrl->cons.gone, SHMRING_ACQUIRE);
+	}
+	r->key = SHMRING_KEY_NOW(key_class(r->type), role);
+}
+
 uint32_t shmring__ep_busy_word(void)
 {
 	return SHMRING_EP_BUSY_BY(getpid());
@@ -397,13 +447,14 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 	}
 	/* An observer moves nothing and trusts no position: it reports
 	 * inconsistent state (shmring-dump --check) instead of refusing it. */
-	if (role == SHMRING_OBSERVER)
-		return 0;
-	ret = ops->attach(r);
-	if (ret < 0) {
-		(void)ep_unregister(r);
-		goto fail;
+	if (role != SHMRING_OBSERVER) {
+		ret = ops->attach(r);
+		if (ret < 0) {
+			(void)ep_unregister(r);
+			goto fail;
+		}
 	}
+	handle_arm(r, role);
 	return 0;
 fail:
 	memset(r, 0, sizeof(*r));
@@ -822,8 +873,15 @@ int shmring_close(struct shmring *r)
 		ret = ep_unregister(r);
 	}
 	mapping_put((struct shmring_mapping *)r->shared);
+	/* Every later operation on the handle: -EBADF (key), -EINVAL. */
+	r->key = 0;
+	r->wait.flags = 0;
 	r->shared = NULL;
 	r->map = NULL;
+	r->ctrl = NULL;
+	r->data = NULL;
+	r->hdr = NULL;
+	r->ep = NULL;
 	r->fd = -1;
 	return ret;
 }

@@ -135,12 +135,12 @@ Test(msg, reserve_commit_state)
 		cr_assert_eq(shmring_msg_commit(&p), 0);
 		cr_assert_eq(shmring_msg_commit(&p), -EINVAL);
 		/* Each side's calls on the other side's handle. */
-		cr_assert_eq(shmring_msg_reserve(&c, 10, &w2), -EINVAL);
-		cr_assert_eq(shmring_msg_commit(&c), -EINVAL);
-		cr_assert_eq(shmring_msg_abort(&c), -EINVAL);
-		cr_assert_eq(shmring_msg_push(&c, w, 1), -EINVAL);
-		cr_assert_eq(shmring_msg_peek(&p, (const void **)&w2), -EINVAL);
-		cr_assert_eq(shmring_msg_pop(&p, w2, 100), -EINVAL);
+		cr_assert_eq(shmring_msg_reserve(&c, 10, &w2), -EBADF);
+		cr_assert_eq(shmring_msg_commit(&c), -EBADF);
+		cr_assert_eq(shmring_msg_abort(&c), -EBADF);
+		cr_assert_eq(shmring_msg_push(&c, w, 1), -EBADF);
+		cr_assert_eq(shmring_msg_peek(&p, (const void **)&w2), -EBADF);
+		cr_assert_eq(shmring_msg_pop(&p, w2, 100), -EBADF);
 		shmring_msg_release(&p);
 		cr_assert_eq(shmring_msg_used(&p), 24);
 		pop_ok(&c, 10, 1);

@@ -55,6 +55,7 @@ struct dump_counters {
 
 struct dump_side {
 	uint64_t pos, claim, cached;
+	uint64_t gone; /* dead endpoints freed with none of the side left (layout.h) */
 	uint32_t futex, waiters, light;
 	struct dump_counters st;
 };

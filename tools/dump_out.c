@@ -186,6 +186,8 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 	if (h->cons_mode == SHMRING_MODE_MULTI)
 		fprintf(f, " claim %" PRIu64, C->claim);
 	fputc('\n', f);
+	if (P->gone || C->gone)
+		fprintf(f, "  dead and freed: %" PRIu64 " producers, %" PRIu64 " consumers\n", P->gone, C->gone);
 	if (d->type == SHMRING_SPSC && d->avail_end != d->head)
 		fprintf(f, "  readable up to %" PRIu64 " (published past the head)\n", d->avail_end);
 	fprintf(f, "  fill %" PRIu64 " / %" PRIu64 " %s (%.1f%%), high-water %" PRIu64 "%s\n", d->fill,

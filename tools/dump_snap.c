@@ -253,6 +253,7 @@ static void read_side(struct dump_side *o, const struct shmring_side *s, const s
 	o->pos = LD(s->pos);
 	o->claim = LD(s->claim);
 	o->cached = LD(s->cached);
+	o->gone = LD(s->gone);
 	o->futex = LD(w->futex);
 	o->waiters = LD(w->waiters);
 	o->light = LD(w->light);

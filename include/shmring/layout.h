@@ -101,7 +101,11 @@ struct shmring_side {
 	SHMRING_ATOMIC(uint64_t) pos;    /*  0: published position: producer head, consumer tail */
 	SHMRING_ATOMIC(uint64_t) claim;  /*  8: multi mode: next position to claim */
 	SHMRING_ATOMIC(uint64_t) cached; /* 16: the other side's position as this side last saw it */
-	uint8_t pad[104];
+	SHMRING_ATOMIC(uint64_t) gone;   /* 24: dead endpoints of this side whose entries were
+					  *     freed while no live one of the side was left
+					  *     (wait.h: the other side's waiters learn of the
+					  *     death through this count) */
+	uint8_t pad[96];
 };
 
 /*
@@ -228,6 +232,7 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_node) == 112, "hdr plac
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_cpus) == 136, "hdr place_cpus");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, ready) == 256, "hdr ready");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_BLOCK, "side block");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, gone) == 24, "side gone");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_wait) == SHMRING_BLOCK, "wait block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_wait, light) == 8, "wait light");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_wait, doorbell) == 12, "wait doorbell");

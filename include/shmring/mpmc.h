@@ -495,7 +495,7 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
 	uint64_t t;
 	int64_t k;
 
-	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
 	k = shmring_mpmc__claim_prod(r, 1, 1, &t);
 	if (shmring_unlikely(k <= 0))
@@ -517,7 +517,7 @@ SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 	uint64_t h, k;
 	int64_t m;
 
-	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
 	m = shmring_mpmc__claim_cons(r, 1, 0, 0, &h, &k);
 	if (shmring_unlikely(m <= 0))
@@ -534,7 +534,7 @@ SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems
 	uint64_t t;
 	int64_t k;
 
-	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
 	if (shmring_unlikely(n == 0 || (all && n > r->capacity)))
 		return n == 0 ? 0 : -EINVAL;
@@ -572,7 +572,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 	uint64_t h, k;
 	int64_t m;
 
-	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
 	if (shmring_unlikely(n == 0 || (all && n > r->capacity)))
 		return n == 0 ? 0 : -EINVAL;
@@ -611,7 +611,7 @@ SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint6
 {
 	int64_t k;
 
-	if (shmring_unlikely(r->role != SHMRING_PRODUCER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
 	if (shmring_unlikely(r->ext[0] != 0))
 		return -EBUSY;
@@ -628,10 +628,14 @@ SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint6
 /*
  * Publish the first n reserved slots; the rest of the reservation is
  * given back (consumers pass over it, nothing is delivered). Returns 0,
- * or -EINVAL when n exceeds the reservation (nothing is published).
+ * -EINVAL when n exceeds the reservation (nothing is published), or
+ * -EBADF (not a producer handle).
  */
 SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
+		return -EBADF;
+
 	uint64_t k = r->ext[0];
 
 	if (shmring_unlikely(n > k))
@@ -665,7 +669,7 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 	uint64_t h, k;
 	int64_t m;
 
-	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
 	if (shmring_unlikely(r->ext[0] != 0))
 		return -EBUSY;
@@ -682,9 +686,12 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 	return m;
 }
 
-/* Give back everything the last peek claimed. Returns 0 (also when none). */
+/* Give back everything the last peek claimed. Returns 0 (also when none),
+ * or -EBADF (not a consumer handle). */
 SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
+		return -EBADF;
 	if (r->ext[0] == 0)
 		return 0;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
@@ -693,9 +700,12 @@ SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 	return 0;
 }
 
-/* Claimed but not yet taken positions (an estimate while others run). */
+/* Claimed but not yet taken positions (an estimate while others run);
+ * 0 for a handle that is not this process's handle of an MPMC ring. */
 SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 {
+	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MPMC))
+		return 0;
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
 	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
 	uint64_t n = h - t;

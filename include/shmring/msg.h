@@ -247,10 +247,14 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
  * until shmring_msg_commit(). One reservation at a time per handle.
  * Returns 0, or -EMSGSIZE (len > shmring_msg_max(r), at once),
  * -EAGAIN (not enough free space now), -EBUSY (a reservation is open),
- * -EINVAL (not a producer handle), -EPROTO (consumer state corrupt).
+ * -EBADF (not a producer handle of a message ring: every operation below
+ * checks the handle's key first, shmring.h), -EPROTO (consumer state
+ * corrupt).
  */
 SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **buf)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
+		return -EBADF;
 	if (shmring_unlikely(len > r->slot_size))
 		return -EMSGSIZE;
 	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
@@ -272,7 +276,8 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 	return 0;
 }
 
-/* End the open reservation as a message (`type` DATA) or as padding. */
+/* End the open reservation as a message (`type` DATA) or as padding.
+ * A building block: checks no key. */
 SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
 {
 	uint64_t p = r->ext[SHMRING_MSGX_RES];
@@ -315,18 +320,23 @@ SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
 	return 0;
 }
 
-/* Producer: publish the reserved message. Returns 0, or -EINVAL (none open). */
+/* Producer: publish the reserved message. Returns 0, -EINVAL (none
+ * open) or -EBADF. */
 SHMRING_INLINE int shmring_msg_commit(struct shmring *r)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
+		return -EBADF;
 	return shmring_msg_finish(r, SHMRING_MSG_T_DATA);
 }
 
 /*
  * Producer: drop the reserved message; the consumer never sees it (MPSC:
- * its space becomes padding). Returns 0, or -EINVAL (none open).
+ * its space becomes padding). Returns 0, -EINVAL (none open) or -EBADF.
  */
 SHMRING_INLINE int shmring_msg_abort(struct shmring *r)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
+		return -EBADF;
 	return shmring_msg_finish(r, SHMRING_MSG_T_PAD);
 }
 
@@ -340,7 +350,7 @@ SHMRING_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t
 		return ret;
 	if (len)
 		memcpy(dst, buf, len);
-	return shmring_msg_commit(r);
+	return shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 }
 
 /*
@@ -368,7 +378,7 @@ SHMRING_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov,
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	return shmring_msg_commit(r);
+	return shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 }
 
 /*
@@ -402,13 +412,13 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
  * its payload and stays valid until shmring_msg_release(); peek again for
  * the message after it (a batch), then release them all at once.
  * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
- * corrupt record or position: nothing is consumed), -EINVAL (not the
+ * corrupt record or position: nothing is consumed), -EBADF (not the
  * consumer's handle).
  */
 SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 {
-	if (shmring_unlikely(r->role != SHMRING_CONSUMER))
-		return -EINVAL;
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_CONSUMER))
+		return -EBADF;
 	for (;;) {
 		uint64_t t = r->ext[SHMRING_MSGX_CUR];
 		uint64_t w;
@@ -468,12 +478,13 @@ SHMRING_INLINE void shmring_msg_zero(struct shmring *r, uint64_t from, uint64_t 
 	}
 }
 
-/* Consumer: free every message peeked so far for the producers. */
-SHMRING_INLINE void shmring_msg_release(struct shmring *r)
+/* Consumer: free every message peeked so far (a building block: checks
+ * no key). */
+SHMRING_INLINE void shmring_msg__release(struct shmring *r)
 {
 	uint64_t cur = r->ext[SHMRING_MSGX_CUR];
 
-	if (cur == r->pos || r->role != SHMRING_CONSUMER)
+	if (cur == r->pos)
 		return;
 	if (r->type == SHMRING_MSG_MPSC) {
 		/* A consumer that dies while zeroing leaves cons.claim for its
@@ -486,10 +497,20 @@ SHMRING_INLINE void shmring_msg_release(struct shmring *r)
 	shmring_atomic_store(&r->ctrl->cons.pos, cur, SHMRING_RELEASE);
 }
 
+/* Consumer: free every message peeked so far for the producers.
+ * Returns 0, or -EBADF (not the consumer's handle). */
+SHMRING_INLINE int shmring_msg_release(struct shmring *r)
+{
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_CONSUMER))
+		return -EBADF;
+	shmring_msg__release(r);
+	return 0;
+}
+
 /*
  * Consumer: copy the next message into buf (cap bytes) and release it,
  * with every message peeked before it. Returns the length, or -EAGAIN,
- * -EPROTO, -EINVAL (not the consumer's handle), or -EMSGSIZE (buf too
+ * -EPROTO, -EBADF (not the consumer's handle), or -EMSGSIZE (buf too
  * small: the message stays in the ring; shmring_msg_peek tells its length).
  */
 SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
@@ -505,13 +526,16 @@ SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
 	}
 	if (n)
 		memcpy(buf, p, (size_t)n);
-	shmring_msg_release(r);
+	shmring_msg__release(r); /* peek checked the key */
 	return n;
 }
 
-/* Bytes in use (records of any kind) as this endpoint can tell. */
+/* Bytes in use (records of any kind) as this handle (of any role) can
+ * tell; 0 for a handle that is not this process's handle of a message ring. */
 SHMRING_INLINE uint64_t shmring_msg_used(const struct shmring *r)
 {
+	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MSG))
+		return 0;
 	/* Acquire: pairs with the release stores of the positions (P2, M1, C2). */
 	uint64_t h = shmring_atomic_load(r->type == SHMRING_MSG_MPSC ? &r->ctrl->prod.claim
 								   : &r->ctrl->prod.pos,

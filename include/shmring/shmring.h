@@ -77,14 +77,59 @@ struct shmring_wait_state {
 	uint32_t woke_cons;   /* futex word our last wake of consumers left */
 	uint32_t reserved;
 	uint64_t mark;        /* producer: wake check when the fill reaches this */
+	uint64_t checked_ns;  /* CLOCK_MONOTONIC of this handle's last liveness check */
+	uint64_t gone[2];     /* the gone counters (layout.h) of the producers [0] and
+			       * consumers [1] as this handle's waits last took them */
 };
+
+/*
+ * Handle keys. Every inline operation first compares the handle's key
+ * with the one it needs: its ring kind and role, and this process's fork
+ * generation. Any other value (another role or kind, an observer, a
+ * closed or never opened handle, a handle inherited over fork()) gives
+ * -EBADF before the ring is touched. The cost: one load of the process's
+ * generation (a read-only, always cached word) and one predictable branch.
+ */
+#define SHMRING_KEY_SPSC 1u /* classes: SPSC slot ring */
+#define SHMRING_KEY_MPMC 2u /* MPMC slot ring */
+#define SHMRING_KEY_MSG 3u  /* message ring, either type */
+#define SHMRING_KEY(cls, role) ((uint64_t)(cls) << 8 | (uint64_t)(role))
+
+/*
+ * The fork generation of this process, shifted past the class and role
+ * (never 0): a pthread_atfork child handler advances it, so that the
+ * handles the child inherited no longer match. Library state; read-only.
+ */
+SHMRING_API extern uint64_t shmring__fork_gen;
+
+/* The key of a handle with `role` on a ring of class `cls` in this process. */
+#define SHMRING_KEY_NOW(cls, role) (SHMRING_KEY(cls, role) | shmring__fork_gen)
+/* Does r's key say: class cls, role `role`, attached by this process? */
+#define SHMRING_KEY_IS(r, cls, role) shmring_likely((r)->key == SHMRING_KEY_NOW(cls, role))
+/* ... class cls, producer or consumer (role 1 or 2)? */
+#define SHMRING_KEY_PC(r, cls) \
+	shmring_likely((r)->key - SHMRING_KEY_NOW(cls, SHMRING_PRODUCER) <= 1u)
+/* ... class cls, any role (observers and SHMRING_ROLE_NONE included)? */
+#define SHMRING_KEY_ANY(r, cls) shmring_likely(((r)->key | 3u) == SHMRING_KEY_NOW(cls, 3u))
 
 /*
  * A handle: one endpoint's private view of a ring. Per process (and per
  * thread: give each thread its own, see shmring_dup). The first fields are
  * read by the inline fast paths; the rest belongs to the library.
+ *
+ * Handles and fork(): a handle belongs to the process that opened it. In
+ * a fork()ed child every inherited handle is refused: each operation
+ * returns -EBADF, shmring_close() only unmaps it (the parent's endpoint
+ * entry stays the parent's), and shmring_dup() from it gives the child
+ * its own endpoint. So a child that keeps using a producer handle after
+ * its parent exited (and a new producer took the entry over) gets an
+ * error instead of writing into positions that are no longer its own.
+ * This relies on pthread_atfork(): a child made by a raw clone(2) or
+ * fork system call is not noticed. A handle may be copied or moved within
+ * its process (the key holds nothing that points at the handle).
  */
 struct shmring {
+	uint64_t key;              /* SHMRING_KEY_NOW(class, role); 0 once closed */
 	unsigned char *data;       /* data area */
 	struct shmring_ctrl *ctrl; /* control blocks */
 	uint64_t mask;             /* capacity - 1 */
@@ -166,7 +211,8 @@ SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint
 /*
  * Detach: leave the endpoint table and unmap. A message-ring producer's
  * open reservation is aborted first. A handle inherited across
- * fork() only unmaps; the parent's endpoint stays registered. Safe on an
+ * fork() only unmaps; the parent's endpoint stays registered. The closed
+ * handle's key is cleared: every operation on it returns -EBADF. Safe on an
  * object another process shrank: the endpoint entry is cleared by the
  * kernel (no SIGBUS), and the handle is released in every case.
  * Returns 0, -EINVAL (NULL or closed handle), or -EIO (the object was

@@ -180,11 +180,22 @@ SHMRING_INLINE void shmring_spsc_consume(struct shmring *r, uint64_t n)
 }
 
 /*
+ * The operations below check the handle's key first (shmring.h): on a
+ * handle that is not this SPSC ring's producer (or consumer, for the
+ * consumer's operations) of this process, they return -EBADF and touch
+ * nothing. The building blocks above check nothing.
+ */
+
+/*
  * Copy one slot_size element into the ring.
- * Returns 0, -EAGAIN (full) or -EPROTO (consumer state corrupt).
+ * Returns 0, -EAGAIN (full), -EBADF (not a producer handle of an SPSC
+ * ring) or -EPROTO (consumer state corrupt).
  */
 SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
+		return -EBADF;
+
 	int64_t room = shmring_spsc_free(r, 1);
 
 	if (shmring_unlikely(room <= 0)) {
@@ -199,10 +210,14 @@ SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
 
 /*
  * Copy the oldest element out of the ring.
- * Returns 0, -EAGAIN (empty) or -EPROTO (producer state corrupt).
+ * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle of an SPSC
+ * ring) or -EPROTO (producer state corrupt).
  */
 SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
+		return -EBADF;
+
 	uint64_t t = r->pos;
 
 	/* Below the cached head the slot is known to be published;
@@ -221,101 +236,143 @@ SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 	return 0;
 }
 
+/* Producer: copy k elements in from r->pos on and publish them (k free). */
+SHMRING_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, uint64_t k)
+{
+	const unsigned char *src = (const unsigned char *)elems;
+
+	for (uint64_t i = 0; i < k; i++)
+		shmring_slot_copy(shmring_slot(r, r->pos + i), src + (size_t)i * r->slot_size,
+				  r->slot_size);
+	shmring_spsc_publish(r, k);
+}
+
+/* Consumer: copy k elements out from r->pos on and free them (k there). */
+SHMRING_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t k)
+{
+	unsigned char *dst = (unsigned char *)elems;
+
+	for (uint64_t i = 0; i < k; i++)
+		shmring_slot_copy(dst + (size_t)i * r->slot_size, shmring_slot(r, r->pos + i),
+				  r->slot_size);
+	shmring_spsc_consume(r, k);
+}
+
 /*
  * Copy up to n elements (contiguous, slot_size bytes each) in, with one
- * head publication. Returns the count pushed (0 when full), or -EPROTO.
+ * head publication. Returns the count pushed (0 when full), -EBADF or
+ * -EPROTO.
  */
 SHMRING_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *elems, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
+		return -EBADF;
+
 	int64_t k = shmring_spsc_free(r, n);
-	const unsigned char *src = (const unsigned char *)elems;
 
 	if (shmring_unlikely(k <= 0)) {
 		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
 			shmring_stat_inc1(&r->ctrl->prod_stats.blocked);
 		return k;
 	}
-	for (int64_t i = 0; i < k; i++)
-		shmring_slot_copy(shmring_slot(r, r->pos + (uint64_t)i),
-				  src + (size_t)i * r->slot_size, r->slot_size);
-	shmring_spsc_publish(r, (uint64_t)k);
+	shmring_spsc__write(r, elems, (uint64_t)k);
 	return k;
 }
 
 /*
  * All-or-nothing: push n elements or none. Returns n, -EAGAIN (not all
- * fit now), -EINVAL (n exceeds the capacity: it never will) or -EPROTO.
+ * fit now), -EINVAL (n exceeds the capacity: it never will), -EBADF or
+ * -EPROTO.
  */
 SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
+		return -EBADF;
+
 	int64_t k = shmring_spsc_free(r, n);
 
 	if (k < 0)
 		return k;
 	if ((uint64_t)k < n)
 		return n > r->capacity ? -EINVAL : -EAGAIN;
-	return shmring_spsc_push_burst(r, elems, n);
+	shmring_spsc__write(r, elems, n);
+	return (int64_t)n;
 }
 
-/* Copy up to n elements out. Returns the count popped (0 when empty), or -EPROTO. */
+/* Copy up to n elements out. Returns the count popped (0 when empty),
+ * -EBADF or -EPROTO. */
 SHMRING_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
+		return -EBADF;
+
 	int64_t k = shmring_spsc_avail(r, n);
-	unsigned char *dst = (unsigned char *)elems;
 
 	if (shmring_unlikely(k <= 0)) {
 		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
 			shmring_stat_inc1(&r->ctrl->cons_stats.blocked);
 		return k;
 	}
-	for (int64_t i = 0; i < k; i++)
-		shmring_slot_copy(dst + (size_t)i * r->slot_size,
-				  shmring_slot(r, r->pos + (uint64_t)i), r->slot_size);
-	shmring_spsc_consume(r, (uint64_t)k);
+	shmring_spsc__read(r, elems, (uint64_t)k);
 	return k;
 }
 
 /*
  * All-or-nothing: pop n elements or none. Returns n, -EAGAIN (fewer are
- * there), -EINVAL (n exceeds the capacity) or -EPROTO.
+ * there), -EINVAL (n exceeds the capacity), -EBADF or -EPROTO.
  */
 SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
+		return -EBADF;
+
 	int64_t k = shmring_spsc_avail(r, n);
 
 	if (k < 0)
 		return k;
 	if ((uint64_t)k < n)
 		return n > r->capacity ? -EINVAL : -EAGAIN;
-	return shmring_spsc_pop_burst(r, elems, n);
+	shmring_spsc__read(r, elems, n);
+	return (int64_t)n;
 }
 
 /*
  * Zero copy, producer: up to n slots to write in place. *pos receives the
  * first position; slot i is shmring_slot(r, *pos + i). Returns the count
- * (0 when full) or -EPROTO. Nothing is visible until shmring_spsc_commit.
+ * (0 when full), -EBADF or -EPROTO. Nothing is visible until
+ * shmring_spsc_commit.
  */
 SHMRING_INLINE int64_t shmring_spsc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
+		return -EBADF;
+
 	int64_t k = shmring_spsc_free(r, n);
 
 	*pos = r->pos;
 	return k;
 }
 
-/* Publish the first n reserved slots (n no more than reserved). */
-SHMRING_INLINE void shmring_spsc_commit(struct shmring *r, uint64_t n)
+/* Publish the first n reserved slots (n no more than reserved).
+ * Returns 0, or -EBADF. */
+SHMRING_INLINE int shmring_spsc_commit(struct shmring *r, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
+		return -EBADF;
 	shmring_spsc_publish(r, n);
+	return 0;
 }
 
 /*
  * Zero copy, consumer: up to n messages to read in place from *pos on.
- * Returns the count (0 when empty) or -EPROTO. The slots stay ours until
- * shmring_spsc_release.
+ * Returns the count (0 when empty), -EBADF or -EPROTO. The slots stay
+ * ours until shmring_spsc_release.
  */
 SHMRING_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
+		return -EBADF;
+
 	uint64_t t = r->pos;
 
 	*pos = t;
@@ -327,18 +384,24 @@ SHMRING_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t
 	return shmring_spsc_avail(r, n);
 }
 
-/* Free the first n peeked slots for the producer. */
-SHMRING_INLINE void shmring_spsc_release(struct shmring *r, uint64_t n)
+/* Free the first n peeked slots for the producer. Returns 0, or -EBADF. */
+SHMRING_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 {
+	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
+		return -EBADF;
 	if (r->cached - r->pos < n)
 		r->cached = r->pos + n;
 	shmring_spsc_consume(r, n);
+	return 0;
 }
 
-/* Messages in the ring as this endpoint can tell (an estimate while the
- * other side runs). */
+/* Messages in the ring as this handle (of any role) can tell (an estimate
+ * while the other side runs); 0 for a handle that is not this process's
+ * handle of an SPSC ring. */
 SHMRING_INLINE uint64_t shmring_spsc_count(const struct shmring *r)
 {
+	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_SPSC))
+		return 0;
 	/* Acquire: pairs with the other side's release store of its position. */
 	uint64_t h = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);

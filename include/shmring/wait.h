@@ -175,8 +175,9 @@ typedef int shmring_wait_ready_fn(struct shmring *r, void *arg);
 SHMRING_API int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready,
 				   void *arg, const struct timespec *deadline);
 
-/* Slow paths of shmring_wake(); not for direct use. */
-SHMRING_API void shmring_wake_setup(struct shmring *r, uint32_t side);
+/* Slow paths of shmring_wake(); not for direct use. shmring_wake_setup
+ * returns 0, or -EBADF (closed or observer handle). */
+SHMRING_API int shmring_wake_setup(struct shmring *r, uint32_t side);
 SHMRING_API int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n);
 
 /* Is the process that runs the calling thread membarrier-registered? (1/0) */
@@ -218,14 +219,15 @@ SHMRING_INLINE void shmring_wait_fence(void)
  * Wake the sleepers of `side` (SHMRING_CONSUMER after publishing data,
  * SHMRING_PRODUCER after freeing room). Call after the release stores
  * that publish. No system call unless one sleeps. Returns the number
- * woken (>= 0) or a negative errno from the futex call.
+ * woken (>= 0), -EBADF (closed or observer handle) or a negative errno
+ * from the futex call.
  */
 SHMRING_INLINE int shmring_wake(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
 
-	if (shmring_unlikely(!(r->wait.flags & bit)))
-		shmring_wake_setup(r, side);
+	if (shmring_unlikely(!(r->wait.flags & bit)) && shmring_wake_setup(r, side) < 0)
+		return -EBADF;
 	/* W2 of the argument above: StoreLoad between the publishing stores
 	 * and the waiter load. Light: the sleeper's membarrier (S3) supplies
 	 * the full barrier on our CPU, the compiler must only keep order. */
@@ -290,6 +292,8 @@ SHMRING_INLINE int shmring_spsc_ready_pop(struct shmring *r, void *arg)
  */
 SHMRING_INLINE int shmring_spsc_wake(struct shmring *r)
 {
+	if (shmring_unlikely(!SHMRING_KEY_PC(r, SHMRING_KEY_SPSC)))
+		return -EBADF;
 	if (r->role == SHMRING_PRODUCER) {
 		r->wait.pending = 0;
 		return shmring_wake(r, SHMRING_CONSUMER);
@@ -447,6 +451,8 @@ SHMRING_INLINE void shmring_mpmc__flush(struct shmring *r)
 /* Wake the other side of this handle (as shmring_spsc_wake). */
 SHMRING_INLINE int shmring_mpmc_wake(struct shmring *r)
 {
+	if (shmring_unlikely(!SHMRING_KEY_PC(r, SHMRING_KEY_MPMC)))
+		return -EBADF;
 	if (r->role == SHMRING_PRODUCER) {
 		r->wait.pending = 0;
 		return shmring_wake(r, SHMRING_CONSUMER);
