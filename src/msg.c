@@ -355,6 +355,8 @@ static int ready_peek(struct shmring *r, void *arg)
 	uint64_t t = r->ext[SHMRING_MSGX_CUR];
 
 	(void)arg;
+	if (t - r->pos >= r->capacity)
+		return 0; /* a whole ring peeked: only our release makes room */
 	if (r->type != SHMRING_MSG_MPSC)
 		/* C1 of msg.h: pairs with the producer's release store of the
 		 * header (P2); anything but 0 is a record, or corrupt (peek

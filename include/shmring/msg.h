@@ -401,6 +401,8 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
  * Consumer: the next message not yet peeked, read in place. *buf points at
  * its payload and stays valid until shmring_msg_release(); peek again for
  * the message after it (a batch), then release them all at once.
+ * A batch may cover the whole ring: then nothing more can come before the
+ * release (-EAGAIN).
  * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
  * corrupt record or position: nothing is consumed), -EINVAL (not the
  * consumer's handle).
@@ -413,6 +415,13 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 		uint64_t t = r->ext[SHMRING_MSGX_CUR];
 		uint64_t w;
 
+		/* Peeked a whole ring ahead of what is released: the header
+		 * at t is the first record held, one lap back, not the next
+		 * one (MPSC records may fill all `capacity` bytes). */
+		if (shmring_unlikely(t - r->pos >= r->capacity)) {
+			shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+			return -EAGAIN;
+		}
 		if (r->type == SHMRING_MSG_MPSC) {
 			/* M3: pairs with the producer's release store of the header (M2). */
 			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
