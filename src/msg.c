@@ -397,8 +397,11 @@ int shmring_msg_reserve_wait(struct shmring *r, uint32_t len, void **buf,
 
 		if (ret != -EAGAIN)
 			return ret;
-		/* A consumer must not sleep on wakes we batched. */
-		if (r->wait.pending) {
+		/* A consumer must not sleep on wakes we batched, nor (MPSC) in
+		 * front of padding it has not seen yet (aborts, a reservation
+		 * a close left): it frees padding only when it looks. No
+		 * system call unless it sleeps. */
+		if (r->wait.pending || r->type == SHMRING_MSG_MPSC) {
 			r->wait.pending = 0;
 			shmring_wake(r, SHMRING_CONSUMER);
 		}

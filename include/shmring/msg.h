@@ -42,6 +42,11 @@
  * releases (M4, before C2), so a header position the producers have not
  * written yet reads 0, never stale bytes of an earlier lap.
  *
+ * Padding no message follows (aborted reservations, recovered records of
+ * dead producers) must not keep space from the producers: peek frees
+ * padding it passes while it holds nothing (no message peeked and not yet
+ * released) at once, and wakes producers that sleep for room.
+ *
  * Recovery of a producer that dies between reserve and commit needs no
  * timeout: before its CAS a producer records its intent (claim_end, then
  * claim_pos | 1) in its own endpoint entry, and confirms it (claim_pos) after
@@ -71,6 +76,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Declared with the blocking operations below; peek calls it. */
+SHMRING_API int shmring_msg_wake(struct shmring *r);
 
 #define SHMRING_MSG_HDR 8u       /* bytes of a record header */
 #define SHMRING_MSG_T_DATA 1u    /* a message */
@@ -397,12 +405,17 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
 	return -EAGAIN;
 }
 
+SHMRING_INLINE void shmring_msg_release(struct shmring *r);
+
 /*
  * Consumer: the next message not yet peeked, read in place. *buf points at
  * its payload and stays valid until shmring_msg_release(); peek again for
  * the message after it (a batch), then release them all at once.
  * A batch may cover the whole ring: then nothing more can come before the
- * release (-EAGAIN).
+ * release (-EAGAIN). MPSC: padding peek passes while it holds nothing
+ * (no message peeked since the last release) is freed at once, and
+ * producers that sleep for room are woken (shmring_msg_wake: no system
+ * call unless one sleeps); padding after a held message is freed with it.
  * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
  * corrupt record or position: nothing is consumed), -EINVAL (not the
  * consumer's handle).
@@ -457,8 +470,17 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 			r->cached = c;
 		}
 		r->ext[SHMRING_MSGX_CUR] = t + rec;
-		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD)
+		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD) {
+			/* Nothing held before it: free it now, since no
+			 * message may follow (an abort, a dead producer's
+			 * record), and a producer may wait for the room. SPSC
+			 * padding is published with the message after it. */
+			if (r->type == SHMRING_MSG_MPSC && t == r->pos) {
+				shmring_msg_release(r);
+				shmring_msg_wake(r);
+			}
 			continue;
+		}
 		*buf = r->data + (size_t)((t + SHMRING_MSG_HDR) & r->mask);
 		return (int)(uint32_t)w;
 	}
@@ -562,11 +584,12 @@ SHMRING_API int shmring_msg_peek_wait(struct shmring *r, const void **buf,
 SHMRING_API int shmring_msg_pop_wait(struct shmring *r, void *buf, uint32_t cap,
 				     const struct timespec *deadline);
 /*
- * Wake the peers of this handle that sleep: a producer wakes the consumer
- * (after commit or push), the consumer wakes producers (after release).
- * No system call unless one sleeps. Returns the number woken or -errno.
+ * shmring_msg_wake(r) (declared at the top): wake the peers of this
+ * handle that sleep: a producer wakes the consumer (after commit or push),
+ * the consumer wakes producers (after release; peek does it itself when
+ * it frees padding). No system call unless one sleeps. Returns the number
+ * woken or -errno.
  */
-SHMRING_API int shmring_msg_wake(struct shmring *r);
 
 #ifdef __cplusplus
 }
