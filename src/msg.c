@@ -81,21 +81,55 @@ static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 	return h;
 }
 
+/*
+ * The producers' head (MPSC: the claim; SPSC: prod.pos, followed over the
+ * published headers) and the consumer's position, read so that on a
+ * healthy ring h - t <= capacity holds under C11 (M5 in msg.h): the head
+ * first, with acquire, then cons.pos. The one race left is a consumer
+ * that released past the head read (t ahead of h): read both again. A
+ * pair that is inconsistent twice in a row with the same values, or that
+ * keeps changing for 1000 tries, is corruption. Returns 0 or -EPROTO.
+ */
+static int msg_positions(struct shmring *r, uint64_t *hp, uint64_t *tp)
+{
+	bool mp = r->type == SHMRING_MSG_MPSC;
+	uint64_t h = 0, t = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t h0 = h, t0 = t;
+
+		/* M5, acquire: pairs with the CAS that wrote the claim (M1),
+		 * or with the producer's release store of prod.pos (P3); the
+		 * consumer position that producer checked happens before our
+		 * load of cons.pos. SPSC: the walk acquires each header (P2),
+		 * published after its producer's check. */
+		h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos, SHMRING_ACQUIRE);
+		if (!mp && !(h & 7u))
+			h = spsc_head(r, h);
+		/* Acquire: pairs with the consumer's release store (C2). */
+		t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+		if (h - t <= r->capacity && !((h | t) & 7u)) {
+			*hp = h;
+			*tp = t;
+			return 0;
+		}
+		if (i > 0 && h == h0 && t == t0)
+			break;
+	}
+	return bad_positions("producer/consumer", h, t, r->capacity);
+}
+
 static int msg_attach(struct shmring *r)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
-	/* Acquire: pairs with the release stores of the previous owners. */
-	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
-	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
-					  SHMRING_ACQUIRE);
+	uint64_t h = 0, t = 0;
+	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
-	if (!mp && !(h & 7u))
-		h = spsc_head(r, h);
-	if (h - t > r->capacity || ((h | t) & 7u))
-		return bad_positions("producer/consumer", h, t, r->capacity);
+	if ((ret = msg_positions(r, &h, &t)) < 0)
+		return ret;
 	if (r->role == SHMRING_PRODUCER) {
 		r->pos = mp ? 0 : h;
 		r->cached = t;
@@ -103,7 +137,10 @@ static int msg_attach(struct shmring *r)
 	} else if (r->role == SHMRING_CONSUMER) {
 		if (mp) {
 			/* A consumer that died while zeroing what it had
-			 * released: finish it, then publish. */
+			 * released: finish it, then publish. No consumer runs
+			 * now: a previous one that closed stored cons.claim
+			 * before its entry was freed (release fence) and taken
+			 * by us (acquire), so t, z and h are in order. */
 			uint64_t z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
 
 			if (z != t) {
@@ -340,12 +377,13 @@ static int ready_reserve(struct shmring *r, void *arg)
 	bool mp = r->type == SHMRING_MSG_MPSC;
 	/* Acquire: pairs with the consumer's release store of cons.pos (C2). */
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	/* Relaxed: only an estimate; reserve decides (and checks, M5). */
 	uint64_t h = mp ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED) : r->pos;
 	/* SPSC: also the header word after the record (P1 of msg.h). */
 	uint64_t need = shmring_msg_pad(r, h, rec) + rec + (mp ? 0 : SHMRING_MSG_HDR);
 
 	if (h - t > r->capacity)
-		return mp ? 1 : -EPROTO; /* MPSC: a stale claim; let reserve decide */
+		return mp ? 1 : -EPROTO; /* MPSC: claim and cons.pos out of step; let reserve decide */
 	return h + need - t <= r->capacity;
 }
 

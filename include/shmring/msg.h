@@ -42,6 +42,28 @@
  * releases (M4, before C2), so a header position the producers have not
  * written yet reads 0, never stale bytes of an earlier lap.
  *
+ * M5, why "claim - cons.pos > capacity" is corruption and not a race, in
+ * C11 terms (x86 alone would not show the difference). Every value of
+ * prod.claim was written by a CAS (M1, acq_rel; each later CAS continues
+ * the release sequence of the earlier ones) of a producer that had read
+ * cons.pos = t' before it (P0, or its cached copy, itself loaded by P0 or
+ * at attach) and checked claim - t' <= capacity. A producer loads the
+ * claim with acquire (the plain load, the CAS's failure order, the
+ * re-read) and cons.pos after it: the claimer's read of t' then happens
+ * before ours, so by read-read coherence ours reads t >= t' and
+ * claim - t <= capacity. The one exception is t > claim: the consumer
+ * released records claimed after the claim we read; then a fresh acquire
+ * read of the claim differs, because the consumer stores t (C2) only
+ * after an acquire of each record's header (M3) or of the claim
+ * (recovery), both after the CAS that claimed it, so our acquire of
+ * cons.pos = t makes that CAS happen before the re-read. Hence: a
+ * difference over the capacity with the claim unchanged on a fresh read
+ * is corruption. The consumer compares the claim (acquire) with its own
+ * read position, which is at least every cons.pos value a producer can
+ * have read (the consumer stored them all), and at most the claim (each
+ * record it passed was claimed by a CAS that happens before its M3
+ * acquire, or lies below a claim recovery acquired): no race there.
+ *
  * Padding no message follows (aborted reservations, recovered records of
  * dead producers) must not keep space from the producers: peek frees
  * padding it passes while it holds nothing (no message peeked and not yet
@@ -192,7 +214,9 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 {
 	struct shmring_endpoint *ep = r->ep;
 	uint64_t rec = shmring_msg_rec_size(len);
-	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+	/* M5 (acquire): pairs with the CAS (M1) that wrote the claim, so the
+	 * consumer position its producer checked happens before our P0. */
+	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 	uint64_t pad;
 
 	if (shmring_unlikely(!ep))
@@ -205,12 +229,14 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 		pad = shmring_msg_pad(r, c, rec);
 		if (c + pad + rec - r->cached > r->capacity || c - r->cached > r->capacity) {
 			/* P0: pairs with the consumer's release store of cons.pos
-			 * (C2): its reads and zeroing of the space happen first. */
+			 * (C2): its reads and zeroing of the space happen first.
+			 * After the M5 acquire of c: t >= what c's claimer saw. */
 			uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 
 			if (shmring_unlikely(c - t > r->capacity || (t & 7u))) {
-				/* c may be a stale claim the consumer has passed. */
-				uint64_t c2 = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+				/* c may be a claim the consumer has passed since
+				 * (M5): a fresh read then differs. Acquire: M5. */
+				uint64_t c2 = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 				if (c2 != c && !(t & 7u)) {
 					c = c2;
@@ -231,10 +257,11 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 		shmring_atomic_store(&ep->claim_end, c + pad + rec, SHMRING_RELAXED);
 		shmring_atomic_store(&ep->claim_pos, c | 1u, SHMRING_RELAXED);
 		/* M1, release: whoever acquires prod.claim >= c + need (recovery)
-		 * sees the intent above. Acquire on failure is not needed: the
-		 * new value is only a position, checked again above. */
+		 * sees the intent above, and the next claimer (M5) our P0.
+		 * Acquire on failure too (M5): the new c is checked against
+		 * cons.pos above, which must be read after its claimer's. */
 		if (shmring_atomic_cas_weak(&r->ctrl->prod.claim, &c, c + pad + rec, SHMRING_ACQ_REL,
-					    SHMRING_RELAXED))
+					    SHMRING_ACQUIRE))
 			break;
 	}
 	shmring_atomic_store(&ep->claim_pos, c, SHMRING_RELAXED);
