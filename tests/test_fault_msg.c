@@ -3,7 +3,7 @@
  * Message rings under faults, across processes: a peek batch that covers
  * an exactly full ring; padding (aborted reservations, records of killed
  * producers) with no message after it; producers killed at random while
- * others push and abort.
+ * others push and abort; the producers' high-water mark.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -519,4 +519,60 @@ Test(fault_msg, producers_killed_at_random, .timeout = 300)
 	cr_assert_eq(stat_of(&r.ctrl->cons_stats.corrupt), 0);
 	cr_assert_eq(shmring_close(&r), 0);
 	munmap(sh, sizeof(*sh));
+}
+
+/* ---- high-water -------------------------------------------------------- */
+
+/*
+ * MSG_MPSC with counters: two producer processes fill the ring until
+ * nothing fits; the producers' high-water mark is the fill they saw,
+ * here the whole fill of the ring, and it stays after the consumer
+ * drains the ring.
+ */
+Test(fault_msg, mpsc_high_water, .timeout = 30)
+{
+	struct shmring r, c;
+	unsigned char buf[256];
+	uint64_t used, hw;
+	pid_t pid[2];
+
+	ring_open(&r, &c, SHMRING_MSG_MPSC, 4096, 200, 0, 0);
+	for (int k = 0; k < 2; k++) {
+		pid[k] = t_fork();
+		if (pid[k] == 0) {
+			struct shmring q;
+			int ret;
+
+			if (shmring_dup(&q, &r, SHMRING_PRODUCER))
+				_exit(1);
+			for (uint64_t i = 0; (ret = shmring_msg_push(&q, buf, 100 + 50 * (uint32_t)k)) == 0; i++)
+				;
+			_exit(ret == -EAGAIN ? 0 : 2);
+		}
+	}
+	for (int k = 0; k < 2; k++)
+		t_wait_ok(pid[k], "producer");
+	used = shmring_msg_used(&c);
+	hw = stat_of(&r.ctrl->prod_stats.high_water);
+	cr_assert_geq(used, 4096 - 168, "filled: %llu", (unsigned long long)used);
+	cr_assert_eq(hw, used, "high-water %llu, fill %llu", (unsigned long long)hw, (unsigned long long)used);
+	while (shmring_msg_pop(&c, buf, sizeof(buf)) >= 0)
+		;
+	cr_assert_eq(shmring_msg_used(&c), 0);
+	/* A later, smaller fill leaves the mark. */
+	pid[0] = t_fork();
+	if (pid[0] == 0) {
+		struct shmring q;
+
+		if (shmring_dup(&q, &r, SHMRING_PRODUCER))
+			_exit(1);
+		for (int i = 0; i < 20; i++)
+			if (shmring_msg_push(&q, buf, 100))
+				_exit(2);
+		_exit(0);
+	}
+	t_wait_ok(pid[0], "producer");
+	cr_assert_eq(stat_of(&r.ctrl->prod_stats.high_water), hw);
+	cr_assert_eq(shmring_close(&c), 0);
+	cr_assert_eq(shmring_close(&r), 0);
 }

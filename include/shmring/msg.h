@@ -209,6 +209,21 @@ SHMRING_INLINE uint64_t shmring_msg_pad(const struct shmring *r, uint64_t pos, u
 	return off + rec > r->capacity ? r->capacity - off : 0;
 }
 
+/*
+ * MPSC producer, counters on: raise the shared high-water mark to `fill`
+ * (bytes claimed and not yet released, as this producer saw them). Runs
+ * only when the handle's own mark rises, so the CAS is off the fast path.
+ */
+SHMRING_INLINE void shmring_msg_high_water(struct shmring *r, uint64_t fill)
+{
+	SHMRING_ATOMIC(uint64_t) *hw = &r->ctrl->prod_stats.high_water;
+	uint64_t cur = shmring_atomic_load(hw, SHMRING_RELAXED);
+
+	while (cur < fill && !shmring_atomic_cas_weak(hw, &cur, fill, SHMRING_RELAXED, SHMRING_RELAXED))
+		;
+	r->hwm = cur > fill ? cur : fill;
+}
+
 /* MPSC reservation: claim with a CAS, intent recorded in our endpoint entry. */
 SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void **buf)
 {
@@ -246,6 +261,8 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 				return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
 			}
 			r->cached = t;
+			if ((r->flags & SHMRING_F_COUNTERS) && c - t > r->hwm)
+				shmring_msg_high_water(r, c - t);
 			if (c + pad + rec - t > r->capacity) {
 				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 				shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
