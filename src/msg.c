@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <shmring/wait.h>
@@ -160,21 +159,35 @@ static int msg_attach(struct shmring *r)
 }
 
 /*
- * A producer closing with a reservation open aborts it (MPSC: the record
- * becomes padding), rather than leave it to recovery, which could no
- * longer tell whose it is once another producer takes the endpoint entry.
- * Not if the object was shrunk under us: then the record stays for
- * recovery, as if this process had died.
+ * A producer closing with a reservation open. SPSC: nothing of it was
+ * published; dropping it is local. MPSC: the record must become padding,
+ * but close may not store into the ring: a peer that shrinks a named
+ * object makes any plain store past its new end raise SIGBUS, at any
+ * moment up to the store (an fstat before it does not close the window),
+ * and the kernel stores only 32-bit words for us, while a header is 64
+ * bits. So close leaves the record as a killed producer does: it stores
+ * pid 0 into its endpoint entry through the kernel and keeps the entry
+ * ACTIVE, claim and all, so that nobody takes it over; the consumer's
+ * recovery (shmring__msg_recover: after SHMRING_MSG_STALL_CHECK polls, or
+ * within a millisecond of waiting) turns the record into padding, counts
+ * it in cons_stats.skipped, and frees the entry. Where the entry itself
+ * was cut off, the store fails and close reports -EIO as for any entry.
  */
 static void msg_detach(struct shmring *r)
 {
-	struct stat st;
-
 	if (r->role != SHMRING_PRODUCER || r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM ||
 	    (r->ext[SHMRING_MSGX_RES] & 7u))
 		return;
-	if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size >= r->map_size)
-		shmring_msg_abort(r);
+	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	if (r->type != SHMRING_MSG_MPSC || !r->ep)
+		return;
+	SHMRING__FAULT(SHMRING_FAULT_MSG_DETACH);
+	/* Release: our writes into the record happen before recovery pads
+	 * it and the consumer zeroes it; pairs with the acquire load of pid
+	 * in ep_alive (the kernel's exchange is the store this orders). */
+	shmring_atomic_fence(SHMRING_RELEASE);
+	if (shmring__store_zero_guarded(&r->ep->pid) == 0)
+		r->ep = NULL; /* left to recovery: close does not free it */
 }
 
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
@@ -204,7 +217,9 @@ static struct shmring_endpoint *ep_at(const struct shmring *r, uint32_t i)
 
 static bool ep_alive(struct shmring_endpoint *e)
 {
-	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	/* Acquire: pairs with the release fence before close's store of pid
+	 * 0 (msg_detach), so its writes into the record come first. */
+	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_ACQUIRE),
 				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED)) == 1;
 }
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Message rings under faults, across processes: a peek batch that covers
- * an exactly full ring; padding (aborted reservations, records of killed
- * producers) with no message after it; producers killed at random while
- * others push and abort; the producers' high-water mark.
+ * an exactly full ring; padding (aborted reservations, reservations a
+ * close left open, records of killed producers) with no message after
+ * it; producers killed at random while others push and abort; the
+ * producers' high-water mark; and what a producer or a consumer holds
+ * when it closes.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -575,4 +577,115 @@ Test(fault_msg, mpsc_high_water, .timeout = 30)
 	cr_assert_eq(stat_of(&r.ctrl->prod_stats.high_water), hw);
 	cr_assert_eq(shmring_close(&c), 0);
 	cr_assert_eq(shmring_close(&r), 0);
+}
+
+/* ---- what a closing producer or consumer holds -------------------------- */
+
+/*
+ * A producer closes with a reservation open (MPSC): the record is settled
+ * as if its producer had died: the consumer turns it into padding,
+ * counts it (cons_stats.skipped) and frees it although no message
+ * follows; the next producer gets the whole ring. SPSC: nothing of the
+ * reservation was published, the next producer reuses the space.
+ */
+Test(fault_msg, close_with_reservation_open, .timeout = 60)
+{
+	for (unsigned ti = 0; ti < 2; ti++) {
+		struct shmring r, c;
+		uint32_t type = types[ti];
+		unsigned char buf[2048];
+		const void *m;
+		pid_t pid;
+		int n = -EAGAIN;
+
+		ring_open(&r, &c, type, 4096, 2040, 0, 0);
+		pid = t_fork();
+		if (pid == 0) {
+			struct shmring q;
+			void *w;
+
+			if (shmring_dup(&q, &r, SHMRING_PRODUCER) || shmring_msg_reserve(&q, 2000, &w))
+				_exit(1);
+			memset(w, 0xcd, 2000);
+			_exit(shmring_close(&q) ? 2 : 0);
+		}
+		t_wait_ok(pid, "producer closing with a reservation open");
+		/* Bounded: the consumer looks for a dead owner after
+		 * SHMRING_MSG_STALL_CHECK polls of one uncommitted record. */
+		for (int tries = 0; tries < 100000 && n == -EAGAIN; tries++) {
+			n = shmring_msg_peek(&c, &m);
+			if (n == -EAGAIN && shmring_msg_used(&c) == 0)
+				break;
+		}
+		cr_assert_eq(n, -EAGAIN, "type %u: %d", type, n);
+		cr_assert_eq(shmring_msg_used(&c), 0, "type %u: the abandoned record is freed", type);
+		cr_assert_eq(stat_of(&c.ctrl->cons_stats.skipped), type == SHMRING_MSG_MPSC ? 1 : 0,
+			     "type %u: counted", type);
+		pid = t_fork();
+		if (pid == 0)
+			_exit(child_push_wait(&r, 2040, 3, 10000));
+		t_wait_ok(pid, "next producer");
+		cr_assert_eq(shmring_msg_pop(&c, buf, sizeof(buf)), 2040);
+		cr_assert(t_check(buf, 2040, 9, 3));
+		cr_assert_eq(stat_of(&c.ctrl->cons_stats.corrupt), 0);
+		cr_assert_eq(shmring_close(&c), 0);
+		cr_assert_eq(shmring_close(&r), 0);
+	}
+}
+
+/*
+ * A consumer closes with a peek open (messages peeked, not released): it
+ * consumed nothing, so the next consumer gets those messages again, in
+ * order; nothing is lost, duplicated past them or counted as lost. Both
+ * ring types, with padding in front of the batch.
+ */
+Test(fault_msg, consumer_close_with_peek_open, .timeout = 30)
+{
+	for (unsigned ti = 0; ti < 2; ti++) {
+		struct shmring r, c, p;
+		uint32_t type = types[ti];
+		unsigned char buf[256];
+		pid_t pid;
+
+		ring_open(&r, &c, type, 1024, 200, 0, 0);
+		cr_assert_eq(shmring_dup(&p, &r, SHMRING_PRODUCER), 0);
+		/* Four records first, so the batch below wraps: [640, 960),
+		 * padding [960, 1024), then the rest from offset 0. */
+		for (uint64_t i = 0; i < 4; i++) {
+			t_fill(buf, 150, 8, i);
+			cr_assert_eq(shmring_msg_push(&p, buf, 150), 0);
+			cr_assert_eq(shmring_msg_pop(&c, buf, sizeof(buf)), 150);
+		}
+		cr_assert_eq(shmring_close(&c), 0);
+		for (uint64_t i = 0; i < 5; i++) {
+			t_fill(buf, 150, 9, i);
+			cr_assert_eq(shmring_msg_push(&p, buf, 150), 0);
+		}
+		pid = t_fork();
+		if (pid == 0) {
+			struct shmring q;
+			const void *m;
+
+			if (shmring_dup(&q, &r, SHMRING_CONSUMER))
+				_exit(1);
+			if (shmring_msg_pop(&q, buf, sizeof(buf)) != 150 || !t_check(buf, 150, 9, 0))
+				_exit(2);
+			for (uint64_t i = 1; i < 4; i++)
+				if (shmring_msg_peek(&q, &m) != 150 || !t_check(m, 150, 9, i))
+					_exit(3);
+			_exit(shmring_close(&q) ? 4 : 0);
+		}
+		t_wait_ok(pid, "consumer closing with a peek open");
+		cr_assert_eq(shmring_dup(&c, &r, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
+		for (uint64_t i = 1; i < 5; i++) {
+			cr_assert_eq(shmring_msg_pop(&c, buf, sizeof(buf)), 150, "type %u message %llu", type,
+				     (unsigned long long)i);
+			cr_assert(t_check(buf, 150, 9, i));
+		}
+		cr_assert_eq(shmring_msg_pop(&c, buf, sizeof(buf)), -EAGAIN);
+		cr_assert_eq(stat_of(&r.ctrl->cons_stats.lost), 0);
+		cr_assert_eq(shmring_close(&p), 0);
+		cr_assert_eq(shmring_close(&c), 0);
+		cr_assert_eq(shmring_close(&r), 0);
+	}
 }

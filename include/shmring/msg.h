@@ -77,6 +77,9 @@
  * shmring_recover() on the consumer's handle turns the records of dead
  * owners into padding; the consumer also runs it on its own when it sees
  * the same uncommitted record for a while (SHMRING_MSG_STALL_CHECK polls).
+ * A producer that closes with a reservation open leaves it the same way
+ * (its entry marked dead, src/msg.c): close writes nothing but through
+ * the kernel, so it is safe on an object a peer shrank.
  *
  * Every header is checked before use (type, tag, length against the
  * largest record, against the end of the ring, and for MPSC against a
