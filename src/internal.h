@@ -115,12 +115,18 @@ SHMRING_HIDDEN bool shmring__ep_busy_dead(uint32_t st);
 #define SHMRING_FAULT_EP_CLAIMED 1 /* registration: entry taken (BUSY), nothing filled in */
 #define SHMRING_FAULT_EP_REAPING 2 /* recovery: a dead entry taken (BUSY), not yet freed */
 #define SHMRING_FAULT_SET_CTL_OPENED 20 /* set poll: an announced ring opened, not yet a member */
+#define SHMRING_FAULT_MSG_DETACH 40 /* close: MPSC producer, reservation open, before its guarded store */
 SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 #define SHMRING__FAULT(point)                                   \
 	do {                                                    \
 		if (shmring__test_fault_hook)                   \
 			shmring__test_fault_hook(point);        \
 	} while (0)
+
+/* Store 0 into a 32-bit word of the mapping through the kernel
+ * (FUTEX_WAKE_OP, region.c): never SIGBUS, -EFAULT where a peer cut the
+ * object short. Slow paths only (close, detach). */
+SHMRING_HIDDEN int shmring__store_zero_guarded(void *word);
 
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <shmring/wait.h>
@@ -81,21 +80,55 @@ static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 	return h;
 }
 
+/*
+ * The producers' head (MPSC: the claim; SPSC: prod.pos, followed over the
+ * published headers) and the consumer's position, read so that on a
+ * healthy ring h - t <= capacity holds under C11 (M5 in msg.h): the head
+ * first, with acquire, then cons.pos. The one race left is a consumer
+ * that released past the head read (t ahead of h): read both again. A
+ * pair that is inconsistent twice in a row with the same values, or that
+ * keeps changing for 1000 tries, is corruption. Returns 0 or -EPROTO.
+ */
+static int msg_positions(struct shmring *r, uint64_t *hp, uint64_t *tp)
+{
+	bool mp = r->type == SHMRING_MSG_MPSC;
+	uint64_t h = 0, t = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t h0 = h, t0 = t;
+
+		/* M5, acquire: pairs with the CAS that wrote the claim (M1),
+		 * or with the producer's release store of prod.pos (P3); the
+		 * consumer position that producer checked happens before our
+		 * load of cons.pos. SPSC: the walk acquires each header (P2),
+		 * published after its producer's check. */
+		h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos, SHMRING_ACQUIRE);
+		if (!mp && !(h & 7u))
+			h = spsc_head(r, h);
+		/* Acquire: pairs with the consumer's release store (C2). */
+		t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+		if (h - t <= r->capacity && !((h | t) & 7u)) {
+			*hp = h;
+			*tp = t;
+			return 0;
+		}
+		if (i > 0 && h == h0 && t == t0)
+			break;
+	}
+	return bad_positions("producer/consumer", h, t, r->capacity);
+}
+
 static int msg_attach(struct shmring *r)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
-	/* Acquire: pairs with the release stores of the previous owners. */
-	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
-	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
-					  SHMRING_ACQUIRE);
+	uint64_t h = 0, t = 0;
+	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
-	if (!mp && !(h & 7u))
-		h = spsc_head(r, h);
-	if (h - t > r->capacity || ((h | t) & 7u))
-		return bad_positions("producer/consumer", h, t, r->capacity);
+	if ((ret = msg_positions(r, &h, &t)) < 0)
+		return ret;
 	if (r->role == SHMRING_PRODUCER) {
 		r->pos = mp ? 0 : h;
 		r->cached = t;
@@ -103,7 +136,10 @@ static int msg_attach(struct shmring *r)
 	} else if (r->role == SHMRING_CONSUMER) {
 		if (mp) {
 			/* A consumer that died while zeroing what it had
-			 * released: finish it, then publish. */
+			 * released: finish it, then publish. No consumer runs
+			 * now: a previous one that closed stored cons.claim
+			 * before its entry was freed (release fence) and taken
+			 * by us (acquire), so t, z and h are in order. */
 			uint64_t z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
 
 			if (z != t) {
@@ -123,21 +159,35 @@ static int msg_attach(struct shmring *r)
 }
 
 /*
- * A producer closing with a reservation open aborts it (MPSC: the record
- * becomes padding), rather than leave it to recovery, which could no
- * longer tell whose it is once another producer takes the endpoint entry.
- * Not if the object was shrunk under us: then the record stays for
- * recovery, as if this process had died.
+ * A producer closing with a reservation open. SPSC: nothing of it was
+ * published; dropping it is local. MPSC: the record must become padding,
+ * but close may not store into the ring: a peer that shrinks a named
+ * object makes any plain store past its new end raise SIGBUS, at any
+ * moment up to the store (an fstat before it does not close the window),
+ * and the kernel stores only 32-bit words for us, while a header is 64
+ * bits. So close leaves the record as a killed producer does: it stores
+ * pid 0 into its endpoint entry through the kernel and keeps the entry
+ * ACTIVE, claim and all, so that nobody takes it over; the consumer's
+ * recovery (shmring__msg_recover: after SHMRING_MSG_STALL_CHECK polls, or
+ * within a millisecond of waiting) turns the record into padding, counts
+ * it in cons_stats.skipped, and frees the entry. Where the entry itself
+ * was cut off, the store fails and close reports -EIO as for any entry.
  */
 static void msg_detach(struct shmring *r)
 {
-	struct stat st;
-
 	if (r->role != SHMRING_PRODUCER || r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM ||
 	    (r->ext[SHMRING_MSGX_RES] & 7u))
 		return;
-	if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size >= r->map_size)
-		shmring_msg_abort(r);
+	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	if (r->type != SHMRING_MSG_MPSC || !r->ep)
+		return;
+	SHMRING__FAULT(SHMRING_FAULT_MSG_DETACH);
+	/* Release: our writes into the record happen before recovery pads
+	 * it and the consumer zeroes it; pairs with the acquire load of pid
+	 * in ep_alive (the kernel's exchange is the store this orders). */
+	shmring_atomic_fence(SHMRING_RELEASE);
+	if (shmring__store_zero_guarded(&r->ep->pid) == 0)
+		r->ep = NULL; /* left to recovery: close does not free it */
 }
 
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
@@ -167,7 +217,9 @@ static struct shmring_endpoint *ep_at(const struct shmring *r, uint32_t i)
 
 static bool ep_alive(struct shmring_endpoint *e)
 {
-	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	/* Acquire: pairs with the release fence before close's store of pid
+	 * 0 (msg_detach), so its writes into the record come first. */
+	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_ACQUIRE),
 				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED)) == 1;
 }
 
@@ -341,12 +393,13 @@ static int ready_reserve(struct shmring *r, void *arg)
 	bool mp = r->type == SHMRING_MSG_MPSC;
 	/* Acquire: pairs with the consumer's release store of cons.pos (C2). */
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	/* Relaxed: only an estimate; reserve decides (and checks, M5). */
 	uint64_t h = mp ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED) : r->pos;
 	/* SPSC: also the header word after the record (P1 of msg.h). */
 	uint64_t need = shmring_msg_pad(r, h, rec) + rec + (mp ? 0 : SHMRING_MSG_HDR);
 
 	if (h - t > r->capacity)
-		return mp ? 1 : -EPROTO; /* MPSC: a stale claim; let reserve decide */
+		return mp ? 1 : -EPROTO; /* MPSC: claim and cons.pos out of step; let reserve decide */
 	return h + need - t <= r->capacity;
 }
 
@@ -356,6 +409,8 @@ static int ready_peek(struct shmring *r, void *arg)
 	uint64_t t = r->ext[SHMRING_MSGX_CUR];
 
 	(void)arg;
+	if (t - r->pos >= r->capacity)
+		return 0; /* a whole ring peeked: only our release makes room */
 	if (r->type != SHMRING_MSG_MPSC)
 		/* C1 of msg.h: pairs with the producer's release store of the
 		 * header (P2); anything but 0 is a record, or corrupt (peek
@@ -398,8 +453,11 @@ int shmring_msg_reserve_wait(struct shmring *r, uint32_t len, void **buf,
 
 		if (ret != -EAGAIN)
 			return ret;
-		/* A consumer must not sleep on wakes we batched. */
-		if (r->wait.pending) {
+		/* A consumer must not sleep on wakes we batched, nor (MPSC) in
+		 * front of padding it has not seen yet (aborts, a reservation
+		 * a close left): it frees padding only when it looks. No
+		 * system call unless it sleeps. */
+		if (r->wait.pending || r->type == SHMRING_MSG_MPSC) {
 			r->wait.pending = 0;
 			shmring_wake(r, SHMRING_CONSUMER);
 		}

@@ -381,6 +381,11 @@ static int store_zero_guarded(void *word)
 	return 0;
 }
 
+int shmring__store_zero_guarded(void *word)
+{
+	return store_zero_guarded(word);
+}
+
 /*
  * Leave the endpoint table. The entry is written only through
  * store_zero_guarded(), so a peer that shrank the object cannot make this

@@ -4,7 +4,10 @@
  * endpoint entry is cleared through the kernel, so close never raises
  * SIGBUS. It returns -EIO when the entry was cut off with the object (the
  * handle is released all the same), and 0 when the entry is still there
- * (it is then really freed: the same role can attach again).
+ * (it is then really freed: the same role can attach again). A message
+ * ring producer closing with a reservation open, the object cut inside
+ * close itself: no SIGBUS either, and the record is recovered once the
+ * size is back.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -13,8 +16,10 @@
 
 #include <shmring/layout.h>
 #include <shmring/mpmc.h>
+#include <shmring/msg.h>
 
-#include "common.h"
+#include "../src/internal.h"
+#include "msg_common.h"
 
 /* Another process (not us: the point is a peer) sets the object's size. */
 static void peer_truncate(const char *name, off_t size)
@@ -153,4 +158,117 @@ Test(hostile_shrink, close_mpmc_entries_either_side_of_the_cut, .timeout = 30)
 	cr_assert_eq(cut, NH + 2 - 16, "entries past the cut");
 	cr_assert_eq(kept, 16 - 2, "entries before the cut");
 	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+/*
+ * A peer's shrink that lands inside close, after anything close could have
+ * checked: the first fstat of the armed descriptor (this file replaces
+ * fstat for the whole test program) and the fault point in the message
+ * ring's detach both cut the object to cut_to, whichever runs first.
+ */
+static int cut_fd = -1;
+static off_t cut_to;
+
+static void cut_now(void)
+{
+	int fd = cut_fd;
+
+	cut_fd = -1;
+	if (fd >= 0 && ftruncate(fd, cut_to) != 0)
+		_exit(90);
+}
+
+int fstat(int fd, struct stat *st)
+{
+	int ret = fstatat(fd, "", st, AT_EMPTY_PATH);
+
+	if (ret == 0 && fd == cut_fd)
+		cut_now();
+	return ret;
+}
+
+static void cut_hook(int point)
+{
+	if (point == SHMRING_FAULT_MSG_DETACH)
+		cut_now();
+}
+
+/*
+ * MSG_MPSC: a producer (a child process) closes with a reservation open
+ * while the object is cut to `size` inside its close. Close returns `want`
+ * and the child lives. When the endpoint table survived the cut, the
+ * record is recovered (padding, cons_stats.skipped) once the size is
+ * back, and the ring goes on.
+ */
+static void msg_cut_in_close(off_t size_of, int data_cut, int want)
+{
+	struct shmring r, c, q;
+	struct shmring_params prm;
+	const char *tn = t_name("shrinkmsg");
+	char name[96];
+	unsigned char buf[128];
+	off_t full, size;
+	pid_t pid;
+	int st, n = -EAGAIN;
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_MSG_MPSC, 4096, 120);
+	prm.flags = SHMRING_F_COUNTERS;
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	full = (off_t)r.map_size;
+	size = data_cut ? (off_t)((unsigned char *)r.data - (unsigned char *)r.map) : size_of;
+	cr_assert_eq(shmring_close(&r), 0);
+	pid = t_fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct shmring p;
+		void *w;
+
+		if (shmring_open(&p, name, SHMRING_PRODUCER, NULL) || shmring_msg_reserve(&p, 100, &w))
+			_exit(1);
+		memset(w, 0x5c, 100);
+		cut_to = size;
+		cut_fd = p.fd;
+		shmring__test_fault_hook = cut_hook;
+		int ret = shmring_close(&p);
+
+		_exit(cut_fd != -1 ? 2 : ret == want ? 0 : 3);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(!WIFSIGNALED(st), "close of a producer with a reservation open, object cut to %lld "
+		  "inside close: killed by signal %d", (long long)size, WTERMSIG(st));
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (2: not cut, 3: close "
+		  "did not return %d)", st, want);
+	cr_assert_eq(object_size(name), size);
+	if (data_cut) {
+		peer_truncate(name, full);
+		cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+		cr_assert_eq(shmring_open(&q, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+		t_fill(buf, 50, 3, 1);
+		cr_assert_eq(shmring_msg_push(&q, buf, 50), 0);
+		/* Bounded: recovery runs after SHMRING_MSG_STALL_CHECK polls. */
+		for (int tries = 0; tries < 100000 && n == -EAGAIN; tries++)
+			n = shmring_msg_pop(&c, buf, sizeof(buf));
+		cr_assert_eq(n, 50, "the message after the abandoned record: %d", n);
+		cr_assert(t_check(buf, 50, 3, 1));
+		cr_assert_eq(shmring_atomic_load(&c.ctrl->cons_stats.skipped, SHMRING_RELAXED), 1);
+		cr_assert_eq(shmring_close(&q), 0);
+		cr_assert_eq(shmring_close(&c), 0);
+	}
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(hostile_shrink, msg_reservation_close_cut_to_zero, .timeout = 30)
+{
+	msg_cut_in_close(0, 0, -EIO);
+}
+
+Test(hostile_shrink, msg_reservation_close_cut_to_header_page, .timeout = 30)
+{
+	msg_cut_in_close(4096, 0, -EIO);
+}
+
+Test(hostile_shrink, msg_reservation_close_data_cut, .timeout = 30)
+{
+	msg_cut_in_close(0, 1, 0);
 }

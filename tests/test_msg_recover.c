@@ -295,10 +295,11 @@ Test(msg_recover, consumer_dies_mid_release, .timeout = 30)
 }
 
 /*
- * A producer handle closed with a reservation open: close aborts it (the
- * record becomes padding), so the consumer is not left behind a record
- * whose owner recovery can no longer name once another producer takes the
- * freed endpoint entry. Both ring types.
+ * A producer handle closed with a reservation open: close leaves the
+ * record as a killed producer would, its endpoint entry kept (pid 0) so
+ * that the next producer cannot take it and recovery can still name the
+ * owner; the consumer pads the record and goes on (MPSC). SPSC: nothing
+ * was published. Both ring types.
  */
 Test(msg_recover, close_with_reservation_open, .timeout = 30)
 {
@@ -319,13 +320,13 @@ Test(msg_recover, close_with_reservation_open, .timeout = 30)
 		cr_assert_eq(shmring_msg_reserve(&p, 60, &w), 0);
 		memset(w, 0xa5, 60);
 		cr_assert_eq(shmring_close(&p), 0);
-		/* The next producer, in the same (freed) endpoint entry. */
+		/* The next producer (MPSC: in another endpoint entry). */
 		cr_assert_eq(shmring_dup(&q, &c, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
 		t_fill(buf, 50, PARENT_STREAM, 1);
 		cr_assert_eq(shmring_msg_push(&q, buf, 50), 0);
 		cr_assert_eq(shmring_msg_pop(&c, buf, 64), 40);
 		cr_assert(t_check(buf, 40, PARENT_STREAM, 0));
-		/* Bounded: without the abort the consumer would wait forever. */
+		/* Bounded: recovery runs after SHMRING_MSG_STALL_CHECK polls. */
 		for (int tries = 0; tries < 100000 && n == -EAGAIN; tries++)
 			n = shmring_msg_pop(&c, buf, 64);
 		cr_assert_eq(n, 50, "type %u: the next producer's message, got %d", types[k], n);

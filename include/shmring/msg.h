@@ -42,6 +42,33 @@
  * releases (M4, before C2), so a header position the producers have not
  * written yet reads 0, never stale bytes of an earlier lap.
  *
+ * M5, why "claim - cons.pos > capacity" is corruption and not a race, in
+ * C11 terms (x86 alone would not show the difference). Every value of
+ * prod.claim was written by a CAS (M1, acq_rel; each later CAS continues
+ * the release sequence of the earlier ones) of a producer that had read
+ * cons.pos = t' before it (P0, or its cached copy, itself loaded by P0 or
+ * at attach) and checked claim - t' <= capacity. A producer loads the
+ * claim with acquire (the plain load, the CAS's failure order, the
+ * re-read) and cons.pos after it: the claimer's read of t' then happens
+ * before ours, so by read-read coherence ours reads t >= t' and
+ * claim - t <= capacity. The one exception is t > claim: the consumer
+ * released records claimed after the claim we read; then a fresh acquire
+ * read of the claim differs, because the consumer stores t (C2) only
+ * after an acquire of each record's header (M3) or of the claim
+ * (recovery), both after the CAS that claimed it, so our acquire of
+ * cons.pos = t makes that CAS happen before the re-read. Hence: a
+ * difference over the capacity with the claim unchanged on a fresh read
+ * is corruption. The consumer compares the claim (acquire) with its own
+ * read position, which is at least every cons.pos value a producer can
+ * have read (the consumer stored them all), and at most the claim (each
+ * record it passed was claimed by a CAS that happens before its M3
+ * acquire, or lies below a claim recovery acquired): no race there.
+ *
+ * Padding no message follows (aborted reservations, recovered records of
+ * dead producers) must not keep space from the producers: peek frees
+ * padding it passes while it holds nothing (no message peeked and not yet
+ * released) at once, and wakes producers that sleep for room.
+ *
  * Recovery of a producer that dies between reserve and commit needs no
  * timeout: before its CAS a producer records its intent (claim_end, then
  * claim_pos | 1) in its own endpoint entry, and confirms it (claim_pos) after
@@ -50,6 +77,9 @@
  * shmring_recover() on the consumer's handle turns the records of dead
  * owners into padding; the consumer also runs it on its own when it sees
  * the same uncommitted record for a while (SHMRING_MSG_STALL_CHECK polls).
+ * A producer that closes with a reservation open leaves it the same way
+ * (its entry marked dead, src/msg.c): close writes nothing but through
+ * the kernel, so it is safe on an object a peer shrank.
  *
  * Every header is checked before use (type, tag, length against the
  * largest record, against the end of the ring, and for MPSC against a
@@ -71,6 +101,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Declared with the blocking operations below; peek calls it. */
+SHMRING_API int shmring_msg_wake(struct shmring *r);
 
 #define SHMRING_MSG_HDR 8u       /* bytes of a record header */
 #define SHMRING_MSG_T_DATA 1u    /* a message */
@@ -179,12 +212,29 @@ SHMRING_INLINE uint64_t shmring_msg_pad(const struct shmring *r, uint64_t pos, u
 	return off + rec > r->capacity ? r->capacity - off : 0;
 }
 
+/*
+ * MPSC producer, counters on: raise the shared high-water mark to `fill`
+ * (bytes claimed and not yet released, as this producer saw them). Runs
+ * only when the handle's own mark rises, so the CAS is off the fast path.
+ */
+SHMRING_INLINE void shmring_msg_high_water(struct shmring *r, uint64_t fill)
+{
+	SHMRING_ATOMIC(uint64_t) *hw = &r->ctrl->prod_stats.high_water;
+	uint64_t cur = shmring_atomic_load(hw, SHMRING_RELAXED);
+
+	while (cur < fill && !shmring_atomic_cas_weak(hw, &cur, fill, SHMRING_RELAXED, SHMRING_RELAXED))
+		;
+	r->hwm = cur > fill ? cur : fill;
+}
+
 /* MPSC reservation: claim with a CAS, intent recorded in our endpoint entry. */
 SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void **buf)
 {
 	struct shmring_endpoint *ep = r->ep;
 	uint64_t rec = shmring_msg_rec_size(len);
-	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+	/* M5 (acquire): pairs with the CAS (M1) that wrote the claim, so the
+	 * consumer position its producer checked happens before our P0. */
+	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 	uint64_t pad;
 
 	if (shmring_unlikely(!ep))
@@ -197,12 +247,14 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 		pad = shmring_msg_pad(r, c, rec);
 		if (c + pad + rec - r->cached > r->capacity || c - r->cached > r->capacity) {
 			/* P0: pairs with the consumer's release store of cons.pos
-			 * (C2): its reads and zeroing of the space happen first. */
+			 * (C2): its reads and zeroing of the space happen first.
+			 * After the M5 acquire of c: t >= what c's claimer saw. */
 			uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 
 			if (shmring_unlikely(c - t > r->capacity || (t & 7u))) {
-				/* c may be a stale claim the consumer has passed. */
-				uint64_t c2 = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
+				/* c may be a claim the consumer has passed since
+				 * (M5): a fresh read then differs. Acquire: M5. */
+				uint64_t c2 = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 				if (c2 != c && !(t & 7u)) {
 					c = c2;
@@ -212,6 +264,8 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 				return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
 			}
 			r->cached = t;
+			if ((r->flags & SHMRING_F_COUNTERS) && c - t > r->hwm)
+				shmring_msg_high_water(r, c - t);
 			if (c + pad + rec - t > r->capacity) {
 				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 				shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
@@ -223,10 +277,11 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 		shmring_atomic_store(&ep->claim_end, c + pad + rec, SHMRING_RELAXED);
 		shmring_atomic_store(&ep->claim_pos, c | 1u, SHMRING_RELAXED);
 		/* M1, release: whoever acquires prod.claim >= c + need (recovery)
-		 * sees the intent above. Acquire on failure is not needed: the
-		 * new value is only a position, checked again above. */
+		 * sees the intent above, and the next claimer (M5) our P0.
+		 * Acquire on failure too (M5): the new c is checked against
+		 * cons.pos above, which must be read after its claimer's. */
 		if (shmring_atomic_cas_weak(&r->ctrl->prod.claim, &c, c + pad + rec, SHMRING_ACQ_REL,
-					    SHMRING_RELAXED))
+					    SHMRING_ACQUIRE))
 			break;
 	}
 	shmring_atomic_store(&ep->claim_pos, c, SHMRING_RELAXED);
@@ -258,7 +313,7 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 	if (shmring_unlikely(len > r->slot_size))
 		return -EMSGSIZE;
 	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
-		return r->role == SHMRING_PRODUCER ? -EBUSY : -EINVAL;
+		return -EBUSY;
 	if (r->type == SHMRING_MSG_MPSC)
 		return shmring_msg_reserve_mp(r, len, buf);
 
@@ -407,10 +462,17 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
 	return -EAGAIN;
 }
 
+SHMRING_INLINE void shmring_msg__release(struct shmring *r);
+
 /*
  * Consumer: the next message not yet peeked, read in place. *buf points at
  * its payload and stays valid until shmring_msg_release(); peek again for
  * the message after it (a batch), then release them all at once.
+ * A batch may cover the whole ring: then nothing more can come before the
+ * release (-EAGAIN). MPSC: padding peek passes while it holds nothing
+ * (no message peeked since the last release) is freed at once, and
+ * producers that sleep for room are woken (shmring_msg_wake: no system
+ * call unless one sleeps); padding after a held message is freed with it.
  * Returns the message length (>= 0), or -EAGAIN (none), -EPROTO (a
  * corrupt record or position: nothing is consumed), -EBADF (not the
  * consumer's handle).
@@ -423,6 +485,13 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 		uint64_t t = r->ext[SHMRING_MSGX_CUR];
 		uint64_t w;
 
+		/* Peeked a whole ring ahead of what is released: the header
+		 * at t is the first record held, one lap back, not the next
+		 * one (MPSC records may fill all `capacity` bytes). */
+		if (shmring_unlikely(t - r->pos >= r->capacity)) {
+			shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+			return -EAGAIN;
+		}
 		if (r->type == SHMRING_MSG_MPSC) {
 			/* M3: pairs with the producer's release store of the header (M2). */
 			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
@@ -458,8 +527,17 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 			r->cached = c;
 		}
 		r->ext[SHMRING_MSGX_CUR] = t + rec;
-		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD)
+		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD) {
+			/* Nothing held before it: free it now, since no
+			 * message may follow (an abort, a dead producer's
+			 * record), and a producer may wait for the room. SPSC
+			 * padding is published with the message after it. */
+			if (r->type == SHMRING_MSG_MPSC && t == r->pos) {
+				shmring_msg__release(r);
+				shmring_msg_wake(r);
+			}
 			continue;
+		}
 		*buf = r->data + (size_t)((t + SHMRING_MSG_HDR) & r->mask);
 		return (int)(uint32_t)w;
 	}
@@ -577,11 +655,12 @@ SHMRING_API int shmring_msg_peek_wait(struct shmring *r, const void **buf,
 SHMRING_API int shmring_msg_pop_wait(struct shmring *r, void *buf, uint32_t cap,
 				     const struct timespec *deadline);
 /*
- * Wake the peers of this handle that sleep: a producer wakes the consumer
- * (after commit or push), the consumer wakes producers (after release).
- * No system call unless one sleeps. Returns the number woken or -errno.
+ * shmring_msg_wake(r) (declared at the top): wake the peers of this
+ * handle that sleep: a producer wakes the consumer (after commit or push),
+ * the consumer wakes producers (after release; peek does it itself when
+ * it frees padding). No system call unless one sleeps. Returns the number
+ * woken or -errno.
  */
-SHMRING_API int shmring_msg_wake(struct shmring *r);
 
 #ifdef __cplusplus
 }
