@@ -32,7 +32,7 @@ static void make(const char *name, uint64_t cap, uint64_t init_pos, struct shmri
 	struct shmring_params prm;
 
 	shmring_params_init(&prm, SHMRING_MPMC, cap, SLOT);
-	prm.flags = SHMRING_F_COUNTERS;
+	prm.flags = SHMRING_F_COUNTERS | SHMRING_F_SOLO; /* the dump shows the claim mode */
 	prm.max_endpoints = 8;
 	prm.init_pos = init_pos;
 	cr_assert_eq(shmring_create(p, name, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SHMRING_MAGIC 0x31474e49524d4853ULL /* "SHMRING1" in little endian */
-#define SHMRING_ABI_VERSION 2u
+#define SHMRING_ABI_VERSION 3u
 #define SHMRING_READY 0x59444552u /* "REDY": the header is complete */
 
 #define SHMRING_BLOCK 128u     /* separation between parties */
@@ -54,8 +54,9 @@ extern "C" {
 /* shmring_hdr.flags */
 #define SHMRING_F_COUNTERS 0x1u /* keep the optional fast-path counters */
 #define SHMRING_F_MEMFD 0x2u    /* anonymous (memfd) object, no name */
-#define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (mpmc.h) */
-#define SHMRING_F_ALL 0x7u
+#define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (the default) */
+#define SHMRING_F_SOLO 0x8u     /* MPMC: opt in to the claim mode (mpmc.h, CLAIM MODE) */
+#define SHMRING_F_ALL 0xfu
 
 /*
  * The header page. Written by the creator before it stores `ready`
