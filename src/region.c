@@ -236,6 +236,7 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->ops, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&e->taken, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire load of state by readers of the
 	 * table (dump, recovery, takeover), who then read the fields above. */
 	shmring_atomic_store(&e->state, SHMRING_EP_ACTIVE, SHMRING_RELEASE);

@@ -186,7 +186,9 @@ struct shmring_endpoint {
 	                                      *     while the claim of n is announced but not yet won,
 	                                      *     claim_pos when nothing is claimed (see mpmc.h) */
 	SHMRING_ATOMIC(uint64_t) ops;        /* 48: operations completed (counters on) */
-	uint8_t pad[72];
+	SHMRING_ATOMIC(uint64_t) taken;      /* 56: MPMC consumer: messages a blocking pop took
+	                                      *     (claim dropped) and has not yet returned */
+	uint8_t pad[64];
 };
 
 /* Slot rings: each slot is an 8-byte sequence word then the payload. */
@@ -244,6 +246,7 @@ SHMRING_STATIC_ASSERT(sizeof(struct shmring_endpoint) == SHMRING_EP_SIZE, "endpo
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_stats, lost) == 64, "stats lost");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_mpmc_block) == SHMRING_BLOCK, "mpmc block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpoint claim_pos");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, taken) == 56, "endpoint taken");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo) == 16, "mpmc solo");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo_ns) == 24, "mpmc solo_ns");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");

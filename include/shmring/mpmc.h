@@ -179,6 +179,8 @@ extern "C" {
 #define SHMRING_FAULT_CONS_BEFORE_RELEASE 6 /* consumer: payload read, claim not cleared */
 #define SHMRING_FAULT_CLAIM_MODE_READ 7     /* either: claim announced, mode word read, counter
 					     * not yet written (store or CAS) */
+#define SHMRING_FAULT_CONS_WAKING 8         /* consumer, pop_wait (wait.h): message taken, claim
+					     * dropped, producers not yet woken */
 
 #ifdef SHMRING_FAULT_HOOK
 #define SHMRING_MPMC_FAULT(point) SHMRING_FAULT_HOOK(point)
@@ -456,9 +458,14 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
 	}
 }
 
-/* Consumer: copy the m messages of the claimed run [t, t + k) out. */
+/*
+ * Consumer: copy the m messages of the claimed run [t, t + k) out. With
+ * `held` (the blocking pops of wait.h, which still have producers to wake
+ * before they return), the entry's `taken` says m messages are ours until
+ * the caller clears it: recovery counts them lost if we die in between.
+ */
 SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
-				       void *elems)
+				       void *elems, int held)
 {
 	unsigned char *dst = (unsigned char *)elems;
 
@@ -478,6 +485,10 @@ SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k
 		}
 	}
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
+	if (held)
+		/* Relaxed: the release store of the clear (C5) orders it
+		 * before the claim is seen dropped (recovery's acquire). */
+		shmring_atomic_store(&r->ep->taken, m, SHMRING_RELAXED);
 	shmring_mpmc__clear(r->ep);
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_store(&r->ep->ops,
@@ -512,7 +523,7 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
  * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -523,8 +534,13 @@ SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 	if (shmring_unlikely(m <= 0))
 		return m == 0 ? -EAGAIN : (int)m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, 1, elem);
+	shmring_mpmc__take(r, h, k, 1, elem, held);
 	return 0;
+}
+
+SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+{
+	return shmring_mpmc__pop1(r, elem, 0);
 }
 
 SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
@@ -567,7 +583,8 @@ SHMRING_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *ele
 	return shmring_mpmc__push_n(r, elems, n, 1);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all)
+SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
+					   int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -580,7 +597,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 	if (m <= 0)
 		return m == 0 && all ? -EAGAIN : m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, (uint64_t)m, elems);
+	shmring_mpmc__take(r, h, k, (uint64_t)m, elems, held);
 	return m;
 }
 
@@ -588,7 +605,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
  * -EPROTO. */
 SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
-	return shmring_mpmc__pop_n(r, elems, n, 0);
+	return shmring_mpmc__pop_n(r, elems, n, 0, 0);
 }
 
 /*
@@ -597,7 +614,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, ui
  */
 SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
-	return shmring_mpmc__pop_n(r, elems, n, 1);
+	return shmring_mpmc__pop_n(r, elems, n, 1, 0);
 }
 
 /*
