@@ -451,6 +451,8 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		shmring_atomic_fetch_add(&c->prod_stats.corrupt, 1, SHMRING_RELAXED);
 		return -EPROTO;
 	}
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_mpmc__high_water(r, p2);
 	/* A producer spinning on a full ring: if the consumers have not
 	 * moved since our last scan and no announcement held us back then,
 	 * a scan can find nothing new; skip it rather than pull every

@@ -307,6 +307,23 @@ SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64
 }
 
 /*
+ * Counters on: raise prod_stats.high_water to the slots in use up to
+ * position `end` (claimed by producers) if that is more. Called at a
+ * refresh and when a producer has used the last slot it knew free (the
+ * moment the ring may be full), never per message; a racy maximum (two
+ * producers may store out of order, as SPSC's): a gauge, not a count.
+ */
+SHMRING_INLINE void shmring_mpmc__high_water(struct shmring *r, uint64_t end)
+{
+	SHMRING_ATOMIC(uint64_t) *hw = &r->ctrl->prod_stats.high_water;
+	/* Relaxed: an estimate; nothing is read through it. */
+	uint64_t used = end - shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+
+	if (used <= r->capacity && used > shmring_atomic_load(hw, SHMRING_RELAXED))
+		shmring_atomic_store(hw, used, SHMRING_RELAXED);
+}
+
+/*
  * Producer: claim up to n positions (exactly n when `all`). Returns the
  * count claimed with *pos the first, 0 when full, or -EPROTO.
  */
@@ -341,6 +358,8 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 
 		if (shmring_likely(won > 0)) {
 			shmring_mpmc__confirm(r->ep, t, k);
+			if (shmring_unlikely(r->flags & SHMRING_F_COUNTERS) && t + k == r->cached)
+				shmring_mpmc__high_water(r, t + k);
 			*pos = t;
 			return (int64_t)k;
 		}
