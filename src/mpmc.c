@@ -437,14 +437,31 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		if ((int64_t)(r->cached - t) >= (int64_t)want)
 			return 0;
 	}
-	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
+	/* P0a: acquire, pairs with the claimer's release CAS or store of
+	 * prod.claim (P2) that wrote p; see the sanity check below. */
+	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
 	/* P0: acquire, pairs with the consumers' release CAS of cons.claim
 	 * (C3): their announcements made before it are visible below. */
 	uint64_t min = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
-	/* Sanity check, with a second read: consumers never pass
-	 * the producers, and producers never run more than a lap ahead (p
-	 * was read first; every claim was made against an older cons.claim). */
+	/*
+	 * Sanity check, with a second read: consumers never pass the
+	 * producers, and producers never run more than a lap ahead. Why
+	 * this holds under the C11 model, not only on x86:
+	 *  - p - min <= capacity: the claimer X that wrote p claimed below
+	 *    its limit c + capacity, c a consumer position X (or the
+	 *    producer whose prod.cached X took, through that store's
+	 *    release and X's acquire) loaded with acquire before its CAS.
+	 *    P0a synchronizes with X's CAS, so that load of c happens before
+	 *    our load of cons.claim, which by coherence reads c or a later
+	 *    value: min >= c (announced positions lower only the limit).
+	 *    With p loaded relaxed nothing orders the two loads: a second
+	 *    producer could see X's p and a cons.claim older than c.
+	 *  - min <= p2: the consumer that wrote min passed positions whose
+	 *    PUB (P4) or SKIP (recovery) it acquired (C1), stored after the
+	 *    claim of those positions; P0 synchronizes with its CAS, so the
+	 *    claims happen before our load of p2.
+	 */
 	uint64_t p2 = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
 
 	if ((int64_t)(p - min) > (int64_t)r->capacity || (int64_t)(min - p2) > 0) {

@@ -167,10 +167,17 @@ static int64_t mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmr
 
 	if (won < 0)
 		return 0;
+	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3).
+	 * Loaded first: the claims of every position the consumers passed
+	 * happen before it (they acquired its PUB or SKIP), so pc, loaded
+	 * after, is at least cc and [cc, pc) is a true interval. Loaded the
+	 * other way round, consumers may pass pc in between, cc - pc wraps,
+	 * and the test below would take an unclaimed position for claimed
+	 * (and skip it under the producer that claims it next). */
+	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 	/* Acquire: pairs with the producers' release CAS of prod.claim (P2):
 	 * the announcement of whoever claimed below it is visible. */
 	uint64_t pc = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
-	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t = cp + i;

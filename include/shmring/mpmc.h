@@ -131,6 +131,16 @@
  *   store claim_end = claim_pos (no claim): pairs with P0.
  *   P0 (refresh) acquire loads of cons.claim and of consumers' claims:
  *   a consumer's reads of a slot happen before a producer overwrites it.
+ *   P0a (refresh) acquire load of prod.claim before P0: pairs with P2, so
+ *   the consumer position the claim was made against happens before
+ *   P0's load, and "prod.claim - cons.claim <= capacity" holds under
+ *   C11 (src/mpmc.c states the argument). Every other test of a
+ *   difference against the capacity loads the counter that must be the
+ *   newer one second, after an acquire of the other. The claim paths
+ *   need no acquire: they test no such difference; a CAS succeeds only
+ *   on the counter's current value, and the limit it is checked
+ *   against comes from P0 and P0a (relaxed failure order, relaxed
+ *   reloads).
  *   S1 compiler-only fence between the announcement and S2, the acquire
  *   load of the mode word; S3 membarrier(2) between changing the word and
  *   reading the holder's entry (src/mpmc.c); S4 release CAS handing the
@@ -732,8 +742,13 @@ SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 /* Claimed but not yet taken positions (an estimate while others run). */
 SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 {
+	/* Acquire: pairs with the claimer's release CAS or store (P2), as
+	 * P0a in shmring_mpmc_refresh: the cons.claim loaded next is at
+	 * least the one that claim was made against, so h - t never
+	 * exceeds the capacity; consumers that moved on in between make it
+	 * wrap (read as empty). */
+	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
-	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
 	uint64_t n = h - t;
 
 	return n > r->capacity ? 0 : n;
