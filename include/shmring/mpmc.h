@@ -6,9 +6,10 @@
  *
  * Each side claims positions on its claim counter (ctrl->prod.claim,
  * ctrl->cons.claim) with one compare-and-swap, as in Vyukov's bounded
- * queue, or, while one endpoint has the side to itself, with a plain store
- * (CLAIM MODE below); and each slot carries a sequence word saying which
- * position it last held and in what state:
+ * queue, or, on a ring created with SHMRING_F_SOLO and while one endpoint
+ * has the side to itself, with a plain store (CLAIM MODE below); and each
+ * slot carries a sequence word saying which position it last held and in
+ * what state:
  *
  *   seq = (position << 2) | SHMRING_MPMC_PUB     message of that position
  *                         | SHMRING_MPMC_SKIP    given up: producer died
@@ -39,19 +40,29 @@
  * to two slices (SHMRING_WAIT_F_NO_RECOVER turns it off per handle). The
  * try operations never do; nothing of it is on the fast path.
  *
- * Preemption: a producer preempted between claim and publish holds only
- * its own slots. Other producers keep claiming past it; consumers stop at
- * its slot (FIFO order), as in Vyukov's queue, and nobody waits on a
- * shared tail as in DPDK's or Concurrency Kit's MP rings, which is what
- * makes those collapse when two producers share a core.
+ * Preemption and stops: without SHMRING_F_SOLO no endpoint ever waits for
+ * another of its side: a claim is one CAS, and an endpoint stopped or
+ * preempted at any instruction keeps the others from claiming for no time
+ * at all. A producer stopped between claim and publish holds only its own
+ * slots. Other producers keep claiming past it; consumers stop at its slot
+ * (FIFO order), as in Vyukov's queue, so the others can push at most
+ * capacity - 1 more messages until it runs again (or dies and recovery
+ * skips the slot); nobody waits on a shared tail as in DPDK's or
+ * Concurrency Kit's MP rings, which is what makes those collapse when two
+ * producers share a core.
  *
- * CLAIM MODE. Measured first (docs/mpmc.md): with both claim CASes
- * replaced by plain stores, 1P1C ran 2.1-2.4x faster. A locked
- * instruction waits for the stores before it, and the previous message's
- * slot stores are waiting for the line the consumer is reading. So each
- * side has a mode word (layout.h: shmring_mpmc_block.solo[]): 0, every
- * claim a CAS; SOLO(entry), that endpoint alone claims, with a plain
- * store. A claim is: announce, load the word, then store (SOLO naming us)
+ * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Measured first
+ * (docs/mpmc.md): with both claim CASes replaced by plain stores, 1P1C ran
+ * 2.1-2.4x faster. A locked instruction waits for the stores before it,
+ * and the previous message's slot stores are waiting for the line the
+ * consumer is reading. It is not the default because taking the mode back
+ * waits for the holder to leave its claim: a holder stopped (SIGSTOP, a
+ * debugger, a long preemption) inside its claim stops every other
+ * endpoint of its side for as long as it stays stopped; and each take-back
+ * or grant runs membarrier(GLOBAL_EXPEDITED), an interrupt on every core
+ * running a registered process. With the flag, each side has a mode word
+ * (layout.h: shmring_mpmc_block.solo[]): 0, every claim a CAS;
+ * SOLO(entry), that endpoint alone claims, with a plain store. A claim is: announce, load the word, then store (SOLO naming us)
  * or CAS (0). Any other value sends the claimer to the slow path
  * (shmring_mpmc_unsolo, src/mpmc.c), with its announcement cleared:
  *
@@ -73,17 +84,22 @@
  *     grant per 20 us per side (solo_ns), so endpoints truly claiming at
  *     the same time end in shared mode after one exchange, and pay at most
  *     a barrier per 20 us if they keep finding runs;
- *   - close hands SOLO(us) back (-> 0); a waiter that finds its holder
- *     inside a claim for more than about a millisecond returns -EAGAIN.
+ *   - close leaves the word (it is in the control page, which a peer may
+ *     have cut off, and the kernel has no guarded compare-and-swap):
+ *     freeing the entry ends the mode, the next claimer takes it back
+ *     from the entry that cannot claim (one barrier, no wait); a waiter
+ *     that finds its holder inside a claim for more than about a
+ *     millisecond returns -EAGAIN.
  *
  * Each side costs one extra load (the word, a read-mostly line) per
  * claim in either mode. The spin model tests/spin/solo.pml checks the
  * handshake with store buffers (x86-TSO): no position claimed twice;
  * without the barrier, or either wait, or with SOLO handed on directly,
  * it finds a double claim. Every process that may hold the mode
- * registers (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED); where that is
- * refused (seccomp, valgrind) it never asks, and SHMRING_F_NO_SOLO at
- * create turns the mode off for the ring.
+ * registers (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims
+ * by plain stores; where that is refused (seccomp, valgrind) it never
+ * holds the mode. Without SHMRING_F_SOLO (SHMRING_F_NO_SOLO names that
+ * default; both together are -EINVAL) the word is never granted.
  *
  * WHY THIS AND NOT ANOTHER. Concurrency Kit's and DPDK's MP/MC rings make
  * every producer wait for the ones that claimed before it to publish a
@@ -102,15 +118,15 @@
  * MEASURED (shmring-bench, threads, 8-byte messages, capacity 1024, the
  * producers pinned to one vCPU and the consumers to the other of a 2-vCPU
  * AMD EPYC KVM guest; Mmsg/s, medians of 5; 1P1C / 2P2C / 4P4C), one run
- * of shmring-bench -f 'shmring-mpmc:tput*,shmring-mpmc-cas*,vyukov:tput*'
- * -s 8, load average 0.8:
+ * of shmring-bench with the subjects named as now (shmring-mpmc-solo,
+ * shmring-mpmc), load average 0.8:
  *
- *       shmring-mpmc      196 / 134 / 133   (claim mode)
- *       shmring-mpmc-cas  79.5 / 55.7 / 55.5 (SHMRING_F_NO_SOLO)
- *       vyukov            75.3 / 51.1 / 50.9
+ *       shmring-mpmc-solo  196 / 134 / 133   (SHMRING_F_SOLO: claim mode)
+ *       shmring-mpmc       79.5 / 55.7 / 55.5 (default: every claim a CAS)
+ *       vyukov             75.3 / 51.1 / 50.9
  *
- * 1P1C is 2.6x Vyukov's queue; with every claim a CAS it is 1.06x, as
- * before the claim mode. With two or four endpoints per side on one CPU
+ * With the claim mode 1P1C is 2.6x Vyukov's queue; with every claim a
+ * CAS (the default) it is 1.06x. With two or four endpoints per side on one CPU
  * the mode moves with the CPU (hand-on to an endpoint that finds the
  * holder not running). Three runs of the default suite (`bash
  * tools/bench.sh`, docs/bench.md, next to Concurrency Kit's and DPDK's
