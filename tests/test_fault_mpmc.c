@@ -24,17 +24,26 @@
 
 static void t_fault_hook(int point);
 #define SHMRING_FAULT_HOOK(point) t_fault_hook(point)
+/* Where a ring has the claim mode, ask for it after 8 uncontended claims,
+ * not 1024, so that a random stop often finds a holder (mpmc.h). */
+#define SHMRING_MPMC_SOLO_RUN 8u
 
 #include "common.h"
 
 #include <shmring/mpmc.h>
 #include <shmring/wait.h>
 
-/* The hook: at `fault_point`, once armed, stop (SIGSTOP) or die (SIGKILL). */
+/* The hook: at `fault_point`, once armed, stop (SIGSTOP) or die (SIGKILL).
+ * With claim_delay, every claim lingers between reading the mode word and
+ * writing the counter, so that random stops often land there. */
 static int fault_point, fault_sig;
+static unsigned claim_delay;
 
 static void t_fault_hook(int point)
 {
+	if (point == SHMRING_FAULT_CLAIM_MODE_READ && claim_delay)
+		for (volatile unsigned i = 0; i < claim_delay; i++)
+			;
 	if (point != fault_point || !fault_sig)
 		return;
 	int sig = fault_sig;
@@ -153,8 +162,10 @@ Test(fault_mpmc, producer_stopped_in_claim_no_solo, .timeout = 60)
 
 /*
  * Two producer processes push as fast as they can, each its own sequence,
- * and count their pushes in shared memory; the parent consumes, and stops
- * one of them (SIGSTOP) at random instants: while it is stopped, the
+ * and count their pushes in shared memory (each claim lingering inside the
+ * claim, between reading the mode word and writing the counter, so that
+ * stops often land there); the parent consumes, and stops one of them
+ * (SIGSTOP) at random instants: while it is stopped, the
  * other goes on pushing PROGRESS messages, or until the ring is full. (A
  * producer stopped, or preempted before the stop, between its claim and
  * its publication holds the consumers at its slot, FIFO order: the other
@@ -172,6 +183,7 @@ static void producer_loop(struct shmring *ring, uint64_t id, _Atomic uint64_t *c
 
 	if (shmring_dup(&p, ring, SHMRING_PRODUCER) < 0)
 		_exit(2);
+	claim_delay = 2000;
 	for (uint64_t s = 0;; ) {
 		uint64_t v = id << 56 | s;
 		int ret = shmring_mpmc_try_push(&p, &v);
