@@ -173,7 +173,7 @@ Test(fault_mpmc, producer_stopped_in_claim_no_solo, .timeout = 60)
  * bound; the claim mode's stall left the other stuck on a ring with room.)
  * At the end, each producer's messages arrived once each, in order.
  */
-#define ROUNDS 60u
+#define ROUNDS 200u
 #define PROGRESS 200u
 #define RAND_CAP 1024u
 
