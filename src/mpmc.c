@@ -8,6 +8,7 @@
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -331,16 +332,47 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
 	}
 }
 
-/* Close: hand a mode we hold back (our claims are over). */
+/*
+ * Close: settle what the handle holds, so the ring never waits for it.
+ * A reservation is given back (its slots CANCEL: consumers pass them;
+ * prod_stats.skipped counts them). A peek's messages are counted in
+ * cons_stats.lost and its slots freed: they cannot be given back to
+ * another consumer, since the consumer claim counter has moved past them
+ * (other consumers may have claimed beyond), it never moves back, and
+ * consumers never write a slot, so FIFO order leaves no place to put
+ * them again. Not if the object was shrunk under us: then nothing is
+ * written (the entry, freed through the kernel by ep_unregister, takes
+ * the claim with it; the ring is unusable anyway).
+ *
+ * A claim mode we hold is not handed back here: the word lives in the
+ * control page, which a peer may have cut off, and no compare-and-swap
+ * can be done through the kernel the way store_zero_guarded (region.c)
+ * does a store. Freeing our entry is what ends the mode: the next
+ * claimer of the side finds the word naming an entry that cannot claim
+ * and takes it back (shmring_mpmc_unsolo: one barrier, no wait), and an
+ * endpoint that later registers in that entry holds it as its own.
+ */
 static void mpmc_detach(struct shmring *r)
 {
-	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
-	uint32_t w = (uint32_t)r->ext[SHMRING_MPMCX_TOKEN];
+	uint64_t k = r->ext[0], lost = 0;
+	struct stat st;
 
-	if (!r->ep || r->ext[SHMRING_MPMCX_TOKEN] == UINT64_MAX)
+	if (!r->ep || k == 0)
 		return;
-	/* S4: release, pairs with S2. */
-	shmring_atomic_cas(&b->solo[r->role - 1], &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
+	if (fstat(r->fd, &st) != 0 || (uint64_t)st.st_size < r->map_size)
+		return;
+	if (r->role == SHMRING_PRODUCER) {
+		shmring_mpmc_commit(r, 0);
+		shmring_atomic_fetch_add(&r->ctrl->prod_stats.skipped, k, SHMRING_RELAXED);
+		return;
+	}
+	for (uint64_t i = 0; i < k; i++)
+		/* Relaxed: our claim keeps the slot as C1 acquired it. */
+		lost += shmring_atomic_load(shmring_slot_seq(r, r->pos + i), SHMRING_RELAXED) ==
+			SHMRING_MPMC_SEQ(r->pos + i, SHMRING_MPMC_PUB);
+	if (lost)
+		shmring_atomic_fetch_add(&r->ctrl->cons_stats.lost, lost, SHMRING_RELAXED);
+	shmring_mpmc_release(r);
 }
 
 static int mpmc_attach(struct shmring *r)
@@ -381,7 +413,12 @@ static int mpmc_attach(struct shmring *r)
 			return shmring__fail(-EPROTO, "%s claim mode word is 0x%x: entry %u is outside the endpoint table (2..%u)",
 					     side ? "consumer" : "producer", w, w >> 2, r->ep_count - 1);
 	}
-	if (r->ep && !(r->flags & SHMRING_F_NO_SOLO)) {
+	/* The claim mode only where the creator asked for it, and only for a
+	 * process the holder's barrier reaches: a word left naming our entry
+	 * (by a holder that closed or died in it) is ours to claim by plain
+	 * stores only once we are registered. */
+	if (r->ep && (r->flags & SHMRING_F_SOLO) && !(r->flags & SHMRING_F_NO_SOLO) &&
+	    barrier_register() == 0) {
 		r->ext[SHMRING_MPMCX_TOKEN] = SHMRING_MPMC_SOLO_WORD(shmring__ep_index(r, r->ep), SHMRING_MPMC_SOLO);
 		solo_grant(r, 1);
 	}
@@ -400,20 +437,39 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 		if ((int64_t)(r->cached - t) >= (int64_t)want)
 			return 0;
 	}
-	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
+	/* P0a: acquire, pairs with the claimer's release CAS or store of
+	 * prod.claim (P2) that wrote p; see the sanity check below. */
+	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
 	/* P0: acquire, pairs with the consumers' release CAS of cons.claim
 	 * (C3): their announcements made before it are visible below. */
 	uint64_t min = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
-	/* Sanity check, with a second read: consumers never pass
-	 * the producers, and producers never run more than a lap ahead (p
-	 * was read first; every claim was made against an older cons.claim). */
+	/*
+	 * Sanity check, with a second read: consumers never pass the
+	 * producers, and producers never run more than a lap ahead. Why
+	 * this holds under the C11 model, not only on x86:
+	 *  - p - min <= capacity: the claimer X that wrote p claimed below
+	 *    its limit c + capacity, c a consumer position X (or the
+	 *    producer whose prod.cached X took, through that store's
+	 *    release and X's acquire) loaded with acquire before its CAS.
+	 *    P0a synchronizes with X's CAS, so that load of c happens before
+	 *    our load of cons.claim, which by coherence reads c or a later
+	 *    value: min >= c (announced positions lower only the limit).
+	 *    With p loaded relaxed nothing orders the two loads: a second
+	 *    producer could see X's p and a cons.claim older than c.
+	 *  - min <= p2: the consumer that wrote min passed positions whose
+	 *    PUB (P4) or SKIP (recovery) it acquired (C1), stored after the
+	 *    claim of those positions; P0 synchronizes with its CAS, so the
+	 *    claims happen before our load of p2.
+	 */
 	uint64_t p2 = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
 
 	if ((int64_t)(p - min) > (int64_t)r->capacity || (int64_t)(min - p2) > 0) {
 		shmring_atomic_fetch_add(&c->prod_stats.corrupt, 1, SHMRING_RELAXED);
 		return -EPROTO;
 	}
+	if (r->flags & SHMRING_F_COUNTERS)
+		shmring_mpmc__high_water(r, p2);
 	/* A producer spinning on a full ring: if the consumers have not
 	 * moved since our last scan and no announcement held us back then,
 	 * a scan can find nothing new; skip it rather than pull every

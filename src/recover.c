@@ -54,6 +54,7 @@ static void ep_free(struct shmring_endpoint *e)
 {
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
+	shmring_atomic_store(&e->taken, 0, SHMRING_RELAXED);
 	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire CAS of a new registration. */
 	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
@@ -193,10 +194,17 @@ static int64_t mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmr
 
 	if (won < 0)
 		return 0;
+	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3).
+	 * Loaded first: the claims of every position the consumers passed
+	 * happen before it (they acquired its PUB or SKIP), so pc, loaded
+	 * after, is at least cc and [cc, pc) is a true interval. Loaded the
+	 * other way round, consumers may pass pc in between, cc - pc wraps,
+	 * and the test below would take an unclaimed position for claimed
+	 * (and skip it under the producer that claims it next). */
+	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 	/* Acquire: pairs with the producers' release CAS of prod.claim (P2):
 	 * the announcement of whoever claimed below it is visible. */
 	uint64_t pc = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
-	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t t = cp + i;
@@ -229,16 +237,26 @@ static int64_t mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmr
 	return skipped;
 }
 
-/* Drop a dead consumer's claim, counting what it held. Returns 1 if it
- * held a claim. */
+/* Drop a dead consumer's claim, counting what it held: the messages of
+ * its claim, or, with no claim left, those a blocking pop had taken and
+ * not yet returned (`taken`, wait.h). Returns 1 if it held either. */
 static int mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
 {
 	struct shmring_ctrl *c = r->ctrl;
 	uint64_t cp, n, lost = 0;
 	int won = claim_of(r, e, &cp, &n);
 
-	if (won < 0)
-		return 0;
+	if (won < 0) {
+		/* Relaxed: claim_of's acquire load of claim_end saw the
+		 * clear (C5) that the store of `taken` precedes. A value
+		 * above the capacity is not a count (a corrupt entry). */
+		uint64_t taken = shmring_atomic_load(&e->taken, SHMRING_RELAXED);
+
+		if (taken == 0 || taken > r->capacity)
+			return 0;
+		shmring_atomic_fetch_add(&c->cons_stats.lost, taken, SHMRING_RELAXED);
+		return 1;
+	}
 	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3). */
 	uint64_t cc = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 
@@ -260,6 +278,7 @@ static int mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
  * claim_pos reads as "holds nothing" everywhere. */
 static void ep_drop_claim(struct shmring_endpoint *e)
 {
+	shmring_atomic_store(&e->taken, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire loads of claim_end in refresh and
 	 * claim_of; our slot updates above come first. */
 	shmring_atomic_store(&e->claim_end, shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED),

@@ -198,8 +198,11 @@ static int check_params(const struct shmring_params *p)
 		return shmring__fail(-EINVAL, "params is NULL");
 	if (p->mode & ~0777u)
 		return shmring__fail(-EINVAL, "mode %o has bits outside 0777", p->mode);
-	if (p->flags & ~(uint32_t)(SHMRING_F_COUNTERS | SHMRING_F_NO_SOLO))
+	if (p->flags & ~(uint32_t)(SHMRING_F_COUNTERS | SHMRING_F_NO_SOLO | SHMRING_F_SOLO))
 		return shmring__fail(-EINVAL, "flags 0x%x hold unknown bits", p->flags);
+	if ((p->flags & SHMRING_F_SOLO) && (p->flags & SHMRING_F_NO_SOLO))
+		return shmring__fail(-EINVAL, "flags 0x%x ask for SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
+				     p->flags);
 	return 0;
 }
 
@@ -234,6 +237,7 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->ops, 0, SHMRING_RELAXED);
+	shmring_atomic_store(&e->taken, 0, SHMRING_RELAXED);
 	/* Release: pairs with the acquire load of state by readers of the
 	 * table (dump, recovery, takeover), who then read the fields above. */
 	shmring_atomic_store(&e->state, SHMRING_EP_ACTIVE, SHMRING_RELEASE);
@@ -669,6 +673,9 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if (c->flags & ~(uint32_t)SHMRING_F_ALL)
 		return shmring__fail(-EPROTO, "header field flags is 0x%x, unknown bits 0x%x", c->flags,
 				     c->flags & ~(uint32_t)SHMRING_F_ALL);
+	if ((c->flags & SHMRING_F_SOLO) && (c->flags & SHMRING_F_NO_SOLO))
+		return shmring__fail(-EPROTO, "header field flags is 0x%x: SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
+				     c->flags);
 	if (c->mode & ~0777u)
 		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
 	memset(&d, 0, sizeof(d));

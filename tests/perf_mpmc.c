@@ -7,6 +7,8 @@
  *
  *   perf_mpmc [messages] [capacity] [rounds]
  *   PERF_SOLO=1 perf_mpmc ...   one thread, push then pop: fast-path cost
+ *   PERF_CAS=1 perf_mpmc ...    the ring without SHMRING_F_SOLO (every claim a
+ *                               CAS); by default it is created with the claim mode
  *
  * Prints Mmsg/s per configuration and round, then the median.
  */
@@ -145,6 +147,7 @@ static double run(enum impl impl, int np, int nc, uint64_t per_prod, uint64_t ca
 		ref_vyukov_init(c.vq, cap, sizeof(struct msg));
 	} else {
 		shmring_params_init(&prm, SHMRING_MPMC, cap, sizeof(struct msg));
+		prm.flags = getenv("PERF_CAS") ? 0 : SHMRING_F_SOLO;
 		if (shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE) < 0) {
 			fprintf(stderr, "create: %s\n", shmring_errdetail());
 			exit(1);
@@ -196,6 +199,7 @@ static void solo(uint64_t n, uint64_t cap, int rounds)
 	double best[3] = { 1e9, 1e9, 1e9 };
 
 	shmring_params_init(&prm, SHMRING_MPMC, cap, sizeof(struct msg));
+	prm.flags = getenv("PERF_CAS") ? 0 : SHMRING_F_SOLO;
 	if (shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE) < 0 ||
 	    shmring_dup(&p, &ring, SHMRING_PRODUCER) < 0 || shmring_dup(&c, &ring, SHMRING_CONSUMER) < 0)
 		exit(1);

@@ -32,7 +32,7 @@ static void make(const char *name, uint64_t cap, uint64_t init_pos, struct shmri
 	struct shmring_params prm;
 
 	shmring_params_init(&prm, SHMRING_MPMC, cap, SLOT);
-	prm.flags = SHMRING_F_COUNTERS;
+	prm.flags = SHMRING_F_COUNTERS | SHMRING_F_SOLO; /* the dump shows the claim mode */
 	prm.max_endpoints = 8;
 	prm.init_pos = init_pos;
 	cr_assert_eq(shmring_create(p, name, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
@@ -295,4 +295,44 @@ Test(dump_mpmc, corrupt_claims)
 		shmring_close(&p);
 		shmring_unlink(name);
 	}
+}
+
+/* A producer process that pushed and exited without closing: its entry is
+ * dead but holds no claim (claim_end == claim_pos), so --check warns of a
+ * dead endpoint and does not fail, also while the ring flows on. */
+Test(dump_mpmc, dead_endpoint_without_claim, .timeout = 60)
+{
+	const char *name = t_name("dump-mpmc-idle-dead");
+	struct shmring p, c;
+
+	make(name, 8, 0, &p, &c);
+	pid_t pid = t_fork();
+
+	if (pid == 0) {
+		struct shmring v;
+		unsigned char b[SLOT];
+
+		if (shmring_open(&v, name, SHMRING_PRODUCER, NULL))
+			_exit(1);
+		for (uint64_t k = 0; k < 3; k++) {
+			msg(b, k);
+			if (shmring_mpmc_try_push(&v, b))
+				_exit(2);
+		}
+		_exit(0); /* no close: the entry stays, its process dead */
+	}
+	t_wait_ok(pid, "producer");
+	for (int round = 0; round < 3; round++) {
+		struct t_run t = t_dump("--check", name, NULL);
+
+		cr_assert_eq(t.rc, 0, "round %d:\n%s", round, t.out);
+		cr_assert(strstr(t.out, "dead-endpoint"), "%s", t.out);
+		cr_assert(!strstr(t.out, "FAILED"), "%s", t.out);
+		t_run_free(&t);
+		pop(&c, (uint64_t)round * 3, 3);
+		push(&p, (uint64_t)round * 3 + 3, 3);
+	}
+	shmring_close(&c);
+	shmring_close(&p);
+	shmring_unlink(name);
 }

@@ -109,7 +109,8 @@ static const struct patch patches[] = {
 	{ F(magic), 0x31474e49524d4854ull, -EPROTO, NULL },
 	{ F(abi_version), 0, -EPROTO, NULL },
 	{ F(abi_version), 1, -EPROTO, NULL }, /* the version before the claim mode */
-	{ F(abi_version), 3, -EPROTO, NULL },
+	{ F(abi_version), 2, -EPROTO, NULL }, /* claim mode by default: refused, never mixed */
+	{ F(abi_version), 4, -EPROTO, NULL },
 	{ F(abi_version), UINT32_MAX, -EPROTO, NULL },
 	{ F(hdr_size), 0, -EPROTO, NULL },
 	{ F(hdr_size), 4096, -EPROTO, NULL },
@@ -121,6 +122,7 @@ static const struct patch patches[] = {
 	{ F(cons_mode), 0, -EPROTO, NULL },
 	{ F(cons_mode), 2, -EPROTO, NULL },
 	{ F(flags), 0x100, -EPROTO, NULL },
+	{ F(flags), SHMRING_F_SOLO | SHMRING_F_NO_SOLO, -EPROTO, NULL },
 	{ F(flags), 0x80000000u, -EPROTO, NULL },
 	{ F(slot_size), 0, -EPROTO, NULL },
 	{ F(slot_size), 16, -EPROTO, NULL },

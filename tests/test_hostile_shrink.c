@@ -272,3 +272,48 @@ Test(hostile_shrink, msg_reservation_close_data_cut, .timeout = 30)
 {
 	msg_cut_in_close(0, 1, 0);
 }
+
+/* MPMC, a producer and a consumer alone on their sides (with
+ * SHMRING_F_SOLO each holds its side's claim mode), the producer with a
+ * reservation open and the consumer with a peek open when `open_ops`;
+ * the object cut below the control page: close returns -EIO, never
+ * SIGBUS, whatever it would have handed back or settled. */
+static void mpmc_cut(uint32_t flags, off_t size, int open_ops)
+{
+	struct shmring r, p, c;
+	struct shmring_params prm;
+	const char *tn = t_name("shrinkmpmc1");
+	char name[96];
+	uint64_t pos, v = 7;
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_MPMC, 64, sizeof(uint64_t));
+	prm.flags = flags;
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&r), 0);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&c, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_mpmc_try_push(&p, &v), 0);
+	if (open_ops) {
+		cr_assert_eq(shmring_mpmc_peek(&c, 1, &pos), 1);
+		cr_assert_eq(shmring_mpmc_reserve(&p, 2, &pos), 2);
+	}
+	peer_truncate(name, size);
+	cr_assert_eq(shmring_close(&p), -EIO);
+	cr_assert_eq(shmring_close(&c), -EIO);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(hostile_shrink, close_mpmc_after_cut_below_control, .timeout = 30)
+{
+	mpmc_cut(0, 0, 0);
+	mpmc_cut(0, 4096, 0);
+	mpmc_cut(0, 4096, 1);
+}
+
+Test(hostile_shrink, close_mpmc_solo_after_cut_below_control, .timeout = 30)
+{
+	mpmc_cut(SHMRING_F_SOLO, 0, 0);
+	mpmc_cut(SHMRING_F_SOLO, 4096, 0);
+	mpmc_cut(SHMRING_F_SOLO, 4096, 1);
+}

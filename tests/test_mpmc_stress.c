@@ -35,7 +35,8 @@ static void procs(int np, int nc, uint64_t per, uint64_t cap, uint32_t yield_mas
 	s->churn = churn;
 	shmring_params_init(&prm, SHMRING_MPMC, cap, sizeof(struct ms_msg));
 	prm.init_pos = init_pos;
-	prm.flags = SHMRING_F_COUNTERS;
+	/* The claim mode (opt-in) where endpoints come and go. */
+	prm.flags = SHMRING_F_COUNTERS | (churn ? SHMRING_F_SOLO : 0);
 	cr_assert_eq(shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
 	for (int i = 0; i < np + nc; i++) {
 		pid[i] = t_fork();
@@ -91,9 +92,10 @@ Test(mpmc_stress, owner_stamps_4p4c, .timeout = 580)
 	procs(4, 4, t_scale(250000), 64, 15, 1, (1ull << 62) - 5000, 0);
 }
 
-/* The claim mode moving between processes: endpoints close and reopen
- * (the mode is handed back at close and granted at attach to an endpoint
- * alone on its side) and pause (another takes the mode over from an
+/* The claim mode (SHMRING_F_SOLO) moving between processes: endpoints
+ * close and reopen (the mode is taken back from a closed holder by the
+ * next claimer, and granted at attach to an endpoint alone on its side)
+ * and pause (another takes the mode over from an
  * endpoint it finds idle), while the others claim with CAS or wait for
  * the mode to be taken back. */
 Test(mpmc_stress, claim_mode_moving_3p3c, .timeout = 580)

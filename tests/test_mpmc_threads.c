@@ -110,7 +110,8 @@ static int run(const char *what, int np, int nc, uint64_t per, uint64_t cap, uin
 	s->churn = churn;
 	shmring_params_init(&prm, SHMRING_MPMC, cap, sizeof(struct ms_msg));
 	prm.init_pos = UINT64_MAX - per; /* crosses 2^64 early on */
-	prm.flags = SHMRING_F_COUNTERS;
+	/* The claim mode (opt-in) where endpoints come and go. */
+	prm.flags = SHMRING_F_COUNTERS | (churn ? SHMRING_F_SOLO : 0);
 	if (shmring_create_anon(&ring, &prm, SHMRING_ROLE_NONE) < 0) {
 		fprintf(stderr, "%s: create: %s\n", what, shmring_errdetail());
 		return -1;

@@ -132,6 +132,9 @@ struct dump_kind {
 	void (*snapshot)(struct dump_ring *d);
 	/* Add every failed invariant to d->problems. */
 	void (*check)(struct dump_ring *d);
+	/* Optional: does the entry hold a claim (something recovery must
+	 * release)? Without it: claim_pos != SHMRING_NO_CLAIM. */
+	bool (*holds_claim)(const struct dump_ring *d, const struct dump_ep *e);
 	/* Call fn for up to n messages: the oldest unconsumed ones, or with
 	 * tail set the last n written. Returns the count, or fn's negative. */
 	int64_t (*messages)(struct dump_ring *d, bool tail, uint64_t n, dump_msg_fn fn, void *arg);

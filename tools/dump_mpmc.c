@@ -275,6 +275,15 @@ static void check_modes(struct dump_ring *d)
 	}
 }
 
+/* An MPMC entry holds nothing when claim_end == claim_pos (mpmc.h); a
+ * claim announced or won, or words that are no claim at all (corrupt:
+ * claim-range says more), are something to recover. */
+static bool mpmc_holds_claim(const struct dump_ring *d, const struct dump_ep *e)
+{
+	(void)d;
+	return e->claim_end != e->claim_pos;
+}
+
 static void mpmc_check(struct dump_ring *d)
 {
 	uint64_t cap = d->r.capacity, t = d->tail, h = d->head, init = d->hdr.init_pos;
@@ -419,6 +428,7 @@ const struct dump_kind dump_kind_mpmc = {
 		      "in-flight-owner, claim-mode",
 	.snapshot = mpmc_snapshot,
 	.check = mpmc_check,
+	.holds_claim = mpmc_holds_claim,
 	.messages = mpmc_messages,
 	.print_text = mpmc_text,
 	.print_json = mpmc_json,

@@ -370,7 +370,9 @@ static void check_endpoints(struct dump_ring *d)
 		}
 		if (e->alive)
 			continue;
-		if (e->claim_pos != SHMRING_NO_CLAIM && e->state == SHMRING_EP_ACTIVE)
+		if (e->state == SHMRING_EP_ACTIVE &&
+		    (d->kind && d->kind->holds_claim ? d->kind->holds_claim(d, e)
+						     : e->claim_pos != SHMRING_NO_CLAIM))
 			dump_problem(d, false, "dead-endpoint-claim",
 				     "entry %u (%s, pid %d) is dead and holds positions %llu..%llu: %s",
 				     e->index, dump_role_name(e->role), (int)e->pid,

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SHMRING_MAGIC 0x31474e49524d4853ULL /* "SHMRING1" in little endian */
-#define SHMRING_ABI_VERSION 2u
+#define SHMRING_ABI_VERSION 3u
 #define SHMRING_READY 0x59444552u /* "REDY": the header is complete */
 
 #define SHMRING_BLOCK 128u     /* separation between parties */
@@ -54,8 +54,9 @@ extern "C" {
 /* shmring_hdr.flags */
 #define SHMRING_F_COUNTERS 0x1u /* keep the optional fast-path counters */
 #define SHMRING_F_MEMFD 0x2u    /* anonymous (memfd) object, no name */
-#define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (mpmc.h) */
-#define SHMRING_F_ALL 0x7u
+#define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (the default) */
+#define SHMRING_F_SOLO 0x8u     /* MPMC: opt in to the claim mode (mpmc.h, CLAIM MODE) */
+#define SHMRING_F_ALL 0xfu
 
 /*
  * The header page. Written by the creator before it stores `ready`
@@ -189,7 +190,9 @@ struct shmring_endpoint {
 	                                      *     while the claim of n is announced but not yet won,
 	                                      *     claim_pos when nothing is claimed (see mpmc.h) */
 	SHMRING_ATOMIC(uint64_t) ops;        /* 48: operations completed (counters on) */
-	uint8_t pad[72];
+	SHMRING_ATOMIC(uint64_t) taken;      /* 56: MPMC consumer: messages a blocking pop took
+	                                      *     (claim dropped) and has not yet returned */
+	uint8_t pad[64];
 };
 
 /* Slot rings: each slot is an 8-byte sequence word then the payload. */
@@ -248,6 +251,7 @@ SHMRING_STATIC_ASSERT(sizeof(struct shmring_endpoint) == SHMRING_EP_SIZE, "endpo
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_stats, lost) == 64, "stats lost");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_mpmc_block) == SHMRING_BLOCK, "mpmc block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpoint claim_pos");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, taken) == 56, "endpoint taken");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo) == 16, "mpmc solo");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo_ns) == 24, "mpmc solo_ns");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");

@@ -6,9 +6,10 @@
  *
  * Each side claims positions on its claim counter (ctrl->prod.claim,
  * ctrl->cons.claim) with one compare-and-swap, as in Vyukov's bounded
- * queue, or, while one endpoint has the side to itself, with a plain store
- * (CLAIM MODE below); and each slot carries a sequence word saying which
- * position it last held and in what state:
+ * queue, or, on a ring created with SHMRING_F_SOLO and while one endpoint
+ * has the side to itself, with a plain store (CLAIM MODE below); and each
+ * slot carries a sequence word saying which position it last held and in
+ * what state:
  *
  *   seq = (position << 2) | SHMRING_MPMC_PUB     message of that position
  *                         | SHMRING_MPMC_SKIP    given up: producer died
@@ -39,19 +40,29 @@
  * to two slices (SHMRING_WAIT_F_NO_RECOVER turns it off per handle). The
  * try operations never do; nothing of it is on the fast path.
  *
- * Preemption: a producer preempted between claim and publish holds only
- * its own slots. Other producers keep claiming past it; consumers stop at
- * its slot (FIFO order), as in Vyukov's queue, and nobody waits on a
- * shared tail as in DPDK's or Concurrency Kit's MP rings, which is what
- * makes those collapse when two producers share a core.
+ * Preemption and stops: without SHMRING_F_SOLO no endpoint ever waits for
+ * another of its side: a claim is one CAS, and an endpoint stopped or
+ * preempted at any instruction keeps the others from claiming for no time
+ * at all. A producer stopped between claim and publish holds only its own
+ * slots. Other producers keep claiming past it; consumers stop at its slot
+ * (FIFO order), as in Vyukov's queue, so the others can push at most
+ * capacity - 1 more messages until it runs again (or dies and recovery
+ * skips the slot); nobody waits on a shared tail as in DPDK's or
+ * Concurrency Kit's MP rings, which is what makes those collapse when two
+ * producers share a core.
  *
- * CLAIM MODE. Measured first (docs/mpmc.md): with both claim CASes
- * replaced by plain stores, 1P1C ran 2.1-2.4x faster. A locked
- * instruction waits for the stores before it, and the previous message's
- * slot stores are waiting for the line the consumer is reading. So each
- * side has a mode word (layout.h: shmring_mpmc_block.solo[]): 0, every
- * claim a CAS; SOLO(entry), that endpoint alone claims, with a plain
- * store. A claim is: announce, load the word, then store (SOLO naming us)
+ * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Measured first
+ * (docs/mpmc.md): with both claim CASes replaced by plain stores, 1P1C ran
+ * 2.1-2.4x faster. A locked instruction waits for the stores before it,
+ * and the previous message's slot stores are waiting for the line the
+ * consumer is reading. It is not the default because taking the mode back
+ * waits for the holder to leave its claim: a holder stopped (SIGSTOP, a
+ * debugger, a long preemption) inside its claim stops every other
+ * endpoint of its side for as long as it stays stopped; and each take-back
+ * or grant runs membarrier(GLOBAL_EXPEDITED), an interrupt on every core
+ * running a registered process. With the flag, each side has a mode word
+ * (layout.h: shmring_mpmc_block.solo[]): 0, every claim a CAS;
+ * SOLO(entry), that endpoint alone claims, with a plain store. A claim is: announce, load the word, then store (SOLO naming us)
  * or CAS (0). Any other value sends the claimer to the slow path
  * (shmring_mpmc_unsolo, src/mpmc.c), with its announcement cleared:
  *
@@ -73,17 +84,22 @@
  *     grant per 20 us per side (solo_ns), so endpoints truly claiming at
  *     the same time end in shared mode after one exchange, and pay at most
  *     a barrier per 20 us if they keep finding runs;
- *   - close hands SOLO(us) back (-> 0); a waiter that finds its holder
- *     inside a claim for more than about a millisecond returns -EAGAIN.
+ *   - close leaves the word (it is in the control page, which a peer may
+ *     have cut off, and the kernel has no guarded compare-and-swap):
+ *     freeing the entry ends the mode, the next claimer takes it back
+ *     from the entry that cannot claim (one barrier, no wait); a waiter
+ *     that finds its holder inside a claim for more than about a
+ *     millisecond returns -EAGAIN.
  *
  * Each side costs one extra load (the word, a read-mostly line) per
  * claim in either mode. The spin model tests/spin/solo.pml checks the
  * handshake with store buffers (x86-TSO): no position claimed twice;
  * without the barrier, or either wait, or with SOLO handed on directly,
  * it finds a double claim. Every process that may hold the mode
- * registers (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED); where that is
- * refused (seccomp, valgrind) it never asks, and SHMRING_F_NO_SOLO at
- * create turns the mode off for the ring.
+ * registers (MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) before it claims
+ * by plain stores; where that is refused (seccomp, valgrind) it never
+ * holds the mode. Without SHMRING_F_SOLO (SHMRING_F_NO_SOLO names that
+ * default; both together are -EINVAL) the word is never granted.
  *
  * WHY THIS AND NOT ANOTHER. Concurrency Kit's and DPDK's MP/MC rings make
  * every producer wait for the ones that claimed before it to publish a
@@ -102,15 +118,15 @@
  * MEASURED (shmring-bench, threads, 8-byte messages, capacity 1024, the
  * producers pinned to one vCPU and the consumers to the other of a 2-vCPU
  * AMD EPYC KVM guest; Mmsg/s, medians of 5; 1P1C / 2P2C / 4P4C), one run
- * of shmring-bench -f 'shmring-mpmc:tput*,shmring-mpmc-cas*,vyukov:tput*'
- * -s 8, load average 0.8:
+ * of shmring-bench with the subjects named as now (shmring-mpmc-solo,
+ * shmring-mpmc), load average 0.8:
  *
- *       shmring-mpmc      196 / 134 / 133   (claim mode)
- *       shmring-mpmc-cas  79.5 / 55.7 / 55.5 (SHMRING_F_NO_SOLO)
- *       vyukov            75.3 / 51.1 / 50.9
+ *       shmring-mpmc-solo  196 / 134 / 133   (SHMRING_F_SOLO: claim mode)
+ *       shmring-mpmc       79.5 / 55.7 / 55.5 (default: every claim a CAS)
+ *       vyukov             75.3 / 51.1 / 50.9
  *
- * 1P1C is 2.6x Vyukov's queue; with every claim a CAS it is 1.06x, as
- * before the claim mode. With two or four endpoints per side on one CPU
+ * With the claim mode 1P1C is 2.6x Vyukov's queue; with every claim a
+ * CAS (the default) it is 1.06x. With two or four endpoints per side on one CPU
  * the mode moves with the CPU (hand-on to an endpoint that finds the
  * holder not running). Three runs of the default suite (`bash
  * tools/bench.sh`, docs/bench.md, next to Concurrency Kit's and DPDK's
@@ -131,6 +147,16 @@
  *   store claim_end = claim_pos (no claim): pairs with P0.
  *   P0 (refresh) acquire loads of cons.claim and of consumers' claims:
  *   a consumer's reads of a slot happen before a producer overwrites it.
+ *   P0a (refresh) acquire load of prod.claim before P0: pairs with P2, so
+ *   the consumer position the claim was made against happens before
+ *   P0's load, and "prod.claim - cons.claim <= capacity" holds under
+ *   C11 (src/mpmc.c states the argument). Every other test of a
+ *   difference against the capacity loads the counter that must be the
+ *   newer one second, after an acquire of the other. The claim paths
+ *   need no acquire: they test no such difference; a CAS succeeds only
+ *   on the counter's current value, and the limit it is checked
+ *   against comes from P0 and P0a (relaxed failure order, relaxed
+ *   reloads).
  *   S1 compiler-only fence between the announcement and S2, the acquire
  *   load of the mode word; S3 membarrier(2) between changing the word and
  *   reading the holder's entry (src/mpmc.c); S4 release CAS handing the
@@ -179,6 +205,8 @@ extern "C" {
 #define SHMRING_FAULT_CONS_BEFORE_RELEASE 6 /* consumer: payload read, claim not cleared */
 #define SHMRING_FAULT_CLAIM_MODE_READ 7     /* either: claim announced, mode word read, counter
 					     * not yet written (store or CAS) */
+#define SHMRING_FAULT_CONS_WAKING 8         /* consumer, pop_wait (wait.h): message taken, claim
+					     * dropped, producers not yet woken */
 
 #ifdef SHMRING_FAULT_HOOK
 #define SHMRING_MPMC_FAULT(point) SHMRING_FAULT_HOOK(point)
@@ -305,6 +333,23 @@ SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64
 }
 
 /*
+ * Counters on: raise prod_stats.high_water to the slots in use up to
+ * position `end` (claimed by producers) if that is more. Called at a
+ * refresh and when a producer has used the last slot it knew free (the
+ * moment the ring may be full), never per message; a racy maximum (two
+ * producers may store out of order, as SPSC's): a gauge, not a count.
+ */
+SHMRING_INLINE void shmring_mpmc__high_water(struct shmring *r, uint64_t end)
+{
+	SHMRING_ATOMIC(uint64_t) *hw = &r->ctrl->prod_stats.high_water;
+	/* Relaxed: an estimate; nothing is read through it. */
+	uint64_t used = end - shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+
+	if (used <= r->capacity && used > shmring_atomic_load(hw, SHMRING_RELAXED))
+		shmring_atomic_store(hw, used, SHMRING_RELAXED);
+}
+
+/*
  * Producer: claim up to n positions (exactly n when `all`). Returns the
  * count claimed with *pos the first, 0 when full, or -EPROTO.
  */
@@ -339,6 +384,8 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 
 		if (shmring_likely(won > 0)) {
 			shmring_mpmc__confirm(r->ep, t, k);
+			if (shmring_unlikely(r->flags & SHMRING_F_COUNTERS) && t + k == r->cached)
+				shmring_mpmc__high_water(r, t + k);
 			*pos = t;
 			return (int64_t)k;
 		}
@@ -456,9 +503,14 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
 	}
 }
 
-/* Consumer: copy the m messages of the claimed run [t, t + k) out. */
+/*
+ * Consumer: copy the m messages of the claimed run [t, t + k) out. With
+ * `held` (the blocking pops of wait.h, which still have producers to wake
+ * before they return), the entry's `taken` says m messages are ours until
+ * the caller clears it: recovery counts them lost if we die in between.
+ */
 SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
-				       void *elems)
+				       void *elems, int held)
 {
 	unsigned char *dst = (unsigned char *)elems;
 
@@ -478,6 +530,10 @@ SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k
 		}
 	}
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
+	if (held)
+		/* Relaxed: the release store of the clear (C5) orders it
+		 * before the claim is seen dropped (recovery's acquire). */
+		shmring_atomic_store(&r->ep->taken, m, SHMRING_RELAXED);
 	shmring_mpmc__clear(r->ep);
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_store(&r->ep->ops,
@@ -512,7 +568,7 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
  * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -523,8 +579,13 @@ SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 	if (shmring_unlikely(m <= 0))
 		return m == 0 ? -EAGAIN : (int)m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, 1, elem);
+	shmring_mpmc__take(r, h, k, 1, elem, held);
 	return 0;
+}
+
+SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+{
+	return shmring_mpmc__pop1(r, elem, 0);
 }
 
 SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
@@ -567,7 +628,8 @@ SHMRING_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *ele
 	return shmring_mpmc__push_n(r, elems, n, 1);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all)
+SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
+					   int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -580,7 +642,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 	if (m <= 0)
 		return m == 0 && all ? -EAGAIN : m;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_CLAIMED);
-	shmring_mpmc__take(r, h, k, (uint64_t)m, elems);
+	shmring_mpmc__take(r, h, k, (uint64_t)m, elems, held);
 	return m;
 }
 
@@ -588,7 +650,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
  * -EPROTO. */
 SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
-	return shmring_mpmc__pop_n(r, elems, n, 0);
+	return shmring_mpmc__pop_n(r, elems, n, 0, 0);
 }
 
 /*
@@ -597,7 +659,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, ui
  */
 SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
-	return shmring_mpmc__pop_n(r, elems, n, 1);
+	return shmring_mpmc__pop_n(r, elems, n, 1, 0);
 }
 
 /*
@@ -706,8 +768,13 @@ SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 {
 	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MPMC))
 		return 0;
+	/* Acquire: pairs with the claimer's release CAS or store (P2), as
+	 * P0a in shmring_mpmc_refresh: the cons.claim loaded next is at
+	 * least the one that claim was made against, so h - t never
+	 * exceeds the capacity; consumers that moved on in between make it
+	 * wrap (read as empty). */
+	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
-	uint64_t h = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
 	uint64_t n = h - t;
 
 	return n > r->capacity ? 0 : n;

@@ -43,7 +43,7 @@ struct shmring_params {
 	uint32_t slot_size;     /* bytes per slot; message rings: largest message (0: capacity / 4) */
 	uint64_t capacity;      /* slots, or bytes for message rings: a power of two */
 	uint32_t mode;          /* permission bits of the object; 0: 0600 */
-	uint32_t flags;         /* SHMRING_F_COUNTERS, SHMRING_F_NO_SOLO (MPMC) */
+	uint32_t flags;         /* SHMRING_F_COUNTERS; MPMC: SHMRING_F_SOLO (or NO_SOLO, the default) */
 	uint32_t max_endpoints; /* multi-mode rings: endpoint table size; 0: 64 */
 	int32_t numa_node;      /* SHMRING_PLACE_NODE: the NUMA node (topo.h); else unused */
 	uint32_t place_flags;   /* SHMRING_PLACE_* (topo.h); 0: nothing requested */

@@ -448,6 +448,18 @@ SHMRING_INLINE void shmring_mpmc__flush(struct shmring *r)
 	}
 }
 
+/*
+ * A blocking pop took its messages with the entry's `taken` set (mpmc.h,
+ * shmring_mpmc__take): they are the caller's from here on. Until this
+ * store, a consumer killed while it woke the producers (its claim already
+ * dropped, so that they find the room) has its messages counted lost by
+ * recovery; after it, they are returned.
+ */
+SHMRING_INLINE void shmring_mpmc__returned(struct shmring *r)
+{
+	shmring_atomic_store(&r->ep->taken, 0, SHMRING_RELAXED);
+}
+
 /* Wake the other side of this handle (as shmring_spsc_wake). */
 SHMRING_INLINE int shmring_mpmc_wake(struct shmring *r)
 {
@@ -507,10 +519,12 @@ SHMRING_INLINE int shmring_mpmc_pop_wait(struct shmring *r, void *elem,
 					 const struct timespec *deadline)
 {
 	for (;;) {
-		int ret = shmring_mpmc_try_pop(r, elem);
+		int ret = shmring_mpmc__pop1(r, elem, 1);
 
 		if (shmring_likely(ret == 0)) {
+			SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_WAKING);
 			shmring_wake(r, SHMRING_PRODUCER);
+			shmring_mpmc__returned(r);
 			return 0;
 		}
 		if (ret != -EAGAIN)
@@ -552,10 +566,12 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst_wait(struct shmring *r, void *elem
 	if (n == 0)
 		return 0;
 	for (;;) {
-		int64_t k = shmring_mpmc_pop_burst(r, elems, n);
+		int64_t k = shmring_mpmc__pop_n(r, elems, n, 0, 1);
 
 		if (shmring_likely(k > 0)) {
+			SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_WAKING);
 			shmring_wake(r, SHMRING_PRODUCER);
+			shmring_mpmc__returned(r);
 			return k;
 		}
 		if (k < 0)
