@@ -24,7 +24,13 @@ struct shmring_kind_ops {
 	int (*geometry)(struct shmring_hdr *hdr);
 	/* Initialise control blocks and data of a new ring. */
 	void (*init)(const struct shmring_hdr *hdr, struct shmring_ctrl *ctrl, unsigned char *data);
-	/* Set up a freshly attached handle (positions, caches). */
+	/* Optional: every read-only check attach makes of the shared state
+	 * (positions, kind words), run before the endpoint is registered,
+	 * so that an open refused for what it found has written nothing.
+	 * -EPROTO with detail. Not run for observers, which trust nothing. */
+	int (*check)(const struct shmring *r);
+	/* Set up a freshly attached handle (positions, caches); runs after
+	 * check() and registration, and may still refuse what changed since. */
 	int (*attach)(struct shmring *r);
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */

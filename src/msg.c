@@ -81,21 +81,54 @@ static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 	return h;
 }
 
+/*
+ * Read and check the positions: *t the consumer's, *h the producers'
+ * (SPSC: followed past records published before a producer died), *z
+ * the MPSC consumer's release mark. Reads only.
+ */
+static int msg_positions(const struct shmring *r, uint64_t *t, uint64_t *h, uint64_t *z)
+{
+	bool mp = r->type == SHMRING_MSG_MPSC;
+
+	/* Acquire: pairs with the release stores of the previous owners. */
+	*t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos, SHMRING_ACQUIRE);
+	*z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+	if (!mp && !(*h & 7u))
+		*h = spsc_head(r, *h);
+	if (*h - *t > r->capacity || ((*h | *t) & 7u))
+		return bad_positions("producer/consumer", *h, *t, r->capacity);
+	/* A consumer that died while zeroing what it had released leaves
+	 * its release mark ahead of cons.pos; the next consumer finishes. */
+	if (mp && r->role == SHMRING_CONSUMER && *z != *t && (*z - *t > *h - *t || (*z & 7u)))
+		return bad_positions("consumer release", *t, *z, r->capacity);
+	return 0;
+}
+
+static int msg_check(const struct shmring *r)
+{
+	/* A private copy of the handle: the record walk needs the largest
+	 * record size, which attach sets only later. */
+	struct shmring c = *r;
+	uint64_t t, h, z;
+
+	c.ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	return msg_positions(&c, &t, &h, &z);
+}
+
 static int msg_attach(struct shmring *r)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
-	/* Acquire: pairs with the release stores of the previous owners. */
-	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
-	uint64_t h = shmring_atomic_load(mp ? &r->ctrl->prod.claim : &r->ctrl->prod.pos,
-					  SHMRING_ACQUIRE);
+	uint64_t t, h, z;
+	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
-	if (!mp && !(h & 7u))
-		h = spsc_head(r, h);
-	if (h - t > r->capacity || ((h | t) & 7u))
-		return bad_positions("producer/consumer", h, t, r->capacity);
+	/* Again: a peer may have changed them since msg_check. */
+	ret = msg_positions(r, &t, &h, &z);
+	if (ret < 0)
+		return ret;
 	if (r->role == SHMRING_PRODUCER) {
 		r->pos = mp ? 0 : h;
 		r->cached = t;
@@ -104,11 +137,7 @@ static int msg_attach(struct shmring *r)
 		if (mp) {
 			/* A consumer that died while zeroing what it had
 			 * released: finish it, then publish. */
-			uint64_t z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
-
 			if (z != t) {
-				if (z - t > h - t || (z & 7u))
-					return bad_positions("consumer release", t, z, r->capacity);
 				shmring_msg_zero(r, t, z);
 				t = z;
 				/* C2: pairs with the producers' acquire load of cons.pos. */
@@ -145,6 +174,7 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.name = "msg-spsc",
 	.geometry = msg_geometry,
 	.init = msg_init,
+	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
 };
@@ -154,6 +184,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.name = "msg-mpsc",
 	.geometry = msg_geometry,
 	.init = msg_init,
+	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
 };

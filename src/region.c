@@ -390,15 +390,22 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 	r->type = ops->type;
 	r->ep_count = h->ep_count;
 	r->owner_pid = (int32_t)getpid();
+	/* An observer moves nothing and trusts no position: it reports
+	 * inconsistent state (shmring-dump --check) instead of refusing it. */
+	if (role == SHMRING_OBSERVER)
+		return 0;
+	/* Every read-only check first: an open refused for what the ring
+	 * holds has written nothing to it. */
+	if (ops->check) {
+		ret = ops->check(r);
+		if (ret < 0)
+			goto fail;
+	}
 	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
 		ret = ep_register(r, h, role, timeout_ms);
 		if (ret < 0)
 			goto fail;
 	}
-	/* An observer moves nothing and trusts no position: it reports
-	 * inconsistent state (shmring-dump --check) instead of refusing it. */
-	if (role == SHMRING_OBSERVER)
-		return 0;
 	ret = ops->attach(r);
 	if (ret < 0) {
 		(void)ep_unregister(r);
