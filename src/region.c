@@ -26,6 +26,7 @@
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
 #define DEFAULT_MULTI_EPS 64u
+#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
 
 /*
  * A mapping and its descriptor, shared by every handle of this process on
@@ -521,18 +522,65 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode))
 		->init(h, (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off),
 		       (unsigned char *)map + h->data_off);
+	/* The creator's endpoint is registered before the ring is ready
+	 * (and, named, before anyone can open it): no opener of the same
+	 * role can take the entry first. */
+	ret = attach_new(r, h, fd, map, true, role, 0);
+	if (ret < 0)
+		return ret;
 	/* Release: pairs with the opener's acquire load of ready; everything
 	 * written above is visible to whoever sees SHMRING_READY. */
 	shmring_atomic_store(&sh->ready, SHMRING_READY, SHMRING_RELEASE);
-	return attach_new(r, h, fd, map, true, role, 0);
+	return 0;
 }
 
+/* Give back what build() attached, on a ring nobody else can reach. */
+static void unbuild(struct shmring *r)
+{
+	(void)ep_unregister(r);
+	mapping_put((struct shmring_mapping *)r->shared);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/*
+ * Give the unnamed object on fd the name path ("/dev/shm/NAME"), failing
+ * with -EEXIST if the name exists in any form (a symlink is not
+ * followed). linkat() never replaces a name, so this is atomic.
+ */
+static int publish(int fd, const char *path)
+{
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	/* Without /proc: needs CAP_DAC_READ_SEARCH (or a kernel that allows
+	 * it for the file's opener). */
+	if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0 &&
+	    linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return shmring__fail(-EEXIST, "'%s' exists (created while this ring was built); "
+				     "nothing of it was touched", path);
+	return shmring__fail(-errno, "linking the new ring to '%s': %s", path, strerror(errno));
+}
+
+/*
+ * A named ring is built unnamed (O_TMPFILE in /dev/shm, where shm_open
+ * keeps its objects), with the creator's endpoint registered and `ready`
+ * set, and only then linked to its name, which fails if the name exists.
+ * So no opener ever sees a ring in the making, a failed create removes
+ * nothing but what it made (the unnamed file goes with its descriptor),
+ * and a creator killed at any point leaves no name behind.
+ */
 int shmring_create(struct shmring *r, const char *name, const struct shmring_params *p,
 		   uint32_t role)
 {
-	char path[SHMRING_NAME_MAX + 2];
+	char path[SHMRING_NAME_MAX + 2], fpath[sizeof(SHMRING_SHM_DIR) + SHMRING_NAME_MAX + 2];
 	struct shmring__place pl;
 	struct shmring_hdr h;
+	struct stat st;
 	int fd, ret;
 
 	shmring__clear_detail();
@@ -541,22 +589,27 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 	if ((ret = check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
 	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p, &pl, false)) < 0)
 		return ret;
-	/* O_EXCL: never adopt an existing object. glibc adds O_NOFOLLOW. */
-	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	snprintf(fpath, sizeof(fpath), SHMRING_SHM_DIR "%s", path);
+	/* A taken name fails before a large ring is built for nothing. */
+	if (fstatat(AT_FDCWD, fpath, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return shmring__fail(-EEXIST, "'%s' exists; nothing of it was touched", fpath);
+	fd = open(SHMRING_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
+		return shmring__fail(-errno, "open(%s, O_TMPFILE): %s", SHMRING_SHM_DIR, strerror(errno));
 	/* fchmod after create: the umask must neither widen nor narrow it. */
 	if (fchmod(fd, h.mode) < 0) {
 		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
-		goto fail;
+		close(fd);
+		return ret;
 	}
 	ret = build(r, fd, &h, &pl, role);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	ret = publish(fd, fpath);
 	if (ret < 0)
-		goto fail;
-	return 0;
-fail:
-	shm_unlink(path);
-	close(fd);
+		unbuild(r); /* closes fd: the unnamed object is gone */
 	return ret;
 }
 

@@ -120,10 +120,20 @@ SHMRING_API void shmring_params_init(struct shmring_params *p, uint32_t type,
 /*
  * Create a named ring and attach to it as `role` (SHMRING_PRODUCER,
  * SHMRING_CONSUMER, or SHMRING_ROLE_NONE to attach as neither).
- * The object is created with O_EXCL and p->mode (fchmod, so the umask does
- * not change it), sized and pre-allocated.
- * Returns 0, or -EINVAL (bad name or parameter), -EEXIST (name taken,
- * nothing touched), -ENOSPC (no room in /dev/shm), -ENOMEM, -EACCES.
+ * The ring is built unnamed in /dev/shm (O_TMPFILE) with p->mode (fchmod,
+ * so the umask does not change it), sized and pre-allocated, the
+ * creator's endpoint registered and the header marked ready; only then is
+ * it linked to `name`, which never replaces an existing name. So an
+ * opener never sees a ring in the making, a failed create removes nothing
+ * (it never unlinks a name), and a creator killed at any point leaves no
+ * name behind.
+ * Returns 0, or -EINVAL (bad name or parameter), -EEXIST (the name exists,
+ * as anything, a symlink too: it is not touched), -ENOSPC (no room in
+ * /dev/shm), -ENOMEM, -ENOTSUP (ring type not built in), or the -errno of
+ * the system call that failed, named in the detail: -EMFILE / -ENFILE (no
+ * descriptor left), -EACCES / -EPERM (not allowed in /dev/shm), -EFBIG,
+ * -EOPNOTSUPP (/dev/shm does not support O_TMPFILE), -ENOENT (no
+ * /dev/shm); placement (topo.h) adds its own codes.
  */
 SHMRING_API int shmring_create(struct shmring *r, const char *name,
 			       const struct shmring_params *p, uint32_t role);
