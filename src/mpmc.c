@@ -483,4 +483,5 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.check = mpmc_check,
 	.attach = mpmc_attach,
 	.detach = mpmc_detach,
+	.ep_settle = shmring__mpmc_ep_settle,
 };

@@ -169,6 +169,28 @@ static void msg_detach(struct shmring *r)
 		shmring_msg_abort(r);
 }
 
+/*
+ * MSG_MPSC: a dead producer's entry that registration may take over. Its
+ * claim is what the consumer's recovery needs to turn the record it left
+ * into padding: every claim (confirmed, or an intent whose CAS may have
+ * won) ends after the position it covers, so one that ends at or before
+ * the consumer's released position (cons.pos, which only grows, and lags
+ * the consumer's read position) is needed by nobody. No claim at all
+ * (committed, aborted, or never reserved) holds nothing either.
+ */
+bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
+{
+	/* Acquire: pairs with the release store of cons.pos (C2); relaxed
+	 * loads of the dead owner's claim (no one writes it any more). */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+
+	if (shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
+		return false;
+	return cp == SHMRING_NO_CLAIM ||
+	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - t) <= 0;
+}
+
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
@@ -187,6 +209,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
+	.ep_idle = shmring__msg_ep_idle,
 };
 
 /* ---- recovery ---------------------------------------------------------- */
@@ -226,12 +249,29 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 			     SHMRING_RELEASE);
 }
 
-/* Give a dead producer's entry back to the table. Returns 1 if we did. */
-static int ep_reap(struct shmring_endpoint *e, uint32_t st)
+/* Does the entry hold a claim that ends after the read position cur? */
+static bool ep_needed(struct shmring_endpoint *e, uint64_t cur)
 {
-	/* Acquire on success: we own the entry before touching its fields. */
-	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE, SHMRING_RELAXED))
+	return shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) != SHMRING_NO_CLAIM &&
+	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - cur) > 0;
+}
+
+/* Give a dead producer's entry, which holds nothing needed after the
+ * read position cur, back to the table. Returns 1 if we did. */
+static int ep_reap(struct shmring_endpoint *e, uint32_t st, uint64_t cur)
+{
+	uint32_t busy = shmring__ep_busy_word();
+
+	/* We own the entry (and its process is still dead) before touching
+	 * its fields: registration may take dead entries over meanwhile. */
+	if (!shmring__ep_take_dead(e, st))
 		return 0;
+	if (ep_needed(e, cur)) {
+		/* Another dead owner's since we looked, holding a record:
+		 * back to ACTIVE (release: pairs with readers' acquire). */
+		shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE, SHMRING_RELAXED);
+		return 0;
+	}
 	SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
@@ -343,7 +383,6 @@ int shmring__msg_recover(struct shmring *r)
 		struct shmring_endpoint *e = ep_at(r, i);
 		/* Acquire: pairs with the release store of state at registration. */
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
-		uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
 
 		if (shmring__ep_reclaim_busy(e)) {
 			reaped++; /* left BUSY by a killed registrant or reaper */
@@ -352,12 +391,10 @@ int shmring__msg_recover(struct shmring *r)
 		if (st != SHMRING_EP_ACTIVE ||
 		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
 			continue;
-		if (cp != SHMRING_NO_CLAIM &&
-		    (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) -
-			      r->ext[SHMRING_MSGX_CUR]) > 0)
+		if (ep_needed(e, r->ext[SHMRING_MSGX_CUR]))
 			continue; /* ends after the read position: still needed */
 		if (!ep_alive(e))
-			reaped += ep_reap(e, st);
+			reaped += ep_reap(e, st, r->ext[SHMRING_MSGX_CUR]);
 	}
 	return reaped;
 }

@@ -253,66 +253,117 @@ bool shmring__ep_busy_dead(uint32_t st)
 	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring_pid_alive(SHMRING_EP_BUSY_PID(st), 0);
 }
 
+/* Is the ACTIVE entry e held by a dead process? */
+static bool ep_active_dead(struct shmring_endpoint *e)
+{
+	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+}
+
+/*
+ * Take entry e, whose state word read st, for `role`: one CAS from st to
+ * our BUSY word, then fill it in. Returns 1 if it is ours.
+ */
+static int ep_take(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint32_t role)
+{
+	/* Acquire on success: we read nothing of the previous owner's
+	 * before we own the entry; ep_fill overwrites every field. */
+	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
+				SHMRING_RELAXED))
+		return 0;
+	SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
+	ep_fill(e, role);
+	r->ep = e;
+	return 1;
+}
+
+/*
+ * Multi mode: take a free entry, or one left BUSY by a process killed
+ * while it took it; else one whose process is dead and that holds nothing
+ * the ring still needs (ops->ep_idle), of our own role first so that the
+ * other side's waiters keep seeing their dead peer while they can; else
+ * let the kind settle dead entries that hold something (ops->ep_settle:
+ * MPMC recovery) and look again. The detail of -ENOSPC counts the dead.
+ */
+static int ep_register_multi(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
+			     const struct shmring_kind_ops *ops)
+{
+	struct shmring_endpoint *eps = shmring__ep_table(r);
+	uint32_t dead = 0;
+
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 2; i < h->ep_count; i++) {
+			/* Relaxed: the CAS in ep_take is the acquire that owns it. */
+			uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
+
+			if ((st == SHMRING_EP_FREE || shmring__ep_busy_dead(st)) && ep_take(r, &eps[i], st, role))
+				return 0;
+		}
+		dead = 0;
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint32_t i = 2; i < h->ep_count; i++) {
+				struct shmring_endpoint *e = &eps[i];
+				/* Acquire: pairs with the release store of state in
+				 * ep_fill: pid, start time and claim are the owner's. */
+				uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+
+				if (st != SHMRING_EP_ACTIVE || !ep_active_dead(e))
+					continue;
+				dead += pass == 0;
+				if ((shmring_atomic_load(&e->role, SHMRING_RELAXED) == role) != (pass == 0))
+					continue;
+				if (ops->ep_idle && ops->ep_idle(r, e) && ep_take(r, e, st, role))
+					return 0;
+			}
+		}
+		if (round > 0 || !dead || !ops->ep_settle || ops->ep_settle(r) <= 0)
+			break;
+	}
+	if (dead)
+		return shmring__fail(-ENOSPC,
+				     "all %u endpoint entries are taken, %u of them by dead processes that "
+				     "still hold %s (shmring_recover() in %s frees them)",
+				     h->ep_count - 2, dead,
+				     ops->ep_settle ? "claims" : "records the consumer has not read",
+				     ops->ep_settle ? "any handle" : "the consumer's handle");
+	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken by live processes",
+			     h->ep_count - 2);
+}
+
 /*
  * Take an entry in the endpoint table. A single producer or consumer owns a
  * fixed entry; a live owner makes it -EBUSY, a dead one is taken over. An
  * entry left BUSY by a process killed while taking it is taken back.
  */
 static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
-		       uint32_t timeout_ms)
+		       uint32_t timeout_ms, const struct shmring_kind_ops *ops)
 {
 	struct shmring_endpoint *eps = shmring__ep_table(r);
 	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
-	uint32_t busy = shmring__ep_busy_word();
 
-	if (role_single(h, role)) {
-		struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
+	if (!role_single(h, role))
+		return ep_register_multi(r, h, role, ops);
 
-		for (;;) {
-			/* Acquire: pairs with the release store in ep_fill. */
-			uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+	struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
 
-			if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
-				if (st == SHMRING_EP_ACTIVE &&
-				    shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-						      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
-					return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
-							     role == SHMRING_PRODUCER ? "producer" : "consumer",
-							     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
-				/* Acquire on success: we read the previous owner's
-				 * fields only after we own the entry. */
-				if (shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE,
-						       SHMRING_RELAXED)) {
-					SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
-					ep_fill(e, role);
-					r->ep = e;
-					return 0;
-				}
-				continue;
-			}
-			if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
-				return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
-						     role == SHMRING_PRODUCER ? "producer" : "consumer");
-			usleep(1000);
-		}
-	}
-	for (uint32_t i = 2; i < h->ep_count; i++) {
-		/* Relaxed: the CAS below is the acquire that owns the entry. */
-		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
+	for (;;) {
+		/* Acquire: pairs with the release store in ep_fill. */
+		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
-		if (st != SHMRING_EP_FREE && !shmring__ep_busy_dead(st))
+		if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
+			if (st == SHMRING_EP_ACTIVE && !ep_active_dead(e))
+				return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
+						     role == SHMRING_PRODUCER ? "producer" : "consumer",
+						     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
+			if (ep_take(r, e, st, role))
+				return 0;
 			continue;
-		/* Acquire on success: we read nothing of the previous owner's
-		 * before we own the entry; ep_fill overwrites every field. */
-		if (shmring_atomic_cas(&eps[i].state, &st, busy, SHMRING_ACQUIRE,
-				       SHMRING_RELAXED)) {
-			SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
-			ep_fill(&eps[i], role);
-			r->ep = &eps[i];
-			return 0;
 		}
+		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
+			return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
+					     role == SHMRING_PRODUCER ? "producer" : "consumer");
+		usleep(1000);
 	}
-	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken", h->ep_count - 2);
 }
 
 /*
@@ -403,7 +454,7 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 			goto fail;
 	}
 	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
-		ret = ep_register(r, h, role, timeout_ms);
+		ret = ep_register(r, h, role, timeout_ms, ops);
 		if (ret < 0)
 			goto fail;
 	}

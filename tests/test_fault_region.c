@@ -334,3 +334,187 @@ Test(fault_region, refused_open_writes_nothing, .timeout = 60)
 		cr_assert_eq(shmring_unlink(name), 0);
 	}
 }
+
+/* ---- crash-looping producers ------------------------------------------- */
+
+#define LOOP_EPS 4 /* multi-mode endpoint entries */
+
+enum loop_how { LOOP_PUSH, LOOP_HOLD };
+
+/* A child opens as producer, pushes one message (or, LOOP_HOLD, keeps
+ * a reservation open) and is killed. Returns 0 if it attached. */
+static int crash_once(const char *name, uint32_t type, enum loop_how how, uint64_t seq)
+{
+	pid_t pid = t_fork();
+	int st;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct shmring p;
+		int ret = shmring_open(&p, name, SHMRING_PRODUCER, NULL);
+
+		if (ret < 0) {
+			fprintf(stderr, "crash loop: open: %d (%s)\n", ret, shmring_errdetail());
+			_exit(1);
+		}
+		if (type == SHMRING_MSG_MPSC) {
+			void *buf;
+
+			if (how == LOOP_HOLD)
+				(void)shmring_msg_reserve(&p, 8, &buf);
+			else
+				(void)shmring_msg_push(&p, &seq, sizeof(seq));
+		} else if (type == SHMRING_MPMC) {
+			uint64_t pos;
+
+			if (how == LOOP_HOLD)
+				(void)shmring_mpmc_reserve(&p, 1, &pos);
+			else
+				(void)shmring_mpmc_try_push(&p, &seq);
+		} else {
+			(void)shmring_spsc_try_push(&p, &seq);
+		}
+		kill(getpid(), SIGKILL);
+		_exit(2);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL ? 0 : -1;
+}
+
+static void drain(struct shmring *c, uint32_t type)
+{
+	uint64_t v;
+
+	if (type == SHMRING_MSG_MPSC) {
+		const void *buf;
+
+		while (shmring_msg_peek(c, &buf) > 0)
+			shmring_msg_release(c);
+	} else if (type == SHMRING_MPMC) {
+		while (shmring_mpmc_try_pop(c, &v) == 0)
+			;
+	} else {
+		while (shmring_spsc_try_pop(c, &v) == 0)
+			;
+	}
+}
+
+static void crash_loop(uint32_t type, enum loop_how how)
+{
+	struct shmring c;
+	struct shmring_params p;
+	const char *name = t_name("crashloop");
+	uint32_t entries = type == SHMRING_SPSC ? 2 : LOOP_EPS + 2;
+
+	shmring_params_init(&p, type, type == SHMRING_MSG_MPSC ? 4096 : 64, 8);
+	p.max_endpoints = LOOP_EPS;
+	cr_assert_eq(shmring_create(&c, name, &p, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
+	for (uint32_t i = 0; i < 3 * entries + 2; i++) {
+		cr_assert_eq(crash_once(name, type, how, i), 0,
+			     "type %u: producer %u of a crash loop could not attach", type, i);
+		drain(&c, type);
+	}
+	cr_assert_eq(shmring_close(&c), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(fault_region, crash_loop_spsc, .timeout = 60)
+{
+	crash_loop(SHMRING_SPSC, LOOP_PUSH);
+}
+
+Test(fault_region, crash_loop_mpmc, .timeout = 60)
+{
+	crash_loop(SHMRING_MPMC, LOOP_PUSH);
+}
+
+Test(fault_region, crash_loop_mpmc_holding_claims, .timeout = 60)
+{
+	crash_loop(SHMRING_MPMC, LOOP_HOLD);
+}
+
+Test(fault_region, crash_loop_msg_mpsc, .timeout = 60)
+{
+	crash_loop(SHMRING_MSG_MPSC, LOOP_PUSH);
+}
+
+/* The table full of dead producers whose records the consumer still
+ * needs: -ENOSPC, and the detail says the holders are dead. */
+Test(fault_region, enospc_names_dead_holders, .timeout = 60)
+{
+	struct shmring c, p;
+	struct shmring_params pp;
+	const char *name = t_name("deadfull");
+
+	shmring_params_init(&pp, SHMRING_MSG_MPSC, 4096, 8);
+	pp.max_endpoints = LOOP_EPS;
+	cr_assert_eq(shmring_create(&c, name, &pp, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
+	for (int i = 0; i < LOOP_EPS; i++)
+		cr_assert_eq(crash_once(name, SHMRING_MSG_MPSC, LOOP_HOLD, (uint64_t)i), 0);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), -ENOSPC);
+	cr_assert(strstr(shmring_errdetail(), "dead"), "%s", shmring_errdetail());
+	/* The consumer's recovery frees them. */
+	cr_assert_eq(shmring_recover(&c), LOOP_EPS, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_close(&c), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+/* ---- ring sets: killed joined producers --------------------------------- */
+
+static int count_msg(void *arg, const struct shmring_set_msg *m)
+{
+	(void)m;
+	(*(int *)arg)++;
+	return 0;
+}
+
+Test(fault_region, set_join_after_many_crashes, .timeout = 120)
+{
+	struct shmring_set *s;
+	char set[96];
+	char rings[80][96];
+	const int n = 80; /* more than the control ring's 64 entries */
+	int got = 0;
+
+	snprintf(set, sizeof(set), "%s", t_name("set"));
+	cr_assert_eq(shmring_set_create(&s, set, 0), 0, "%s", shmring_errdetail());
+	for (int i = 0; i < n; i++) {
+		snprintf(rings[i], sizeof(rings[i]), "%s", t_name("member"));
+		pid_t pid = t_fork();
+		int st;
+
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			struct shmring r;
+			struct shmring_params p;
+			struct shmring_set_link l;
+			uint64_t v = (uint64_t)i;
+			int ret;
+
+			shmring_params_init(&p, SHMRING_SPSC, 8, 8);
+			if (shmring_create(&r, rings[i], &p, SHMRING_PRODUCER) < 0)
+				_exit(1);
+			ret = shmring_set_join(&l, set, &r, rings[i], (uint64_t)i);
+			if (ret < 0) {
+				fprintf(stderr, "join %d: %d (%s)\n", i, ret, shmring_errdetail());
+				_exit(2);
+			}
+			(void)shmring_spsc_try_push(&r, &v);
+			kill(getpid(), SIGKILL);
+			_exit(3);
+		}
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+			  "joined producer %d could not join (status 0x%x)", i, st);
+		for (int k = 0; k < 3; k++) {
+			int r = shmring_set_poll(s, 16, count_msg, &got);
+
+			cr_assert_geq(r, 0);
+		}
+	}
+	cr_assert_eq(shmring_set_destroy(s), 0);
+	for (int i = 0; i < n; i++)
+		(void)shmring_unlink(rings[i]);
+}
