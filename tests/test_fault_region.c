@@ -518,3 +518,62 @@ Test(fault_region, set_join_after_many_crashes, .timeout = 120)
 	for (int i = 0; i < n; i++)
 		(void)shmring_unlink(rings[i]);
 }
+
+/* ---- stale names of creators killed before the header ------------------ */
+
+static void make_raw(const char *name, off_t size, time_t age_s)
+{
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	if (size)
+		cr_assert_eq(ftruncate(fd, size), 0);
+	if (age_s) {
+		struct timespec ts[2];
+
+		clock_gettime(CLOCK_REALTIME, &ts[0]);
+		ts[0].tv_sec -= age_s;
+		ts[1] = ts[0];
+		cr_assert_eq(futimens(fd, ts), 0);
+	}
+	close(fd);
+}
+
+Test(fault_region, unlink_stale_unwritten_header, .timeout = 30)
+{
+	char name[96];
+
+	/* Killed before ftruncate (size 0) or before the header (zeroes),
+	 * long ago: removed. */
+	snprintf(name, sizeof(name), "%s", t_name("stale0"));
+	make_raw(name, 0, 3600);
+	cr_assert_eq(shmring_unlink_stale(name), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink(name), -ENOENT);
+	snprintf(name, sizeof(name), "%s", t_name("stalez"));
+	make_raw(name, 3 * 4096, 3600);
+	cr_assert_eq(shmring_unlink_stale(name), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink(name), -ENOENT);
+	/* Just made: it may be a creator at work; left alone. */
+	snprintf(name, sizeof(name), "%s", t_name("stalenew"));
+	make_raw(name, 0, 0);
+	cr_assert_eq(shmring_unlink_stale(name), -EBUSY, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink(name), 0);
+	/* Not ours to judge: bytes that are not a header. */
+	snprintf(name, sizeof(name), "%s", t_name("stalejunk"));
+	make_raw(name, 4096, 3600);
+	{
+		char path[160];
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		cr_assert_geq(fd, 0);
+		cr_assert_eq(pwrite(fd, "junk", 4, 100), 4);
+		close(fd);
+	}
+	cr_assert_eq(shmring_unlink_stale(name), -EPROTO, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_unlink(name), 0);
+}

@@ -190,12 +190,17 @@ SHMRING_API int shmring_unlink(const char *name);
 
 /*
  * Remove the name of a stale ring: its creator died before the ring was
- * ready, or its creator and every attached endpoint are dead. A live ring
- * is never unlinked (the name is moved aside atomically, re-checked, and
- * only then removed). Returns 0 (removed), -EBUSY (alive: the detail names
- * a live pid), -ENOENT, -EPERM (another user's object), -ELOOP (symlink),
- * -EPROTO (not a shmring object, or no header yet: cannot tell), -EAGAIN
- * (the name changed while it was checked; nothing removed), -EINVAL.
+ * ready, or its creator and every attached endpoint are dead, or nothing
+ * was ever written in the object (size 0, or a header page of zeroes: a
+ * creator killed before its header, which this library's create never
+ * leaves under a name but another program's may) and nothing changed its
+ * size or contents for 10 s (st_mtime). A live ring is never unlinked
+ * (the name is moved aside atomically, re-checked, and only then
+ * removed). Returns 0 (removed), -EBUSY (alive: the detail names a live
+ * pid; or unwritten but too recent to tell), -ENOENT, -EPERM (another
+ * user's object), -ELOOP (symlink), -EPROTO (not a shmring object:
+ * cannot tell), -EAGAIN (the name changed while it was checked; nothing
+ * removed), -EINVAL, -EIO, or the -errno of open/fstat/rename/unlink.
  */
 SHMRING_API int shmring_unlink_stale(const char *name);
 
