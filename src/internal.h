@@ -19,6 +19,9 @@
 struct shmring_kind_ops {
 	uint32_t type;
 	const char *name;
+	/* The SHMRING_F_* a ring of this kind may carry (create refuses
+	 * others with -EINVAL, open with -EPROTO). */
+	uint32_t flags;
 	/* Fill hdr->slot_stride and hdr->data_size from slot_size and
 	 * capacity; -EINVAL (with detail) when they are out of range. */
 	int (*geometry)(struct shmring_hdr *hdr);

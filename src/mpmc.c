@@ -478,6 +478,7 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 const struct shmring_kind_ops shmring__mpmc_ops = {
 	.type = SHMRING_MPMC,
 	.name = "mpmc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD | SHMRING_F_NO_SOLO,
 	.geometry = shmring__slot_geometry, /* as the SPSC ring (spsc.c) */
 	.init = mpmc_init,
 	.check = mpmc_check,

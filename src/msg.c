@@ -194,6 +194,7 @@ bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = msg_geometry,
 	.init = msg_init,
 	.check = msg_check,
@@ -204,6 +205,7 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.type = SHMRING_MSG_MPSC,
 	.name = "msg-mpsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = msg_geometry,
 	.init = msg_init,
 	.check = msg_check,

@@ -510,6 +510,10 @@ again:
 	ret = derive(h, p->type, slot_size, p->capacity, eps, pl->page_size);
 	if (ret < 0)
 		return ret;
+	if (p->flags & ~shmring__kind_ops(p->type)->flags)
+		return shmring__fail(-EINVAL, "flags 0x%x: 0x%x do not apply to %s rings", p->flags,
+				     p->flags & ~shmring__kind_ops(p->type)->flags,
+				     shmring__kind_ops(p->type)->name);
 	/* Huge pages: enough free? Else an error, or normal pages (again). */
 	ret = shmring__place_huge_check(pl, h->total_size, p->place_flags);
 	if (ret < 0)
@@ -562,6 +566,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 				     (unsigned long long)h->total_size, strerror(ret));
 	}
 	h->place_flags |= pl->outcome;
+	h->hdr_check = shmring_hdr_check(h);
 	ret = shmring__place_map(map, h->total_size, h->place_flags, true, true);
 	if (ret < 0) {
 		munmap(map, h->total_size);
@@ -724,6 +729,10 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if (c->flags & ~(uint32_t)SHMRING_F_ALL)
 		return shmring__fail(-EPROTO, "header field flags is 0x%x, unknown bits 0x%x", c->flags,
 				     c->flags & ~(uint32_t)SHMRING_F_ALL);
+	if (c->flags & ~shmring__kind_ops(type)->flags)
+		return shmring__fail(-EPROTO, "header field flags is 0x%x: 0x%x do not apply to %s rings",
+				     c->flags, c->flags & ~shmring__kind_ops(type)->flags,
+				     shmring__kind_ops(type)->name);
 	if (c->mode & ~0777u)
 		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
 	memset(&d, 0, sizeof(d));
@@ -770,6 +779,13 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if (c->total_size != st_size)
 		return shmring__fail(-EPROTO, "header field total_size is %llu, the object is %llu bytes",
 				     (unsigned long long)c->total_size, (unsigned long long)st_size);
+	/* Last: every field before it passed its own check, so a mismatch
+	 * is a change that leaves a valid-looking value. */
+	if (c->hdr_check != shmring_hdr_check(c))
+		return shmring__fail(-EPROTO, "header field hdr_check is 0x%016llx, expected 0x%016llx: "
+				     "a field before it changed after the ring was created",
+				     (unsigned long long)c->hdr_check,
+				     (unsigned long long)shmring_hdr_check(c));
 	if (o && o->type && o->type != type)
 		return shmring__fail(-EPROTO, "ring type is %u, expected %u", type, o->type);
 	if (o && o->slot_size && o->slot_size != c->slot_size)

@@ -97,6 +97,7 @@ static int spsc_attach(struct shmring *r)
 const struct shmring_kind_ops shmring__spsc_ops = {
 	.type = SHMRING_SPSC,
 	.name = "spsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = shmring__slot_geometry,
 	.init = spsc_init,
 	.check = spsc_check,
