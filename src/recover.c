@@ -434,12 +434,8 @@ int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 	return n;
 }
 
-int shmring_recover(struct shmring *r)
+static int recover(struct shmring *r)
 {
-	if (!r || !r->map)
-		return -EINVAL;
-	if (r->role == SHMRING_OBSERVER)
-		return -EPERM;
 	switch (r->type) {
 	case SHMRING_MPMC:
 		return shmring__mpmc_recover(r);
@@ -451,6 +447,23 @@ int shmring_recover(struct shmring *r)
 	case SHMRING_MSG_MPSC:
 		return shmring__msg_recover(r);
 	default:
-		return -EINVAL;
+		return shmring__fail(-EINVAL, "ring type %u has no recovery", r->type);
 	}
+}
+
+int shmring_recover(struct shmring *r)
+{
+	int ret;
+
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	if (r->role == SHMRING_OBSERVER)
+		return shmring__fail(-EPERM, "an observer's mapping is read-only");
+	ret = recover(r);
+	if (ret == -EBUSY && !shmring_errdetail()[0])
+		return shmring__fail(ret, "another live process is recovering this ring now");
+	if (ret < 0 && !shmring_errdetail()[0])
+		return shmring__fail(ret, "recovery failed: %s", shmring_strerror(ret));
+	return ret;
 }

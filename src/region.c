@@ -936,8 +936,11 @@ int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 
 int shmring_close(struct shmring *r)
 {
-	if (!r || !r->map || !r->shared)
-		return -EINVAL;
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if (!r->map || !r->shared)
+		return shmring__fail(-EINVAL, "handle is closed, or was never attached");
 	int ret = 0;
 
 	/* A handle inherited through fork() belongs to the parent's entry. */
@@ -952,6 +955,8 @@ int shmring_close(struct shmring *r)
 	r->shared = NULL;
 	r->map = NULL;
 	r->fd = -1;
+	if (ret == 0)
+		shmring__clear_detail(); /* what detach noted on the way is no failure */
 	return ret;
 }
 
@@ -970,5 +975,8 @@ int shmring_unlink(const char *name)
 
 int shmring_fd(const struct shmring *r)
 {
-	return r && r->map ? r->fd : -EINVAL;
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	return r->fd;
 }

@@ -577,3 +577,73 @@ Test(fault_region, unlink_stale_unwritten_header, .timeout = 30)
 	cr_assert_eq(shmring_unlink_stale(name), -EPROTO, "%s", shmring_errdetail());
 	cr_assert_eq(shmring_unlink(name), 0);
 }
+
+/* ---- error detail -------------------------------------------------------- */
+
+Test(fault_region, errdetail_is_the_last_calls)
+{
+	struct shmring r;
+	struct shmring_params p;
+	char name[96];
+
+	snprintf(name, sizeof(name), "%s", t_name("detail"));
+	/* A failure leaves a detail; the next failing call replaces it. */
+	cr_assert_eq(shmring_unlink(t_name("nothere")), -ENOENT);
+	cr_assert(strstr(shmring_errdetail(), "shm_unlink"), "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(NULL), -EINVAL);
+	cr_assert(!strstr(shmring_errdetail(), "shm_unlink"), "%s", shmring_errdetail());
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	/* Close of a closed handle. */
+	shmring_params_init(&p, SHMRING_SPSC, 8, 8);
+	cr_assert_eq(shmring_create(&r, name, &p, SHMRING_PRODUCER), 0);
+	cr_assert_eq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_close(&r), 0);
+	cr_assert_eq(shmring_unlink(t_name("nothere")), -ENOENT);
+	cr_assert_eq(shmring_close(&r), -EINVAL);
+	cr_assert(strstr(shmring_errdetail(), "closed"), "%s", shmring_errdetail());
+	/* A success clears the detail. */
+	cr_assert_eq(shmring_unlink(name), 0);
+	cr_assert_eq(shmring_errdetail()[0], '\0');
+	/* Every failure has a detail: bad descriptors too. */
+	cr_assert_eq(shmring_open_fd(&r, -1, SHMRING_CONSUMER, NULL), -EBADF);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_fd(NULL), -EINVAL);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_recover(NULL), -EINVAL);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_fd_send(-1, -1), -EINVAL);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_fd_send(-1, 0), -EBADF);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+	cr_assert_eq(shmring_unlink_stale(t_name("nothere")), -ENOENT);
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+}
+
+/* Create's codes beyond its arguments: no descriptor left is -EMFILE,
+ * with a detail (documented in shmring.h). */
+Test(fault_region, create_emfile_documented)
+{
+	struct shmring r;
+	struct shmring_params p;
+	struct rlimit rl;
+	int fds[256], n = 0, ret;
+
+	shmring_params_init(&p, SHMRING_SPSC, 8, 8);
+	/* Use up the descriptors under a low soft limit. */
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = 64;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (;;) {
+		int fd = dup(0);
+
+		if (fd < 0)
+			break;
+		cr_assert_lt(n, 256);
+		fds[n++] = fd;
+	}
+	ret = shmring_create(&r, t_name("emfile"), &p, SHMRING_PRODUCER);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	cr_assert_eq(ret, -EMFILE, "%d (%s)", ret, shmring_errdetail());
+	cr_assert_neq(shmring_errdetail()[0], '\0');
+}
