@@ -88,7 +88,10 @@ SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
  * it: CAS to our BUSY word, then check again that its process is dead
  * (registration may have taken the entry over and made it ACTIVE again in
  * between); if it is alive after all, give it back. 1 if the entry is now
- * ours (BUSY), 0 if not. The caller frees it (recover.c).
+ * ours (BUSY), 0 if not. The caller frees it (recover.c). Not for MPMC
+ * entries: its producers ignore the claim of an entry that is not ACTIVE,
+ * so even a moment of BUSY on a live consumer's entry is unsafe there
+ * (MPMC recovery frees entries under its lock instead).
  */
 SHMRING_HIDDEN int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st);
 
