@@ -19,13 +19,29 @@
 struct shmring_kind_ops {
 	uint32_t type;
 	const char *name;
+	/* The SHMRING_F_* a ring of this kind may carry (create refuses
+	 * others with -EINVAL, open with -EPROTO). */
+	uint32_t flags;
 	/* Fill hdr->slot_stride and hdr->data_size from slot_size and
 	 * capacity; -EINVAL (with detail) when they are out of range. */
 	int (*geometry)(struct shmring_hdr *hdr);
 	/* Initialise control blocks and data of a new ring. */
 	void (*init)(const struct shmring_hdr *hdr, struct shmring_ctrl *ctrl, unsigned char *data);
-	/* Set up a freshly attached handle (positions, caches). */
+	/* Optional: every read-only check attach makes of the shared state
+	 * (positions, kind words), run before the endpoint is registered,
+	 * so that an open refused for what it found has written nothing.
+	 * -EPROTO with detail. Not run for observers, which trust nothing. */
+	int (*check)(const struct shmring *r);
+	/* Set up a freshly attached handle (positions, caches); runs after
+	 * check() and registration, and may still refuse what changed since. */
 	int (*attach)(struct shmring *r);
+	/* Optional, multi mode: does the ACTIVE entry e of a dead process hold
+	 * nothing the ring still needs? Then registration takes it over. */
+	bool (*ep_idle)(const struct shmring *r, struct shmring_endpoint *e);
+	/* Optional, multi mode: settle dead entries that hold something, from
+	 * any handle (MPMC recovery), when the table is full. Returns how many
+	 * entries it freed, or -errno. */
+	int (*ep_settle)(struct shmring *r);
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */
 	void (*detach)(struct shmring *r);
@@ -48,6 +64,9 @@ SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctr
  * frees their entries and returns how many it recovered, or -errno.
  */
 SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
+/* MPMC, for a registration that finds the table full: recover (and so
+ * free) dead entries, waiting briefly for another recoverer. */
+SHMRING_HIDDEN int shmring__mpmc_ep_settle(struct shmring *r);
 /*
  * MPMC, at each liveness check of a wait (futex.c): a waiter that finds
  * the ring stalled at the same consumer position as at its previous check
@@ -58,6 +77,8 @@ SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
 SHMRING_HIDDEN int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead);
 /* Message rings (src/msg.c). */
 SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
+/* MSG_MPSC: a dead producer's entry holds no record the consumer needs. */
+SHMRING_HIDDEN bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e);
 /* Free the entries of dead endpoints that hold nothing kind-specific. */
 SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);
 /*
@@ -72,6 +93,17 @@ SHMRING_HIDDEN void shmring__side_gone(struct shmring *r, uint32_t role);
 
 /* Free one entry left BUSY by a dead holder; 1 if it did (recover.c). */
 SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
+/*
+ * Take the ACTIVE entry e of a dead process (state read as st) to free
+ * it: CAS to our BUSY word, then check again that its process is dead
+ * (registration may have taken the entry over and made it ACTIVE again in
+ * between); if it is alive after all, give it back. 1 if the entry is now
+ * ours (BUSY), 0 if not. The caller frees it (recover.c). Not for MPMC
+ * entries: its producers ignore the claim of an entry that is not ACTIVE,
+ * so even a moment of BUSY on a live consumer's entry is unsafe there
+ * (MPMC recovery frees entries under its lock instead).
+ */
+SHMRING_HIDDEN int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st);
 
 /* The endpoint table of a mapped ring (entry i is shmring__ep_table(r)[i]). */
 static inline struct shmring_endpoint *shmring__ep_table(const struct shmring *r)

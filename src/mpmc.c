@@ -375,6 +375,29 @@ static void mpmc_detach(struct shmring *r)
 	shmring_mpmc_release(r);
 }
 
+/* The read-only checks of attach (the claim counters, the claim-mode
+ * words), made before the endpoint is registered. */
+static int mpmc_check(const struct shmring *r)
+{
+	struct shmring_ctrl *c = r->ctrl;
+	/* Acquire: pairs with the release CASes of the claim counters. */
+	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
+	uint64_t t = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+
+	if (p - t > r->capacity && t - p > r->capacity)
+		return shmring__fail(-EPROTO, "positions are inconsistent: producer claim %llu, consumer claim %llu, capacity %llu",
+				     (unsigned long long)p, (unsigned long long)t,
+				     (unsigned long long)r->capacity);
+	for (uint32_t side = 0; side < 2; side++) {
+		uint32_t w = shmring_atomic_load(&shmring__mpmc_block(c)->solo[side], SHMRING_RELAXED);
+
+		if (w != 0 && ((w >> 2) < 2 || (w >> 2) >= r->ep_count))
+			return shmring__fail(-EPROTO, "%s claim mode word is 0x%x: entry %u is outside the endpoint table (2..%u)",
+					     side ? "consumer" : "producer", w, w >> 2, r->ep_count - 1);
+	}
+	return 0;
+}
+
 static int mpmc_attach(struct shmring *r)
 {
 	struct shmring_ctrl *c = r->ctrl;
@@ -406,13 +429,6 @@ static int mpmc_attach(struct shmring *r)
 	r->ext[SHMRING_MPMCX_TOKEN] = UINT64_MAX;
 	r->ext[SHMRING_MPMCX_NEXT] = 0;
 	r->hwm = 0;
-	for (uint32_t side = 0; side < 2; side++) {
-		uint32_t w = shmring_atomic_load(&shmring__mpmc_block(c)->solo[side], SHMRING_RELAXED);
-
-		if (w != 0 && ((w >> 2) < 2 || (w >> 2) >= r->ep_count))
-			return shmring__fail(-EPROTO, "%s claim mode word is 0x%x: entry %u is outside the endpoint table (2..%u)",
-					     side ? "consumer" : "producer", w, w >> 2, r->ep_count - 1);
-	}
 	/* The claim mode only where the creator asked for it, and only for a
 	 * process the holder's barrier reaches: a word left naming our entry
 	 * (by a holder that closed or died in it) is ours to claim by plain
@@ -518,8 +534,11 @@ int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
 const struct shmring_kind_ops shmring__mpmc_ops = {
 	.type = SHMRING_MPMC,
 	.name = "mpmc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD | SHMRING_F_NO_SOLO | SHMRING_F_SOLO,
 	.geometry = shmring__slot_geometry, /* as the SPSC ring (spsc.c) */
 	.init = mpmc_init,
+	.check = mpmc_check,
 	.attach = mpmc_attach,
 	.detach = mpmc_detach,
+	.ep_settle = shmring__mpmc_ep_settle,
 };

@@ -81,18 +81,20 @@ static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 }
 
 /*
- * The producers' head (MPSC: the claim; SPSC: prod.pos, followed over the
- * published headers) and the consumer's position, read so that on a
- * healthy ring h - t <= capacity holds under C11 (M5 in msg.h): the head
- * first, with acquire, then cons.pos. The one race left is a consumer
- * that released past the head read (t ahead of h): read both again. A
- * pair that is inconsistent twice in a row with the same values, or that
- * keeps changing for 1000 tries, is corruption. Returns 0 or -EPROTO.
+ * Read and check the positions: *t the consumer's, *h the producers'
+ * (MPSC: the claim; SPSC: prod.pos, followed over the published headers
+ * past records published before a producer died), *z the MPSC consumer's
+ * release mark. Reads only. They are read so that on a healthy ring
+ * h - t <= capacity holds under C11 (M5 in msg.h): the head first, with
+ * acquire, then cons.pos. The one race left is a consumer that released
+ * past the head read (t ahead of h): read both again. A pair that is
+ * inconsistent twice in a row with the same values, or that keeps
+ * changing for 1000 tries, is corruption. Returns 0 or -EPROTO.
  */
-static int msg_positions(struct shmring *r, uint64_t *hp, uint64_t *tp)
+static int msg_positions(const struct shmring *r, uint64_t *tp, uint64_t *hp, uint64_t *zp)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
-	uint64_t h = 0, t = 0;
+	uint64_t h = 0, t = 0, z;
 
 	for (int i = 0; i < 1000; i++) {
 		uint64_t h0 = h, t0 = t;
@@ -107,27 +109,46 @@ static int msg_positions(struct shmring *r, uint64_t *hp, uint64_t *tp)
 			h = spsc_head(r, h);
 		/* Acquire: pairs with the consumer's release store (C2). */
 		t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
-		if (h - t <= r->capacity && !((h | t) & 7u)) {
-			*hp = h;
-			*tp = t;
-			return 0;
-		}
+		if (h - t <= r->capacity && !((h | t) & 7u))
+			goto consistent;
 		if (i > 0 && h == h0 && t == t0)
 			break;
 	}
 	return bad_positions("producer/consumer", h, t, r->capacity);
+consistent:
+	*hp = h;
+	*tp = t;
+	*zp = z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
+	/* A consumer that died while zeroing what it had released leaves
+	 * its release mark ahead of cons.pos; the next consumer finishes. */
+	if (mp && r->role == SHMRING_CONSUMER && z != t && (z - t > h - t || (z & 7u)))
+		return bad_positions("consumer release", t, z, r->capacity);
+	return 0;
+}
+
+static int msg_check(const struct shmring *r)
+{
+	/* A private copy of the handle: the record walk needs the largest
+	 * record size, which attach sets only later. */
+	struct shmring c = *r;
+	uint64_t t, h, z;
+
+	c.ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	return msg_positions(&c, &t, &h, &z);
 }
 
 static int msg_attach(struct shmring *r)
 {
 	bool mp = r->type == SHMRING_MSG_MPSC;
-	uint64_t h = 0, t = 0;
+	uint64_t t, h, z;
 	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
 	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
 	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
-	if ((ret = msg_positions(r, &h, &t)) < 0)
+	/* Again: a peer may have changed them since msg_check. */
+	ret = msg_positions(r, &t, &h, &z);
+	if (ret < 0)
 		return ret;
 	if (r->role == SHMRING_PRODUCER) {
 		r->pos = mp ? 0 : h;
@@ -139,12 +160,9 @@ static int msg_attach(struct shmring *r)
 			 * released: finish it, then publish. No consumer runs
 			 * now: a previous one that closed stored cons.claim
 			 * before its entry was freed (release fence) and taken
-			 * by us (acquire), so t, z and h are in order. */
-			uint64_t z = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
-
+			 * by us (acquire), so t, z and h are in order
+			 * (msg_positions checked them). */
 			if (z != t) {
-				if (z - t > h - t || (z & 7u))
-					return bad_positions("consumer release", t, z, r->capacity);
 				shmring_msg_zero(r, t, z);
 				t = z;
 				/* C2: pairs with the producers' acquire load of cons.pos. */
@@ -190,11 +208,35 @@ static void msg_detach(struct shmring *r)
 		r->ep = NULL; /* left to recovery: close does not free it */
 }
 
+/*
+ * MSG_MPSC: a dead producer's entry that registration may take over. Its
+ * claim is what the consumer's recovery needs to turn the record it left
+ * into padding: every claim (confirmed, or an intent whose CAS may have
+ * won) ends after the position it covers, so one that ends at or before
+ * the consumer's released position (cons.pos, which only grows, and lags
+ * the consumer's read position) is needed by nobody. No claim at all
+ * (committed, aborted, or never reserved) holds nothing either.
+ */
+bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
+{
+	/* Acquire: pairs with the release store of cons.pos (C2); relaxed
+	 * loads of the dead owner's claim (no one writes it any more). */
+	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
+
+	if (shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
+		return false;
+	return cp == SHMRING_NO_CLAIM ||
+	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - t) <= 0;
+}
+
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = msg_geometry,
 	.init = msg_init,
+	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
 };
@@ -202,10 +244,13 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.type = SHMRING_MSG_MPSC,
 	.name = "msg-mpsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = msg_geometry,
 	.init = msg_init,
+	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
+	.ep_idle = shmring__msg_ep_idle,
 };
 
 /* ---- recovery ---------------------------------------------------------- */
@@ -247,12 +292,29 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 			     SHMRING_RELEASE);
 }
 
-/* Give a dead producer's entry back to the table. Returns 1 if we did. */
-static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st)
+/* Does the entry hold a claim that ends after the read position cur? */
+static bool ep_needed(struct shmring_endpoint *e, uint64_t cur)
 {
-	/* Acquire on success: we own the entry before touching its fields. */
-	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE, SHMRING_RELAXED))
+	return shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) != SHMRING_NO_CLAIM &&
+	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - cur) > 0;
+}
+
+/* Give a dead producer's entry, which holds nothing needed after the
+ * read position cur, back to the table. Returns 1 if we did. */
+static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint64_t cur)
+{
+	uint32_t busy = shmring__ep_busy_word();
+
+	/* We own the entry (and its process is still dead) before touching
+	 * its fields: registration may take dead entries over meanwhile. */
+	if (!shmring__ep_take_dead(e, st))
 		return 0;
+	if (ep_needed(e, cur)) {
+		/* Another dead owner's since we looked, holding a record:
+		 * back to ACTIVE (release: pairs with readers' acquire). */
+		shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE, SHMRING_RELAXED);
+		return 0;
+	}
 	SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
@@ -365,7 +427,6 @@ int shmring__msg_recover(struct shmring *r)
 		struct shmring_endpoint *e = ep_at(r, i);
 		/* Acquire: pairs with the release store of state at registration. */
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
-		uint64_t cp = shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED);
 
 		if (shmring__ep_reclaim_busy(e)) {
 			reaped++; /* left BUSY by a killed registrant or reaper */
@@ -374,12 +435,10 @@ int shmring__msg_recover(struct shmring *r)
 		if (st != SHMRING_EP_ACTIVE ||
 		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
 			continue;
-		if (cp != SHMRING_NO_CLAIM &&
-		    (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) -
-			      r->ext[SHMRING_MSGX_CUR]) > 0)
+		if (ep_needed(e, r->ext[SHMRING_MSGX_CUR]))
 			continue; /* ends after the read position: still needed */
 		if (!ep_alive(e))
-			reaped += ep_reap(r, e, st);
+			reaped += ep_reap(r, e, st, r->ext[SHMRING_MSGX_CUR]);
 	}
 	return reaped;
 }

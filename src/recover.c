@@ -107,23 +107,36 @@ void shmring__side_gone(struct shmring *r, uint32_t role)
 	shmring_atomic_fetch_add(&s->gone, 1, SHMRING_RELEASE);
 }
 
+int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st)
+{
+	uint32_t busy = shmring__ep_busy_word();
+
+	/* Acquire: pairs with the release store of state in registration:
+	 * the pid and start time read below are those of whoever filled the
+	 * entry last, and they cannot change while we hold it. */
+	if (!shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE, SHMRING_RELAXED))
+		return 0;
+	if (!shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+			       shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
+		return 1;
+	/* Taken over by a live process since we judged it: give it back.
+	 * Release: pairs with the acquire loads of state of its readers.
+	 * A CAS, in case its owner closed meanwhile (then it stays FREE). */
+	shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE, SHMRING_RELAXED);
+	return 0;
+}
+
 int shmring__ep_reap(struct shmring *r)
 {
 	struct shmring_endpoint *eps = shmring__ep_table(r);
 	int n = 0;
 
 	for (uint32_t i = 0; i < r->ep_count; i++) {
-		uint32_t st = SHMRING_EP_ACTIVE;
-
 		if (shmring__ep_reclaim_busy(&eps[i])) {
 			n++;
 			continue;
 		}
-		if (!ep_dead(&eps[i]))
-			continue;
-		/* Acquire: we read the dead owner's fields after taking it. */
-		if (!shmring_atomic_cas(&eps[i].state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
-					SHMRING_RELAXED))
+		if (!ep_dead(&eps[i]) || !shmring__ep_take_dead(&eps[i], SHMRING_EP_ACTIVE))
 			continue;
 		SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
 		uint32_t role = shmring_atomic_load(&eps[i].role, SHMRING_RELAXED);
@@ -405,6 +418,26 @@ int shmring__mpmc_recover(struct shmring *r)
 	return mpmc_recover(r, 0);
 }
 
+/*
+ * Registration on a full table. MPMC registration takes FREE entries
+ * only, never a dead ACTIVE one directly: recovery frees dead entries
+ * without a compare-and-swap (under its lock, it relies on registration
+ * not taking them under it), so the dead are freed here by recovery,
+ * which first releases what they held. Another process recovering makes
+ * us wait for it a little (its recovery frees the same entries).
+ */
+int shmring__mpmc_ep_settle(struct shmring *r)
+{
+	int n = -EBUSY;
+
+	for (int tries = 0; tries < 100 && n == -EBUSY; tries++) {
+		n = mpmc_recover(r, 0);
+		if (n == -EBUSY)
+			usleep(1000);
+	}
+	return n;
+}
+
 /* A waiter's slices (wait.h): ext[4] the consumer claim at the last
  * check, ext[5] 1 while it is a stall seen once. */
 #define STALL_POS 4
@@ -448,12 +481,8 @@ int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 	return n;
 }
 
-int shmring_recover(struct shmring *r)
+static int recover(struct shmring *r)
 {
-	if (!r || !r->map)
-		return -EINVAL;
-	if (r->role == SHMRING_OBSERVER)
-		return -EPERM;
 	switch (r->type) {
 	case SHMRING_MPMC:
 		return shmring__mpmc_recover(r);
@@ -465,6 +494,23 @@ int shmring_recover(struct shmring *r)
 	case SHMRING_MSG_MPSC:
 		return shmring__msg_recover(r);
 	default:
-		return -EINVAL;
+		return shmring__fail(-EINVAL, "ring type %u has no recovery", r->type);
 	}
+}
+
+int shmring_recover(struct shmring *r)
+{
+	int ret;
+
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	if (r->role == SHMRING_OBSERVER)
+		return shmring__fail(-EPERM, "an observer's mapping is read-only");
+	ret = recover(r);
+	if (ret == -EBUSY && !shmring_errdetail()[0])
+		return shmring__fail(ret, "another live process is recovering this ring now");
+	if (ret < 0 && !shmring_errdetail()[0])
+		return shmring__fail(ret, "recovery failed: %s", shmring_strerror(ret));
+	return ret;
 }

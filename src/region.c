@@ -27,6 +27,7 @@
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
 #define DEFAULT_MULTI_EPS 64u
+#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
 
 /*
  * A mapping and its descriptor, shared by every handle of this process on
@@ -306,66 +307,117 @@ bool shmring__ep_busy_dead(uint32_t st)
 	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring_pid_alive(SHMRING_EP_BUSY_PID(st), 0);
 }
 
+/* Is the ACTIVE entry e held by a dead process? */
+static bool ep_active_dead(struct shmring_endpoint *e)
+{
+	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+}
+
+/*
+ * Take entry e, whose state word read st, for `role`: one CAS from st to
+ * our BUSY word, then fill it in. Returns 1 if it is ours.
+ */
+static int ep_take(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint32_t role)
+{
+	/* Acquire on success: we read nothing of the previous owner's
+	 * before we own the entry; ep_fill overwrites every field. */
+	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
+				SHMRING_RELAXED))
+		return 0;
+	SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
+	ep_fill(e, role);
+	r->ep = e;
+	return 1;
+}
+
+/*
+ * Multi mode: take a free entry, or one left BUSY by a process killed
+ * while it took it; else one whose process is dead and that holds nothing
+ * the ring still needs (ops->ep_idle), of our own role first so that the
+ * other side's waiters keep seeing their dead peer while they can; else
+ * let the kind settle dead entries that hold something (ops->ep_settle:
+ * MPMC recovery) and look again. The detail of -ENOSPC counts the dead.
+ */
+static int ep_register_multi(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
+			     const struct shmring_kind_ops *ops)
+{
+	struct shmring_endpoint *eps = shmring__ep_table(r);
+	uint32_t dead = 0;
+
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 2; i < h->ep_count; i++) {
+			/* Relaxed: the CAS in ep_take is the acquire that owns it. */
+			uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
+
+			if ((st == SHMRING_EP_FREE || shmring__ep_busy_dead(st)) && ep_take(r, &eps[i], st, role))
+				return 0;
+		}
+		dead = 0;
+		for (int pass = 0; pass < 2; pass++) {
+			for (uint32_t i = 2; i < h->ep_count; i++) {
+				struct shmring_endpoint *e = &eps[i];
+				/* Acquire: pairs with the release store of state in
+				 * ep_fill: pid, start time and claim are the owner's. */
+				uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+
+				if (st != SHMRING_EP_ACTIVE || !ep_active_dead(e))
+					continue;
+				dead += pass == 0;
+				if ((shmring_atomic_load(&e->role, SHMRING_RELAXED) == role) != (pass == 0))
+					continue;
+				if (ops->ep_idle && ops->ep_idle(r, e) && ep_take(r, e, st, role))
+					return 0;
+			}
+		}
+		if (round > 0 || !dead || !ops->ep_settle || ops->ep_settle(r) <= 0)
+			break;
+	}
+	if (dead)
+		return shmring__fail(-ENOSPC,
+				     "all %u endpoint entries are taken, %u of them by dead processes that "
+				     "still hold %s (shmring_recover() in %s frees them)",
+				     h->ep_count - 2, dead,
+				     ops->ep_settle ? "claims" : "records the consumer has not read",
+				     ops->ep_settle ? "any handle" : "the consumer's handle");
+	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken by live processes",
+			     h->ep_count - 2);
+}
+
 /*
  * Take an entry in the endpoint table. A single producer or consumer owns a
  * fixed entry; a live owner makes it -EBUSY, a dead one is taken over. An
  * entry left BUSY by a process killed while taking it is taken back.
  */
 static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
-		       uint32_t timeout_ms)
+		       uint32_t timeout_ms, const struct shmring_kind_ops *ops)
 {
 	struct shmring_endpoint *eps = shmring__ep_table(r);
 	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
-	uint32_t busy = shmring__ep_busy_word();
 
-	if (role_single(h, role)) {
-		struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
+	if (!role_single(h, role))
+		return ep_register_multi(r, h, role, ops);
 
-		for (;;) {
-			/* Acquire: pairs with the release store in ep_fill. */
-			uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
+	struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
 
-			if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
-				if (st == SHMRING_EP_ACTIVE &&
-				    shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-						      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
-					return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
-							     role == SHMRING_PRODUCER ? "producer" : "consumer",
-							     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
-				/* Acquire on success: we read the previous owner's
-				 * fields only after we own the entry. */
-				if (shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE,
-						       SHMRING_RELAXED)) {
-					SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
-					ep_fill(e, role);
-					r->ep = e;
-					return 0;
-				}
-				continue;
-			}
-			if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
-				return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
-						     role == SHMRING_PRODUCER ? "producer" : "consumer");
-			usleep(1000);
-		}
-	}
-	for (uint32_t i = 2; i < h->ep_count; i++) {
-		/* Relaxed: the CAS below is the acquire that owns the entry. */
-		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
+	for (;;) {
+		/* Acquire: pairs with the release store in ep_fill. */
+		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
-		if (st != SHMRING_EP_FREE && !shmring__ep_busy_dead(st))
+		if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
+			if (st == SHMRING_EP_ACTIVE && !ep_active_dead(e))
+				return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
+						     role == SHMRING_PRODUCER ? "producer" : "consumer",
+						     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
+			if (ep_take(r, e, st, role))
+				return 0;
 			continue;
-		/* Acquire on success: we read nothing of the previous owner's
-		 * before we own the entry; ep_fill overwrites every field. */
-		if (shmring_atomic_cas(&eps[i].state, &st, busy, SHMRING_ACQUIRE,
-				       SHMRING_RELAXED)) {
-			SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
-			ep_fill(&eps[i], role);
-			r->ep = &eps[i];
-			return 0;
 		}
+		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
+			return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
+					     role == SHMRING_PRODUCER ? "producer" : "consumer");
+		usleep(1000);
 	}
-	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken", h->ep_count - 2);
 }
 
 /*
@@ -449,14 +501,21 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 	r->type = ops->type;
 	r->ep_count = h->ep_count;
 	r->owner_pid = (int32_t)getpid();
-	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
-		ret = ep_register(r, h, role, timeout_ms);
-		if (ret < 0)
-			goto fail;
-	}
 	/* An observer moves nothing and trusts no position: it reports
 	 * inconsistent state (shmring-dump --check) instead of refusing it. */
 	if (role != SHMRING_OBSERVER) {
+		/* Every read-only check first: an open refused for what the
+		 * ring holds has written nothing to it. */
+		if (ops->check) {
+			ret = ops->check(r);
+			if (ret < 0)
+				goto fail;
+		}
+		if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
+			ret = ep_register(r, h, role, timeout_ms, ops);
+			if (ret < 0)
+				goto fail;
+		}
 		ret = ops->attach(r);
 		if (ret < 0) {
 			(void)ep_unregister(r);
@@ -511,6 +570,10 @@ again:
 	ret = derive(h, p->type, slot_size, p->capacity, eps, pl->page_size);
 	if (ret < 0)
 		return ret;
+	if (p->flags & ~shmring__kind_ops(p->type)->flags)
+		return shmring__fail(-EINVAL, "flags 0x%x: 0x%x do not apply to %s rings", p->flags,
+				     p->flags & ~shmring__kind_ops(p->type)->flags,
+				     shmring__kind_ops(p->type)->name);
 	/* Huge pages: enough free? Else an error, or normal pages (again). */
 	ret = shmring__place_huge_check(pl, h->total_size, p->place_flags);
 	if (ret < 0)
@@ -563,6 +626,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 				     (unsigned long long)h->total_size, strerror(ret));
 	}
 	h->place_flags |= pl->outcome;
+	h->hdr_check = shmring_hdr_check(h);
 	ret = shmring__place_map(map, h->total_size, h->place_flags, true, true);
 	if (ret < 0) {
 		munmap(map, h->total_size);
@@ -574,18 +638,65 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode))
 		->init(h, (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off),
 		       (unsigned char *)map + h->data_off);
+	/* The creator's endpoint is registered before the ring is ready
+	 * (and, named, before anyone can open it): no opener of the same
+	 * role can take the entry first. */
+	ret = attach_new(r, h, fd, map, true, role, 0);
+	if (ret < 0)
+		return ret;
 	/* Release: pairs with the opener's acquire load of ready; everything
 	 * written above is visible to whoever sees SHMRING_READY. */
 	shmring_atomic_store(&sh->ready, SHMRING_READY, SHMRING_RELEASE);
-	return attach_new(r, h, fd, map, true, role, 0);
+	return 0;
 }
 
+/* Give back what build() attached, on a ring nobody else can reach. */
+static void unbuild(struct shmring *r)
+{
+	(void)ep_unregister(r);
+	mapping_put((struct shmring_mapping *)r->shared);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/*
+ * Give the unnamed object on fd the name path ("/dev/shm/NAME"), failing
+ * with -EEXIST if the name exists in any form (a symlink is not
+ * followed). linkat() never replaces a name, so this is atomic.
+ */
+static int publish(int fd, const char *path)
+{
+	char self[64];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, self, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	/* Without /proc: needs CAP_DAC_READ_SEARCH (or a kernel that allows
+	 * it for the file's opener). */
+	if (errno == ENOENT && access("/proc/self/fd", F_OK) != 0 &&
+	    linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return shmring__fail(-EEXIST, "'%s' exists (created while this ring was built); "
+				     "nothing of it was touched", path);
+	return shmring__fail(-errno, "linking the new ring to '%s': %s", path, strerror(errno));
+}
+
+/*
+ * A named ring is built unnamed (O_TMPFILE in /dev/shm, where shm_open
+ * keeps its objects), with the creator's endpoint registered and `ready`
+ * set, and only then linked to its name, which fails if the name exists.
+ * So no opener ever sees a ring in the making, a failed create removes
+ * nothing but what it made (the unnamed file goes with its descriptor),
+ * and a creator killed at any point leaves no name behind.
+ */
 int shmring_create(struct shmring *r, const char *name, const struct shmring_params *p,
 		   uint32_t role)
 {
-	char path[SHMRING_NAME_MAX + 2];
+	char path[SHMRING_NAME_MAX + 2], fpath[sizeof(SHMRING_SHM_DIR) + SHMRING_NAME_MAX + 2];
 	struct shmring__place pl;
 	struct shmring_hdr h;
+	struct stat st;
 	int fd, ret;
 
 	shmring__clear_detail();
@@ -594,22 +705,27 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 	if ((ret = check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
 	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p, &pl, false)) < 0)
 		return ret;
-	/* O_EXCL: never adopt an existing object. glibc adds O_NOFOLLOW. */
-	fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	snprintf(fpath, sizeof(fpath), SHMRING_SHM_DIR "%s", path);
+	/* A taken name fails before a large ring is built for nothing. */
+	if (fstatat(AT_FDCWD, fpath, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return shmring__fail(-EEXIST, "'%s' exists; nothing of it was touched", fpath);
+	fd = open(SHMRING_SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
+		return shmring__fail(-errno, "open(%s, O_TMPFILE): %s", SHMRING_SHM_DIR, strerror(errno));
 	/* fchmod after create: the umask must neither widen nor narrow it. */
 	if (fchmod(fd, h.mode) < 0) {
 		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
-		goto fail;
+		close(fd);
+		return ret;
 	}
 	ret = build(r, fd, &h, &pl, role);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	ret = publish(fd, fpath);
 	if (ret < 0)
-		goto fail;
-	return 0;
-fail:
-	shm_unlink(path);
-	close(fd);
+		unbuild(r); /* closes fd: the unnamed object is gone */
 	return ret;
 }
 
@@ -676,6 +792,10 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if ((c->flags & SHMRING_F_SOLO) && (c->flags & SHMRING_F_NO_SOLO))
 		return shmring__fail(-EPROTO, "header field flags is 0x%x: SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
 				     c->flags);
+	if (c->flags & ~shmring__kind_ops(type)->flags)
+		return shmring__fail(-EPROTO, "header field flags is 0x%x: 0x%x do not apply to %s rings",
+				     c->flags, c->flags & ~shmring__kind_ops(type)->flags,
+				     shmring__kind_ops(type)->name);
 	if (c->mode & ~0777u)
 		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
 	memset(&d, 0, sizeof(d));
@@ -722,6 +842,13 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if (c->total_size != st_size)
 		return shmring__fail(-EPROTO, "header field total_size is %llu, the object is %llu bytes",
 				     (unsigned long long)c->total_size, (unsigned long long)st_size);
+	/* Last: every field before it passed its own check, so a mismatch
+	 * is a change that leaves a valid-looking value. */
+	if (c->hdr_check != shmring_hdr_check(c))
+		return shmring__fail(-EPROTO, "header field hdr_check is 0x%016llx, expected 0x%016llx: "
+				     "a field before it changed after the ring was created",
+				     (unsigned long long)c->hdr_check,
+				     (unsigned long long)shmring_hdr_check(c));
 	if (o && o->type && o->type != type)
 		return shmring__fail(-EPROTO, "ring type is %u, expected %u", type, o->type);
 	if (o && o->slot_size && o->slot_size != c->slot_size)
@@ -872,8 +999,11 @@ int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 
 int shmring_close(struct shmring *r)
 {
-	if (!r || !r->map || !r->shared)
-		return -EINVAL;
+	shmring__clear_detail();
+	if (!r)
+		return shmring__fail(-EINVAL, "handle is NULL");
+	if (!r->map || !r->shared)
+		return shmring__fail(-EINVAL, "handle is closed, or was never attached");
 	int ret = 0;
 
 	/* A handle inherited through fork() belongs to the parent's entry. */
@@ -895,6 +1025,8 @@ int shmring_close(struct shmring *r)
 	r->hdr = NULL;
 	r->ep = NULL;
 	r->fd = -1;
+	if (ret == 0)
+		shmring__clear_detail(); /* what detach noted on the way is no failure */
 	return ret;
 }
 
@@ -913,5 +1045,8 @@ int shmring_unlink(const char *name)
 
 int shmring_fd(const struct shmring *r)
 {
-	return r && r->map ? r->fd : -EINVAL;
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	return r->fd;
 }

@@ -44,22 +44,43 @@ static void spsc_init(const struct shmring_hdr *h, struct shmring_ctrl *c, unsig
 	shmring_atomic_store(&c->cons.cached, p0, SHMRING_RELAXED);
 }
 
-static int spsc_attach(struct shmring *r)
+/* Read and check the positions: *t the consumer's, *h the producer's. */
+static int spsc_positions(const struct shmring *r, uint64_t *t, uint64_t *hp)
 {
 	/* Acquire: pairs with the release stores of the previous owners. */
-	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	uint64_t t0 = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 	uint64_t h0 = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE), h = h0;
 
+	*t = t0;
 	/* A producer that died between publishing a slot's sequence word and
 	 * its head left slots the consumer may already have taken (its tail
 	 * can then be past the head): follow the published slots first.
 	 * Acquire: pairs with the producer's release store of seq. */
 	while (h - h0 < r->capacity && shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
 		h++;
-	if (h - t > r->capacity)
+	if (h - *t > r->capacity)
 		return shmring__fail(-EPROTO, "positions are inconsistent: head %llu, tail %llu, capacity %llu",
-				     (unsigned long long)h, (unsigned long long)t,
+				     (unsigned long long)h, (unsigned long long)*t,
 				     (unsigned long long)r->capacity);
+	*hp = h;
+	return 0;
+}
+
+static int spsc_check(const struct shmring *r)
+{
+	uint64_t t, h;
+
+	return spsc_positions(r, &t, &h);
+}
+
+static int spsc_attach(struct shmring *r)
+{
+	uint64_t t, h;
+	/* Again: a peer may have moved them since spsc_check. */
+	int ret = spsc_positions(r, &t, &h);
+
+	if (ret < 0)
+		return ret;
 	if (r->role == SHMRING_PRODUCER) {
 		/* Release: pairs with the consumer's acquire load of head. */
 		shmring_atomic_store(&r->ctrl->prod.pos, h, SHMRING_RELEASE);
@@ -76,7 +97,9 @@ static int spsc_attach(struct shmring *r)
 const struct shmring_kind_ops shmring__spsc_ops = {
 	.type = SHMRING_SPSC,
 	.name = "spsc",
+	.flags = SHMRING_F_COUNTERS | SHMRING_F_MEMFD,
 	.geometry = shmring__slot_geometry,
 	.init = spsc_init,
+	.check = spsc_check,
 	.attach = spsc_attach,
 };

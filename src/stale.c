@@ -4,7 +4,8 @@
  *
  * A ring is stale when its creator died before it set `ready`, or when its
  * creator and every process in its endpoint table are dead (pid gone or
- * reused: start times are compared). Checking and then unlinking by name
+ * reused: start times are compared), or when nothing was ever written in
+ * it (size 0, or a zero header page) and it has not changed for a while. Checking and then unlinking by name
  * would race with a process that recreates the name in between (it would
  * lose its new, live ring), so the name is first moved aside atomically
  * (renameat2 RENAME_NOREPLACE) to a private name, the moved object is
@@ -77,6 +78,44 @@ static int judge_set(int fd, const char *path)
 	return 1;
 }
 
+/*
+ * An object with nothing written: empty (size 0) or a header page of
+ * zeroes. No creator of this library leaves one under a name (create
+ * links a ring to its name only once it is complete), but a creator that
+ * makes the object under its name first (another program, an older
+ * version) and is killed before it writes the header does. Nothing in it
+ * names a creator, so it is judged by age: stale once nothing has
+ * changed its size or contents through a system call (st_mtime: the
+ * ftruncate and pre-allocation that precede the header) for
+ * UNWRITTEN_STALE_S, far longer than such a creator takes to write its
+ * header after sizing the object. 1 stale, 0 maybe a creator at work.
+ */
+#define UNWRITTEN_STALE_S 10
+
+static int judge_unwritten(const struct stat *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec - st->st_mtim.tv_sec >= UNWRITTEN_STALE_S)
+		return 1;
+	return shmring__fail(0, "nothing is written in it yet, and it changed %llds ago: "
+			     "a creator may be at work (stale after %ds)",
+			     (long long)(now.tv_sec - st->st_mtim.tv_sec), UNWRITTEN_STALE_S);
+}
+
+static bool page_zero(int fd)
+{
+	unsigned char page[SHMRING_HDR_SIZE];
+
+	if (pread(fd, page, sizeof(page), 0) != (ssize_t)sizeof(page))
+		return false;
+	for (size_t i = 0; i < sizeof(page); i++)
+		if (page[i])
+			return false;
+	return true;
+}
+
 /* 1: stale, 0: live (detail says who), < 0: cannot judge. */
 static int judge(int fd, const struct stat *st, const char *path)
 {
@@ -85,6 +124,8 @@ static int judge(int fd, const struct stat *st, const char *path)
 	size_t len;
 	int ret;
 
+	if (st->st_size == 0)
+		return judge_unwritten(st);
 	if ((uint64_t)st->st_size < SHMRING_HDR_SIZE)
 		return shmring__fail(-EPROTO, "object is %lld bytes: no header to tell its creator by",
 				     (long long)st->st_size);
@@ -92,8 +133,11 @@ static int judge(int fd, const struct stat *st, const char *path)
 		return shmring__fail(-EIO, "cannot read the header");
 	if (h.magic == SHMRING_SET_MAGIC)
 		return judge_set(fd, path);
+	if (h.magic == 0 && page_zero(fd))
+		return judge_unwritten(st);
 	if (h.magic != SHMRING_MAGIC)
-		return shmring__fail(-EPROTO, "not a shmring object (or its header is not written yet)");
+		return shmring__fail(-EPROTO, "not a shmring object (magic 0x%016llx)",
+				     (unsigned long long)h.magic);
 	if (shmring_pid_alive(h.creator_pid, h.creator_start))
 		return shmring__fail(0, "its creator, pid %d, is alive", (int)h.creator_pid);
 	/* A private copy, and the creator is dead: no ordering needed. */
@@ -179,10 +223,11 @@ int shmring_unlink_stale(const char *name)
 		goto out;
 	}
 	/* The object moved must be the one judged, and still stale (an
-	 * opener may have attached between the judgement and the move). */
+	 * opener may have attached between the judgement and the move, a
+	 * creator written to it: its size and times are read again). */
 	int moved_same = lstat(aside, &st2) == 0 && st2.st_dev == st.st_dev && st2.st_ino == st.st_ino;
 
-	if (moved_same && judge(fd, &st, path) == 1) {
+	if (moved_same && fstat(fd, &st2) == 0 && judge(fd, &st2, path) == 1) {
 		if (unlink(aside) < 0) {
 			ret = shmring__fail(-errno, "unlink '%s': %s", aside, strerror(errno));
 			goto out;

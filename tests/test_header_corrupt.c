@@ -24,7 +24,7 @@ struct obj {
 	size_t size;
 };
 
-static void obj_create(struct obj *o)
+static void obj_create_type(struct obj *o, uint32_t type)
 {
 	struct shmring r;
 	struct shmring_params p;
@@ -32,13 +32,21 @@ static void obj_create(struct obj *o)
 
 	snprintf(o->name, sizeof(o->name), "%s", t_name("corrupt"));
 	snprintf(o->path, sizeof(o->path), "/dev/shm%s", o->name);
-	shmring_params_init(&p, SHMRING_SPSC, CAP, SLOT);
+	if (type == SHMRING_MSG_SPSC || type == SHMRING_MSG_MPSC)
+		shmring_params_init(&p, type, 1024, 100);
+	else
+		shmring_params_init(&p, type, CAP, SLOT);
 	cr_assert_eq(shmring_create(&r, o->name, &p, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
 	cr_assert_eq(shmring_close(&r), 0);
 	o->fd = open(o->path, O_RDWR | O_CLOEXEC);
 	cr_assert_geq(o->fd, 0);
 	cr_assert_eq(fstat(o->fd, &st), 0);
 	o->size = (size_t)st.st_size;
+}
+
+static void obj_create(struct obj *o)
+{
+	obj_create_type(o, SHMRING_SPSC);
 }
 
 static void obj_destroy(struct obj *o)
@@ -109,7 +117,7 @@ static const struct patch patches[] = {
 	{ F(magic), 0x31474e49524d4854ull, -EPROTO, NULL },
 	{ F(abi_version), 0, -EPROTO, NULL },
 	{ F(abi_version), 1, -EPROTO, NULL }, /* the version before the claim mode */
-	{ F(abi_version), 2, -EPROTO, NULL }, /* claim mode by default: refused, never mixed */
+	{ F(abi_version), 2, -EPROTO, NULL }, /* claim mode by default, no hdr_check: refused */
 	{ F(abi_version), 4, -EPROTO, NULL },
 	{ F(abi_version), UINT32_MAX, -EPROTO, NULL },
 	{ F(hdr_size), 0, -EPROTO, NULL },
@@ -123,6 +131,13 @@ static const struct patch patches[] = {
 	{ F(cons_mode), 2, -EPROTO, NULL },
 	{ F(flags), 0x100, -EPROTO, NULL },
 	{ F(flags), SHMRING_F_SOLO | SHMRING_F_NO_SOLO, -EPROTO, NULL },
+	{ F(flags), SHMRING_F_NO_SOLO, -EPROTO, NULL }, /* MPMC only */
+	{ F(flags), SHMRING_F_MEMFD, -EPROTO, "hdr_check" },
+	{ F(flags), SHMRING_F_COUNTERS, -EPROTO, "hdr_check" },
+	{ F(slot_size), SLOT - 1, -EPROTO, "hdr_check" }, /* same stride */
+	{ F(init_pos), 1, -EPROTO, "hdr_check" },
+	{ F(mode), 0640, -EPROTO, "hdr_check" },
+	{ F(hdr_check), 0, -EPROTO, NULL },
 	{ F(flags), 0x80000000u, -EPROTO, NULL },
 	{ F(slot_size), 0, -EPROTO, NULL },
 	{ F(slot_size), 16, -EPROTO, NULL },
@@ -206,18 +221,62 @@ Test(header_corrupt, every_field, .timeout = 60)
 }
 
 /* Fields that describe the ring's history, not its geometry: open does
- * not depend on them (the dump tool reports them). */
-Test(header_corrupt, informational_fields_not_trusted)
+ * not use them (the dump tool reports them), but hdr_check covers them,
+ * so a change is refused all the same. */
+Test(header_corrupt, informational_fields_checked)
 {
+	static const struct patch info[] = {
+		{ F(creator_pid), 0x7fffffff, -EPROTO, "hdr_check" },
+		{ F(creator_start), UINT64_MAX, -EPROTO, "hdr_check" },
+		{ F(create_time_ns), 0, -EPROTO, "hdr_check" },
+		{ F(init_pos), 0x123456789ull, -EPROTO, "hdr_check" },
+		{ F(place_node), 1, -EPROTO, "hdr_check" },
+	};
 	struct obj o;
+	unsigned char saved[8];
 
 	obj_create(&o);
-	poke(o.fd, offsetof(struct shmring_hdr, creator_pid), 4, 0x7fffffff);
-	poke(o.fd, offsetof(struct shmring_hdr, creator_start), 8, UINT64_MAX);
-	poke(o.fd, offsetof(struct shmring_hdr, create_time_ns), 8, 0);
-	poke(o.fd, offsetof(struct shmring_hdr, init_pos), 8, 0x123456789ull);
-	open_works(&o, "informational fields");
+	for (size_t i = 0; i < sizeof(info) / sizeof(info[0]); i++) {
+		cr_assert_eq(pread(o.fd, saved, info[i].len, (off_t)info[i].off), (ssize_t)info[i].len);
+		poke(o.fd, info[i].off, info[i].len, info[i].value);
+		open_fails(&o, info[i].err, info[i].needle, info[i].field);
+		cr_assert_eq(pwrite(o.fd, saved, info[i].len, (off_t)info[i].off), (ssize_t)info[i].len);
+		open_works(&o, info[i].field);
+	}
 	obj_destroy(&o);
+}
+
+/*
+ * A change of any single byte of the immutable header (every field before
+ * hdr_check, and hdr_check itself), low bit or high bit, is refused, in
+ * rings of every kind: also those that leave a valid-looking value
+ * (slot_size or ep_count within the same stride or page, flags, init_pos).
+ */
+Test(header_corrupt, single_byte_flips, .timeout = 60)
+{
+	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC };
+	size_t end = offsetof(struct shmring_hdr, hdr_check) + sizeof(uint64_t);
+
+	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		struct obj o;
+
+		obj_create_type(&o, types[k]);
+		for (size_t off = 0; off < end; off++) {
+			for (unsigned bit = 0; bit < 8; bit += 7) {
+				unsigned char b, f;
+				char what[96];
+
+				cr_assert_eq(pread(o.fd, &b, 1, (off_t)off), 1);
+				f = b ^ (unsigned char)(1u << bit);
+				cr_assert_eq(pwrite(o.fd, &f, 1, (off_t)off), 1);
+				snprintf(what, sizeof(what), "type %u, byte %zu ^ 0x%02x", types[k], off, 1u << bit);
+				open_fails(&o, -EPROTO, "header field", what);
+				cr_assert_eq(pwrite(o.fd, &b, 1, (off_t)off), 1);
+			}
+		}
+		open_works(&o, "restored");
+		obj_destroy(&o);
+	}
 }
 
 Test(header_corrupt, wrong_size, .timeout = 60)

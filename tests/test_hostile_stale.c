@@ -156,7 +156,10 @@ Test(stale, refuses_symlink_and_garbage)
 
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 8192), 0);
+	/* Nothing written yet, and just made: maybe a creator at work. */
+	cr_assert_eq(shmring_unlink_stale(name), -EBUSY);
 	/* Not a shmring object: nobody can tell whose it is. */
+	cr_assert_eq(pwrite(fd, "junk", 4, 0), 4);
 	cr_assert_eq(shmring_unlink_stale(name), -EPROTO);
 	snprintf(path, sizeof(path), "/dev/shm%s", name);
 	snprintf(link, sizeof(link), "%s", t_name("stale-link"));

@@ -60,7 +60,11 @@ extern "C" {
 
 /*
  * The header page. Written by the creator before it stores `ready`
- * (release); read by openers after they load `ready` (acquire).
+ * (release); read by openers after they load `ready` (acquire). Every
+ * field before hdr_check is immutable and covered by it, so that a
+ * change an opener could not tell from a valid value (slot_size or
+ * ep_count within the same stride or page, flags, init_pos, the creator
+ * fields) is refused: hdr_check detects corruption, not a forger.
  */
 struct shmring_hdr {
 	uint64_t magic;          /*   0: SHMRING_MAGIC */
@@ -89,7 +93,8 @@ struct shmring_hdr {
 	uint64_t page_size;      /* 120: page size of the layout (huge page size for huge pages) */
 	uint64_t init_pos;       /* 128: first position (wrap-around tests seed it) */
 	uint64_t place_cpus[4];  /* 136: SHMRING_PLACE_NEAR: the CPUs asked for, bit n = CPU n */
-	uint8_t reserved0[88];   /* 168: zero */
+	uint64_t hdr_check;      /* 168: FNV-1a (64-bit) of bytes 0..167 (shmring_hdr_check) */
+	uint8_t reserved0[80];   /* 176: zero */
 	SHMRING_ATOMIC(uint32_t) ready; /* 256: SHMRING_READY once complete */
 	uint8_t reserved1[124];  /* 260: zero */
 };
@@ -233,6 +238,7 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, creator_start) == 96, "hdr cr
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, init_pos) == 128, "hdr init_pos");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_node) == 112, "hdr place_node");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, place_cpus) == 136, "hdr place_cpus");
+SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, hdr_check) == 168, "hdr hdr_check");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, ready) == 256, "hdr ready");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_side) == SHMRING_BLOCK, "side block");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_side, gone) == 24, "side gone");
@@ -385,6 +391,17 @@ SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_table) == SHMRING_SET_ENTRIES_OF
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_entry, state) == 16, "set entry state");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_set_entry, name) == 56, "set entry name");
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_set_entry) == SHMRING_SET_ENTRY_SIZE, "set entry size");
+
+/* hdr_check of a header: FNV-1a (64-bit) over the bytes before it. */
+static inline uint64_t shmring_hdr_check(const struct shmring_hdr *h)
+{
+	const unsigned char *b = (const unsigned char *)h;
+	uint64_t x = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < offsetof(struct shmring_hdr, hdr_check); i++)
+		x = (x ^ b[i]) * 0x100000001b3ull;
+	return x;
+}
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,9 @@
  * Every function returns 0 or a count on success and a negative errno on
  * failure; errno itself is never the channel. shmring_strerror() turns a
  * code into text and shmring_errdetail() says, for the last failure of the
- * calling thread, which field or value was wrong.
+ * calling thread, which field or value was wrong. Besides the codes each
+ * function lists, one that makes system calls can return theirs (named,
+ * with the call, in the detail).
  */
 #ifndef SHMRING_SHMRING_H
 #define SHMRING_SHMRING_H
@@ -165,10 +167,20 @@ SHMRING_API void shmring_params_init(struct shmring_params *p, uint32_t type,
 /*
  * Create a named ring and attach to it as `role` (SHMRING_PRODUCER,
  * SHMRING_CONSUMER, or SHMRING_ROLE_NONE to attach as neither).
- * The object is created with O_EXCL and p->mode (fchmod, so the umask does
- * not change it), sized and pre-allocated.
- * Returns 0, or -EINVAL (bad name or parameter), -EEXIST (name taken,
- * nothing touched), -ENOSPC (no room in /dev/shm), -ENOMEM, -EACCES.
+ * The ring is built unnamed in /dev/shm (O_TMPFILE) with p->mode (fchmod,
+ * so the umask does not change it), sized and pre-allocated, the
+ * creator's endpoint registered and the header marked ready; only then is
+ * it linked to `name`, which never replaces an existing name. So an
+ * opener never sees a ring in the making, a failed create removes nothing
+ * (it never unlinks a name), and a creator killed at any point leaves no
+ * name behind.
+ * Returns 0, or -EINVAL (bad name or parameter), -EEXIST (the name exists,
+ * as anything, a symlink too: it is not touched), -ENOSPC (no room in
+ * /dev/shm), -ENOMEM, -ENOTSUP (ring type not built in), or the -errno of
+ * the system call that failed, named in the detail: -EMFILE / -ENFILE (no
+ * descriptor left), -EACCES / -EPERM (not allowed in /dev/shm), -EFBIG,
+ * -EOPNOTSUPP (/dev/shm does not support O_TMPFILE), -ENOENT (no
+ * /dev/shm); placement (topo.h) adds its own codes.
  */
 SHMRING_API int shmring_create(struct shmring *r, const char *name,
 			       const struct shmring_params *p, uint32_t role);
@@ -176,7 +188,8 @@ SHMRING_API int shmring_create(struct shmring *r, const char *name,
 /*
  * Create a ring with no name (a sealed memfd), for threads and fork()ed
  * children; shmring_fd() gives a descriptor to pass to another process,
- * which attaches with shmring_open_fd().
+ * which attaches with shmring_open_fd(). Returns what shmring_create
+ * does, less -EEXIST (memfd_create's codes for the object).
  */
 SHMRING_API int shmring_create_anon(struct shmring *r, const struct shmring_params *p,
 				    uint32_t role);
@@ -189,12 +202,20 @@ SHMRING_API int shmring_create_anon(struct shmring *r, const struct shmring_para
  * (header or size invalid: shmring_errdetail() names the field),
  * -EACCES / -EPERM (foreign owner or mode wider than accepted), -ELOOP
  * (symlink), -EBUSY (a single producer/consumer is already attached and
- * alive), -ENOSPC (endpoint table full), -ENOMEM.
+ * alive), -ENOSPC (endpoint table full of live processes, or of dead
+ * ones that still hold what only recovery may free: the detail says how
+ * many), -ENOMEM, -ENOTSUP (ring type not built in), -EMFILE / -ENFILE
+ * (no descriptor left), or another -errno of shm_open, fstat or mmap.
+ * A refused open writes nothing to the object. Entries of dead processes
+ * that hold nothing the ring needs are taken over (multi mode: MPMC runs
+ * recovery first when the table is full).
  */
 SHMRING_API int shmring_open(struct shmring *r, const char *name, uint32_t role,
 			     const struct shmring_open_opts *opts);
 
-/* Open a ring from a descriptor (memfd or shm fd); the fd is duplicated. */
+/* Open a ring from a descriptor (memfd or shm fd); the fd is duplicated.
+ * Returns what shmring_open does, less -ENOENT and -ELOOP, plus -EBADF
+ * (fd is not an open descriptor). */
 SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
 				const struct shmring_open_opts *opts);
 
@@ -204,7 +225,8 @@ SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
  * handle shares src's mapping when it needs the same access (observer
  * from an observer, producer/consumer from a writable handle), else it
  * maps the ring again; each handle is closed on its own.
- * Returns 0, or -EINVAL (closed handle, bad role), -EBUSY, -ENOMEM.
+ * Returns 0, or -EINVAL (closed handle, bad role), -EBUSY, -ENOSPC,
+ * -EPROTO, -ENOMEM, or what shmring_open_fd returns when it maps again.
  */
 SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role);
 
@@ -215,27 +237,36 @@ SHMRING_API int shmring_dup(struct shmring *dst, const struct shmring *src, uint
  * handle's key is cleared: every operation on it returns -EBADF. Safe on an
  * object another process shrank: the endpoint entry is cleared by the
  * kernel (no SIGBUS), and the handle is released in every case.
- * Returns 0, -EINVAL (NULL or closed handle), or -EIO (the object was
- * shrunk past this handle's endpoint entry, which could not be cleared;
- * the handle is released all the same).
+ * Returns 0, -EINVAL (NULL handle, or one already closed or never
+ * attached: nothing is done), or -EIO (the object was shrunk past this
+ * handle's endpoint entry, which could not be cleared; the handle is
+ * released all the same).
  */
 SHMRING_API int shmring_close(struct shmring *r);
 
-/* Remove the name; attached processes keep the ring until they close. */
+/* Remove the name; attached processes keep the ring until they close.
+ * Returns 0, or -EINVAL (bad name), -ENOENT (no such name), -EACCES
+ * (not allowed), or another -errno of shm_unlink. */
 SHMRING_API int shmring_unlink(const char *name);
 
 /*
  * Remove the name of a stale ring: its creator died before the ring was
- * ready, or its creator and every attached endpoint are dead. A live ring
- * is never unlinked (the name is moved aside atomically, re-checked, and
- * only then removed). Returns 0 (removed), -EBUSY (alive: the detail names
- * a live pid), -ENOENT, -EPERM (another user's object), -ELOOP (symlink),
- * -EPROTO (not a shmring object, or no header yet: cannot tell), -EAGAIN
- * (the name changed while it was checked; nothing removed), -EINVAL.
+ * ready, or its creator and every attached endpoint are dead, or nothing
+ * was ever written in the object (size 0, or a header page of zeroes: a
+ * creator killed before its header, which this library's create never
+ * leaves under a name but another program's may) and nothing changed its
+ * size or contents for 10 s (st_mtime). A live ring is never unlinked
+ * (the name is moved aside atomically, re-checked, and only then
+ * removed). Returns 0 (removed), -EBUSY (alive: the detail names a live
+ * pid; or unwritten but too recent to tell), -ENOENT, -EPERM (another
+ * user's object), -ELOOP (symlink), -EPROTO (not a shmring object:
+ * cannot tell), -EAGAIN (the name changed while it was checked; nothing
+ * removed), -EINVAL, -EIO, or the -errno of open/fstat/rename/unlink.
  */
 SHMRING_API int shmring_unlink_stale(const char *name);
 
-/* The ring's descriptor (kept open while attached). */
+/* The ring's descriptor (kept open while attached), or -EINVAL (NULL or
+ * closed handle). */
 SHMRING_API int shmring_fd(const struct shmring *r);
 
 /* shmring_fd_recv flags */
@@ -262,7 +293,14 @@ SHMRING_API int shmring_fd_recv(int sock, uint32_t flags);
 /* Text for a negative (or positive) errno returned by shmring. */
 SHMRING_API const char *shmring_strerror(int err);
 
-/* Detail of the calling thread's last failure ("" if none). */
+/*
+ * Detail of the calling thread's last failure ("" if none). The functions
+ * of this header that can fail (create, open, dup, close, unlink,
+ * unlink_stale, fd, fd_send, fd_recv, recover) clear it on entry and set
+ * it on each failure, so it describes the last of them that was called;
+ * the inline fast paths (push, pop, reserve, peek ...) leave it as it
+ * was, and their codes speak for themselves.
+ */
 SHMRING_API const char *shmring_errdetail(void);
 
 /* Liveness of an endpoint entry's process: 1 alive, 0 gone (or pid reused). */
