@@ -210,14 +210,16 @@ void shmring_deadline_after(struct timespec *ts, uint64_t ns)
 
 /*
  * The other side's state from the endpoint table: 1 if some endpoint of
- * that role belongs to a live process, -EPIPE if none does but at least
- * one registered endpoint of that role is a dead process, 0 if nobody of
- * that role is attached (not yet, or closed cleanly: keep waiting).
+ * that role belongs to a live process, 2 if none does but an entry is
+ * being taken (BUSY, by a registrant or a reaper, whose role is not
+ * known yet), -EPIPE if neither and at least one registered endpoint of
+ * that role is a dead process, 0 if nobody of that role is attached (not
+ * yet, or closed cleanly: keep waiting).
  */
 static int peer_state(const struct shmring *r, uint32_t peer_role)
 {
 	const struct shmring_endpoint *eps = shmring__ep_table(r);
-	int dead = 0;
+	int dead = 0, busy = 0;
 
 	for (uint32_t i = 0; i < r->ep_count; i++) {
 		const struct shmring_endpoint *e = &eps[i];
@@ -226,9 +228,10 @@ static int peer_state(const struct shmring *r, uint32_t peer_role)
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
 		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY) {
-			if (!shmring__ep_busy_dead(st))
-				return 1; /* being attached or taken over: someone is coming */
-			continue; /* its holder was killed mid-way: nobody is coming */
+			/* Being attached or taken over: maybe someone is
+			 * coming; a holder killed mid-way: nobody is. */
+			busy |= !shmring__ep_busy_dead(st);
+			continue;
 		}
 		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&e->role, SHMRING_RELAXED) != peer_role)
 			continue;
@@ -237,7 +240,7 @@ static int peer_state(const struct shmring *r, uint32_t peer_role)
 			return 1;
 		dead = 1;
 	}
-	return dead ? -EPIPE : 0;
+	return busy ? 2 : dead ? -EPIPE : 0;
 }
 
 static int ts_to_ns(const struct timespec *ts, uint64_t *ns)
@@ -325,8 +328,11 @@ static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *r
 	int ret;
 
 	r->wait.checked_ns = shmring__now_ns(CLOCK_MONOTONIC);
-	r->wait.gone[peer_role - 1] = gone;
 	ret = peer_state(r, peer_role);
+	/* A BUSY entry (2) may be a registrant of either side or a reaper:
+	 * keep the count for a later check to judge. */
+	if (ret != 2)
+		r->wait.gone[peer_role - 1] = gone;
 	if (ret == 0 && moved)
 		ret = -EPIPE; /* died, and its entry was freed before we looked */
 

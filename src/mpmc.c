@@ -342,7 +342,11 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
  * consumers never write a slot, so FIFO order leaves no place to put
  * them again. Not if the object was shrunk under us: then nothing is
  * written (the entry, freed through the kernel by ep_unregister, takes
- * the claim with it; the ring is unusable anyway).
+ * the claim with it; the ring is unusable anyway). A peer that shrinks
+ * the object between that fstat and these stores still raises SIGBUS:
+ * settling means slot and counter stores, which the kernel cannot do
+ * for us the way store_zero_guarded (region.c) stores one word. Close
+ * with nothing open writes nothing but the entry and has no such window.
  *
  * A claim mode we hold is not handed back here: the word lives in the
  * control page, which a peer may have cut off, and no compare-and-swap
@@ -362,8 +366,8 @@ static void mpmc_detach(struct shmring *r)
 	if (fstat(r->fd, &st) != 0 || (uint64_t)st.st_size < r->map_size)
 		return;
 	if (r->role == SHMRING_PRODUCER) {
-		shmring_mpmc_commit(r, 0);
-		shmring_atomic_fetch_add(&r->ctrl->prod_stats.skipped, k, SHMRING_RELAXED);
+		if (shmring_mpmc_commit(r, 0) == 0)
+			shmring_atomic_fetch_add(&r->ctrl->prod_stats.skipped, k, SHMRING_RELAXED);
 		return;
 	}
 	for (uint64_t i = 0; i < k; i++)

@@ -94,8 +94,8 @@ void shmring__side_gone(struct shmring *r, uint32_t role)
 		/* Acquire: pairs with the release store of state in registration. */
 		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
 
-		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring__ep_busy_dead(st))
-			return; /* someone is attaching */
+		/* A BUSY entry does not count: its role is not known, and
+		 * the waiter that reads the count checks for live peers. */
 		if (st == SHMRING_EP_ACTIVE &&
 		    shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == role &&
 		    shmring_pid_alive(shmring_atomic_load(&eps[i].pid, SHMRING_RELAXED),
@@ -307,7 +307,7 @@ static int role_alive(struct shmring *r, uint32_t hi, uint32_t role)
 		/* Acquire: pairs with the release store of state in registration. */
 		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
 
-		if (st == SHMRING_EP_BUSY)
+		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring__ep_busy_dead(st))
 			return 1; /* attaching: someone is coming */
 		if (st == SHMRING_EP_ACTIVE &&
 		    shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == role && !ep_dead(&eps[i]))
@@ -398,8 +398,11 @@ static int mpmc_recover(struct shmring *r, int automatic)
 				n += held;
 				continue;
 			}
-			/* Still ours to free: registration only takes FREE
-			 * entries, and the lock keeps other recoverers out. */
+			/* Still ours to free: registration takes only FREE
+			 * MPMC entries (ACTIVE ones of the dead only through
+			 * a kind's ep_idle, which MPMC does not have: its
+			 * full table calls this recovery instead), and the
+			 * lock keeps other recoverers out. */
 			ep_free(e);
 			shmring__side_gone(r, role);
 			n += automatic ? held : 1;

@@ -316,15 +316,33 @@ static bool ep_active_dead(struct shmring_endpoint *e)
 
 /*
  * Take entry e, whose state word read st, for `role`: one CAS from st to
- * our BUSY word, then fill it in. Returns 1 if it is ours.
+ * our BUSY word, then fill it in. Returns 1 if it is ours. An ACTIVE
+ * entry is taken only from a dead process (and, with idle_ops, only if it
+ * holds nothing the ring needs): the CAS cannot tell the dead owner's
+ * ACTIVE from the ACTIVE of a live process that took the entry over
+ * between our look and our CAS, so both are checked again once the entry
+ * is ours (shmring__ep_take_dead), and it is given back otherwise.
  */
-static int ep_take(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint32_t role)
+static int ep_take(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint32_t role,
+		   const struct shmring_kind_ops *idle_ops)
 {
-	/* Acquire on success: we read nothing of the previous owner's
-	 * before we own the entry; ep_fill overwrites every field. */
-	if (!shmring_atomic_cas(&e->state, &st, shmring__ep_busy_word(), SHMRING_ACQUIRE,
-				SHMRING_RELAXED))
+	uint32_t busy = shmring__ep_busy_word();
+
+	if (st == SHMRING_EP_ACTIVE) {
+		if (!shmring__ep_take_dead(e, st))
+			return 0;
+		if (idle_ops && !idle_ops->ep_idle(r, e)) {
+			/* Release: pairs with the acquire loads of state of
+			 * the table's readers; nothing of it was changed. */
+			shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE,
+					   SHMRING_RELAXED);
+			return 0;
+		}
+	} else if (!shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE, SHMRING_RELAXED)) {
+		/* Acquire on success: we read nothing of the previous
+		 * owner's before we own the entry; ep_fill overwrites it. */
 		return 0;
+	}
 	SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
 	ep_fill(e, role);
 	r->ep = e;
@@ -350,7 +368,7 @@ static int ep_register_multi(struct shmring *r, const struct shmring_hdr *h, uin
 			/* Relaxed: the CAS in ep_take is the acquire that owns it. */
 			uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
 
-			if ((st == SHMRING_EP_FREE || shmring__ep_busy_dead(st)) && ep_take(r, &eps[i], st, role))
+			if ((st == SHMRING_EP_FREE || shmring__ep_busy_dead(st)) && ep_take(r, &eps[i], st, role, NULL))
 				return 0;
 		}
 		dead = 0;
@@ -366,7 +384,7 @@ static int ep_register_multi(struct shmring *r, const struct shmring_hdr *h, uin
 				dead += pass == 0;
 				if ((shmring_atomic_load(&e->role, SHMRING_RELAXED) == role) != (pass == 0))
 					continue;
-				if (ops->ep_idle && ops->ep_idle(r, e) && ep_take(r, e, st, role))
+				if (ops->ep_idle && ops->ep_idle(r, e) && ep_take(r, e, st, role, ops))
 					return 0;
 			}
 		}
@@ -409,7 +427,7 @@ static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t 
 				return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
 						     role == SHMRING_PRODUCER ? "producer" : "consumer",
 						     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
-			if (ep_take(r, e, st, role))
+			if (ep_take(r, e, st, role, NULL))
 				return 0;
 			continue;
 		}
