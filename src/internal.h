@@ -158,7 +158,7 @@ SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 /* Store 0 into a 32-bit word of the mapping through the kernel
  * (FUTEX_WAKE_OP, region.c): never SIGBUS, -EFAULT where a peer cut the
  * object short. Slow paths only (close, detach). */
-SHMRING_HIDDEN int shmring__store_zero_guarded(void *word);
+SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release fence */
 
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -200,10 +200,9 @@ static void msg_detach(struct shmring *r)
 	if (r->type != SHMRING_MSG_MPSC || !r->ep)
 		return;
 	SHMRING__FAULT(SHMRING_FAULT_MSG_DETACH);
-	/* Release: our writes into the record happen before recovery pads
-	 * it and the consumer zeroes it; pairs with the acquire load of pid
-	 * in ep_alive (the kernel's exchange is the store this orders). */
-	shmring_atomic_fence(SHMRING_RELEASE);
+	/* Release (a fence in shmring__store_zero_guarded): our writes into
+	 * the record happen before recovery pads it and the consumer zeroes
+	 * it; pairs with the acquire load of pid in ep_alive. */
 	if (shmring__store_zero_guarded(&r->ep->pid) == 0)
 		r->ep = NULL; /* left to recovery: close does not free it */
 }

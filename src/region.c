@@ -457,6 +457,9 @@ static int store_zero_guarded(void *word)
 
 int shmring__store_zero_guarded(void *word)
 {
+	/* Release: the caller's writes happen before the kernel's store is
+	 * seen; pairs with the acquire load of that word by its readers. */
+	atomic_thread_fence(memory_order_release);
 	return store_zero_guarded(word);
 }
 
