@@ -364,6 +364,15 @@ static int ks_producer(struct shmring *r, struct ks_shared *sh, uint64_t stream,
 	struct timespec dl;
 	int ret = shmring_dup(&q, r, SHMRING_PRODUCER);
 
+	/* -ENOSPC is documented while every free entry is held by a dead
+	 * producer whose record the consumer has not recovered yet; it
+	 * must pass once the consumer catches up (bounded: 10 s). */
+	for (int tries = 0; ret == -ENOSPC && tries < 10000; tries++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+		ret = shmring_dup(&q, r, SHMRING_PRODUCER);
+	}
 	if (ret == -ENOSPC)
 		return 20;
 	if (ret)
@@ -419,6 +428,11 @@ static int ks_consumer(struct shmring *r, struct ks_shared *sh)
 			if (n == -ETIMEDOUT)
 				continue;
 		}
+		/* Every producer gone, one of them dead (at the end, the last
+		 * ones close while a killed one's entry is still being
+		 * reaped): said once; producers may still come. */
+		if (n == -EPIPE)
+			continue;
 		if (n < (int)sizeof(struct t_msg))
 			return 3;
 		memcpy(&m, p, sizeof(m));
@@ -454,8 +468,11 @@ static void ks_reap(pid_t pid, int killed, uint64_t stream)
  * three last producers send 300 messages each and exit. The endpoint
  * table holds 8 producers and the consumer runs shmring_recover() every
  * 32 messages and whenever it waited 10 ms for nothing, so a restart
- * gets -ENOSPC only if the dead keep their entries (a wedged ring). No restart gets -ENOSPC, no wait for room
- * wedges, and every stream arrives in order with every checksum: all of
+ * gets -ENOSPC only while every free entry is held by a dead producer
+ * whose record the consumer has not recovered yet (a busy machine can
+ * delay the consumer): a restart retries that for up to 10 s, and never
+ * getting in means the dead keep their entries (a wedged ring). No
+ * restart is locked out, no wait for room wedges, and every stream arrives in order with every checksum: all of
  * its commits (a producer killed between commit and its count may have
  * one more).
  */
