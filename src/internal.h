@@ -148,6 +148,7 @@ SHMRING_HIDDEN bool shmring__ep_busy_dead(uint32_t st);
 #define SHMRING_FAULT_EP_REAPING 2 /* recovery: a dead entry taken (BUSY), not yet freed */
 #define SHMRING_FAULT_SET_CTL_OPENED 20 /* set poll: an announced ring opened, not yet a member */
 #define SHMRING_FAULT_MSG_DETACH 40 /* close: MPSC producer, reservation open, before its guarded store */
+#define SHMRING_FAULT_MPMC_CLAIMS 41 /* MPMC attach: between loading the two claim counters */
 SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 #define SHMRING__FAULT(point)                                   \
 	do {                                                    \

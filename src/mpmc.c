@@ -379,19 +379,49 @@ static void mpmc_detach(struct shmring *r)
 	shmring_mpmc_release(r);
 }
 
+/*
+ * The two claim counters, read as a consistent pair: p - t <= capacity.
+ * On a live ring a reader preempted between its two loads can see the
+ * other side laps ahead (either order of the loads), so an inconsistent
+ * pair is read again; one that stays the same twice in a row, or keeps
+ * changing for 1000 reads, is corruption (-EPROTO).
+ */
+static int mpmc_claims(const struct shmring *r, uint64_t *pp, uint64_t *tp)
+{
+	struct shmring_ctrl *c = r->ctrl;
+	uint64_t p = 0, t = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t p0 = p, t0 = t;
+
+		/* Acquire: pairs with the release CASes of the claim counters
+		 * (P0a: the cons.claim loaded next is at least the one the
+		 * producers' claim was made against). */
+		p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
+		SHMRING__FAULT(SHMRING_FAULT_MPMC_CLAIMS);
+		t = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+		if (p - t <= r->capacity || t - p <= r->capacity) {
+			*pp = p;
+			*tp = t;
+			return 0;
+		}
+		if (i > 0 && p == p0 && t == t0)
+			break;
+	}
+	return shmring__fail(-EPROTO, "positions are inconsistent: producer claim %llu, consumer claim %llu, capacity %llu",
+			     (unsigned long long)p, (unsigned long long)t,
+			     (unsigned long long)r->capacity);
+}
+
 /* The read-only checks of attach (the claim counters, the claim-mode
  * words), made before the endpoint is registered. */
 static int mpmc_check(const struct shmring *r)
 {
 	struct shmring_ctrl *c = r->ctrl;
-	/* Acquire: pairs with the release CASes of the claim counters. */
-	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
-	uint64_t t = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+	uint64_t p, t;
 
-	if (p - t > r->capacity && t - p > r->capacity)
-		return shmring__fail(-EPROTO, "positions are inconsistent: producer claim %llu, consumer claim %llu, capacity %llu",
-				     (unsigned long long)p, (unsigned long long)t,
-				     (unsigned long long)r->capacity);
+	if (mpmc_claims(r, &p, &t) < 0)
+		return -EPROTO;
 	for (uint32_t side = 0; side < 2; side++) {
 		uint32_t w = shmring_atomic_load(&shmring__mpmc_block(c)->solo[side], SHMRING_RELAXED);
 
@@ -405,14 +435,11 @@ static int mpmc_check(const struct shmring *r)
 static int mpmc_attach(struct shmring *r)
 {
 	struct shmring_ctrl *c = r->ctrl;
-	/* Acquire: pairs with the release CASes of the claim counters. */
-	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_ACQUIRE);
-	uint64_t t = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
+	uint64_t p, t;
 
-	if (p - t > r->capacity && t - p > r->capacity)
-		return shmring__fail(-EPROTO, "positions are inconsistent: producer claim %llu, consumer claim %llu, capacity %llu",
-				     (unsigned long long)p, (unsigned long long)t,
-				     (unsigned long long)r->capacity);
+	/* Again: a peer may have changed them since mpmc_check. */
+	if (mpmc_claims(r, &p, &t) < 0)
+		return -EPROTO;
 	if (r->ep) {
 		struct shmring_mpmc_block *b = shmring__mpmc_block(c);
 		uint32_t idx = shmring__ep_index(r, r->ep);

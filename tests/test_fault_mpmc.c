@@ -16,6 +16,7 @@
  * The stops and kills come from mpmc.h's fault hook (this test's inlined
  * copy of the fast path only).
  */
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -29,6 +30,7 @@ static void t_fault_hook(int point);
 #define SHMRING_MPMC_SOLO_RUN 8u
 
 #include "common.h"
+#include "../src/internal.h"
 
 #include <shmring/mpmc.h>
 #include <shmring/wait.h>
@@ -459,5 +461,94 @@ Test(fault_mpmc, producers_keep_high_water, .timeout = 60)
 			cr_assert_eq(shmring_mpmc_try_pop(&c, &v), 0);
 	}
 	shmring_close(&c);
+	shmring_close(&ring);
+}
+
+/* ---- attaching to a ring in full flow ---- */
+
+/*
+ * One producer and one consumer thread stream through a 2-slot ring while
+ * the test attaches and closes another producer 2,000 times. An attach
+ * reads both claim counters; a reader preempted between its two loads
+ * (the library's test hook sleeps there, on every other call) sees the
+ * streaming pair laps apart, which is not corruption: every attach must
+ * succeed (each such attach was refused with -EPROTO; under load the
+ * oversubscribed thread stress and the recovery chaos test hit it).
+ */
+static _Atomic unsigned claims_calls;
+
+static void claims_hook(int point)
+{
+	if (point == SHMRING_FAULT_MPMC_CLAIMS && atomic_fetch_add(&claims_calls, 1) % 2 == 0) {
+		struct timespec ts = { 0, 200000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+struct flow {
+	struct shmring *ring;
+	_Atomic int stop;
+};
+
+static void *flow_prod(void *arg)
+{
+	struct flow *f = arg;
+	struct shmring h;
+	uint64_t v = 0;
+
+	if (shmring_dup(&h, f->ring, SHMRING_PRODUCER) < 0)
+		return (void *)1;
+	while (!atomic_load(&f->stop))
+		v += shmring_mpmc_try_push(&h, &v) == 0;
+	shmring_close(&h);
+	return NULL;
+}
+
+static void *flow_cons(void *arg)
+{
+	struct flow *f = arg;
+	struct shmring h;
+	uint64_t v;
+
+	if (shmring_dup(&h, f->ring, SHMRING_CONSUMER) < 0)
+		return (void *)1;
+	while (!atomic_load(&f->stop))
+		(void)shmring_mpmc_try_pop(&h, &v);
+	shmring_close(&h);
+	return NULL;
+}
+
+Test(fault_mpmc, attach_during_traffic, .timeout = 120)
+{
+	struct shmring ring, p;
+	struct flow f = { .ring = &ring };
+	pthread_t tp, tc;
+	void *rp, *rc;
+	unsigned refused = 0;
+	int first = 0;
+
+	make(&ring, 2, 0);
+	cr_assert_eq(pthread_create(&tp, NULL, flow_prod, &f), 0);
+	cr_assert_eq(pthread_create(&tc, NULL, flow_cons, &f), 0);
+	shmring__test_fault_hook = claims_hook;
+	for (unsigned i = 0; i < 2000; i++) {
+		int ret = shmring_dup(&p, &ring, SHMRING_PRODUCER);
+
+		if (ret < 0) {
+			refused++;
+			first = first ? first : ret;
+			continue;
+		}
+		shmring_close(&p);
+	}
+	shmring__test_fault_hook = NULL;
+	atomic_store(&f.stop, 1);
+	pthread_join(tp, &rp);
+	pthread_join(tc, &rc);
+	cr_assert_null(rp);
+	cr_assert_null(rc);
+	cr_assert_eq(refused, 0, "%u of 2000 attaches refused (first: %d, %s)", refused, first,
+		     shmring_errdetail());
 	shmring_close(&ring);
 }
