@@ -259,6 +259,28 @@ static void kill_consumer(struct shared *sh, pid_t pid, uint64_t *again)
 	*again += settle(sh);
 }
 
+/*
+ * Stream P_STREAM0 is flowing to the live consumer cons: let 100 more
+ * messages through, stop the producer, wait until the consumer has every
+ * committed message, end both and check that nothing went wrong.
+ */
+static void flow_on_and_finish(struct shared *sh, pid_t prod, pid_t cons)
+{
+	uint64_t from = LD(sh->next[P_STREAM0]);
+
+	while (LD(sh->next[P_STREAM0]) < from + 100)
+		usleep(500);
+	ST(sh->stop, 1);
+	t_wait_ok(prod, "producer");
+	while (LD(sh->next[P_STREAM0]) != LD(sh->committed[P_STREAM0]))
+		usleep(500);
+	ST(sh->finish, 1);
+	t_wait_ok(cons, "consumer");
+	cr_assert_eq(LD(sh->bad), 0);
+	munmap(sh, sizeof(*sh));
+}
+
+
 static void wait_progress(struct shared *sh, uint64_t more)
 {
 	uint64_t from[3];
@@ -386,18 +408,7 @@ Test(fault_set, live_consumer_keeps_its_set, .timeout = 60)
 	cr_assert(strstr(shmring_errdetail(), "alive") || strstr(shmring_errdetail(), "live"), "%s",
 		  shmring_errdetail());
 	/* The live set goes on undisturbed. */
-	uint64_t from = LD(sh->next[P_STREAM0]);
-
-	while (LD(sh->next[P_STREAM0]) < from + 100)
-		usleep(500);
-	ST(sh->stop, 1);
-	t_wait_ok(prod, "producer");
-	while (LD(sh->next[P_STREAM0]) != LD(sh->committed[P_STREAM0]))
-		usleep(500);
-	ST(sh->finish, 1);
-	t_wait_ok(cons, "consumer");
-	cr_assert_eq(LD(sh->bad), 0);
-	munmap(sh, sizeof(*sh));
+	flow_on_and_finish(sh, prod, cons);
 }
 
 /*
@@ -426,18 +437,7 @@ Test(fault_set, stale_set_with_linked_producers_is_kept_and_taken, .timeout = 60
 	cr_assert_eq(shmring_unlink_stale(tab), -EBUSY, "%s", shmring_errdetail());
 	cr_assert_eq(shmring_unlink_stale(ctl), -EBUSY, "%s", shmring_errdetail());
 	cons = start_consumer(sh, 2, 0);
-	uint64_t from = LD(sh->next[P_STREAM0]);
-
-	while (LD(sh->next[P_STREAM0]) < from + 100)
-		usleep(500);
-	ST(sh->stop, 1);
-	t_wait_ok(prod, "producer");
-	while (LD(sh->next[P_STREAM0]) != LD(sh->committed[P_STREAM0]))
-		usleep(500);
-	ST(sh->finish, 1);
-	t_wait_ok(cons, "consumer");
-	cr_assert_eq(LD(sh->bad), 0);
-	munmap(sh, sizeof(*sh));
+	flow_on_and_finish(sh, prod, cons);
 }
 
 static int count_msg(void *arg, const struct shmring_set_msg *m)
