@@ -325,10 +325,10 @@ SHMRING_API uint64_t shmring__proc_start_time(int32_t pid);
  * Callable by any process attached to the ring (not through an observer's
  * read-only handle), at any time, concurrently with traffic.
  * Returns the number of endpoints recovered (0: none dead), or -EINVAL
- * (closed handle), -EPERM (observer handle; message ring: not the
- * consumer's), -EBUSY (another live process is recovering this ring now),
- * -ENOTSUP (ring type without recovery), -EPROTO (message ring: positions
- * corrupt).
+ * (NULL or closed handle, or a ring type without recovery), -EPERM
+ * (observer handle; message ring: not the consumer's), -EBUSY (another
+ * live process is recovering this ring now), -EPROTO (message ring:
+ * positions corrupt).
  */
 SHMRING_API int shmring_recover(struct shmring *r);
 
