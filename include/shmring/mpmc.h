@@ -221,6 +221,8 @@ extern "C" {
  * Producer slow path: recompute how far producers may write (the cached
  * limit in r->cached) so that `want` positions from `t` fit if they can.
  * Returns 0, or -EPROTO when the ring's positions are impossible.
+ * Internal, as the two below: exported only because the inline fast path
+ * calls them (src/libshmring.map); not API.
  */
 SHMRING_API int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want);
 

@@ -175,8 +175,9 @@ typedef int shmring_wait_ready_fn(struct shmring *r, void *arg);
 SHMRING_API int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready,
 				   void *arg, const struct timespec *deadline);
 
-/* Slow paths of shmring_wake(); not for direct use. shmring__wake_setup
- * returns 0, or -EBADF (closed or observer handle). */
+/* Slow paths of shmring_wake(); not for direct use (internal, exported
+ * only because the inline shmring_wake() calls them: src/libshmring.map).
+ * shmring__wake_setup returns 0, or -EBADF (closed or observer handle). */
 SHMRING_API int shmring__wake_setup(struct shmring *r, uint32_t side);
 SHMRING_API int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n);
 
