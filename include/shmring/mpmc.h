@@ -657,7 +657,8 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, ui
 
 /*
  * All or nothing: pop n elements, or none. Returns n, -EAGAIN (fewer
- * available), -EINVAL (n larger than the capacity) or -EBADF.
+ * available), -EINVAL (n larger than the capacity), -EBADF or -EPROTO
+ * (the consumers' claim mode word names no endpoint).
  */
 SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
@@ -724,7 +725,8 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 /*
  * Zero copy, consumer: claim up to n consecutive messages to read in place
  * from *pos on (slot i is shmring_slot(r, *pos + i)). Returns the count
- * (0 when empty), -EBUSY (a peek is outstanding) or -EBADF. Producers
+ * (0 when empty), -EBUSY (a peek is outstanding), -EBADF or -EPROTO (the
+ * consumers' claim mode word names no endpoint). Producers
  * cannot reuse the slots (nor, after a lap, any slot) until
  * shmring_mpmc_release: release soon.
  */

@@ -118,8 +118,9 @@ struct shmring_set_member_stats {
  * Returns 0, -EINVAL, -EEXIST (the set's consumer is alive, the control
  * ring's name is taken by something that is not a set's control ring, or
  * the table's by an object that is not a table left by a dead set),
- * -ENOMEM, -ENOSPC (no room in /dev/shm), -ENOTSUP (built without
- * liburcu), or what shmring_create returns.
+ * -ENOMEM, -ENOSPC (no room in /dev/shm), or what shmring_create returns.
+ * A library built without liburcu has no ring sets: none of the
+ * functions of this header.
  */
 SHMRING_API int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flags);
 

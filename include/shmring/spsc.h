@@ -210,8 +210,9 @@ SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
 
 /*
  * Copy the oldest element out of the ring.
- * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle of an SPSC
- * ring) or -EPROTO (producer state corrupt).
+ * Returns 0, -EAGAIN (empty) or -EBADF (not a consumer handle of an
+ * SPSC ring). It reads only the slot's sequence word, never the
+ * producer's position, so it has no -EPROTO.
  */
 SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 {

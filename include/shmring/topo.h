@@ -222,7 +222,7 @@ SHMRING_API int shmring_bind_thread_cpus(const int *cpus, size_t n);
 
 /*
  * A one-line summary of a topology for logs and the benchmark, e.g.
- * "1 node, 2 cores, 2 CPUs, L3 32768 KiB shared by 2 CPUs, line 64 B".
+ * "1 node(s), 2 core(s), 2 CPU(s), L3 32768 KiB shared by 2 CPU(s), line 64 B".
  * Returns the length snprintf would have written, or -EINVAL / -ENOTSUP.
  */
 SHMRING_API int shmring_topo_describe(const struct shmring_topo *t, char *buf, size_t len);

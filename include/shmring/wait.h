@@ -170,7 +170,9 @@ typedef int shmring_wait_ready_fn(struct shmring *r, void *arg);
  * following the handle's policy. deadline: absolute CLOCK_MONOTONIC, NULL
  * for none. Returns 0 (ready), ready's negative result, -ETIMEDOUT,
  * -EPIPE (the other side's endpoints all died), -EINTR (only with
- * SHMRING_WAIT_F_EINTR), -EINVAL (bad side or deadline).
+ * SHMRING_WAIT_F_EINTR), -EINVAL (NULL or closed handle, NULL ready, bad
+ * side or deadline), -EBADF (an observer's handle, or one inherited over
+ * fork()).
  */
 SHMRING_API int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready,
 				   void *arg, const struct timespec *deadline);
@@ -314,7 +316,8 @@ SHMRING_INLINE void shmring_spsc__flush(struct shmring *r)
 /*
  * Push one element, waiting while the ring is full; then wake a sleeping
  * consumer. Returns 0, -ETIMEDOUT, -EPIPE (consumer died), -EINTR (with
- * SHMRING_WAIT_F_EINTR), -EINVAL, -EPROTO.
+ * SHMRING_WAIT_F_EINTR), -EINVAL, -EBADF (not a producer handle),
+ * -EPROTO.
  */
 SHMRING_INLINE int shmring_spsc_push_wait(struct shmring *r, const void *elem,
 					  const struct timespec *deadline)
@@ -338,7 +341,8 @@ SHMRING_INLINE int shmring_spsc_push_wait(struct shmring *r, const void *elem,
 /*
  * Pop one element, waiting while the ring is empty; then wake a producer
  * waiting for room. Returns 0, -ETIMEDOUT, -EPIPE (producer died and the
- * ring is empty), -EINTR (with SHMRING_WAIT_F_EINTR), -EINVAL, -EPROTO.
+ * ring is empty), -EINTR (with SHMRING_WAIT_F_EINTR), -EINVAL, -EBADF
+ * (not a consumer handle), -EPROTO.
  */
 SHMRING_INLINE int shmring_spsc_pop_wait(struct shmring *r, void *elem,
 					 const struct timespec *deadline)
