@@ -15,6 +15,8 @@ packages=(
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
 	libclang-rt-14-dev spin stress-ng
+	# manual pages: the man test renders every page with groff and man
+	groff-base man-db
 )
 
 missing=()
