@@ -17,7 +17,10 @@ functions, compiled into the user's program, refer to them (names with the
     headers declare SHMRING_API or SHMRING_INLINE without the marker;
   - a list is not sorted.
 
-Usage: check_symbols.py MAP LIBSHMRING_SO FFI_OBJECT_OR_ARCHIVE INCLUDE_DIR [NM]
+Usage: check_symbols.py [--without=HEADER.h]... MAP LIBSHMRING_SO
+                        FFI_OBJECT_OR_ARCHIVE INCLUDE_DIR [NM]
+--without names a public header whose functions this build of the library
+leaves out (set.h without liburcu): they must then not be exported.
 """
 import re
 import subprocess
@@ -59,13 +62,16 @@ def nm(nm_prog, args):
     return rows
 
 
-def header_names(include_dir):
-    """Function (and data) names declared SHMRING_API / SHMRING_INLINE."""
+def header_names(include_dir, only=None):
+    """Function (and data) names declared SHMRING_API / SHMRING_INLINE
+    (in the headers named `only`, or in all)."""
     import glob
     import os
 
     names = set()
     for path in sorted(glob.glob(os.path.join(include_dir, "*.h"))):
+        if only is not None and os.path.basename(path) not in only:
+            continue
         text = strip_comments(open(path, encoding="utf-8").read())
         for m in re.finditer(r"\bSHMRING_(?:API|INLINE)\b", text):
             line_start = text.rfind("\n", 0, m.start()) + 1
@@ -83,11 +89,15 @@ def header_names(include_dir):
 
 
 def main():
-    if len(sys.argv) not in (5, 6):
+    args = sys.argv[1:]
+    without = [a.split("=", 1)[1] for a in args if a.startswith("--without=")]
+    args = [a for a in args if not a.startswith("--without=")]
+    if len(args) not in (4, 5):
         sys.exit(__doc__)
-    map_path, lib, ffi, include_dir = sys.argv[1:5]
-    nm_prog = sys.argv[5] if len(sys.argv) == 6 else "nm"
+    map_path, lib, ffi, include_dir = args[:4]
+    nm_prog = args[4] if len(args) == 5 else "nm"
     errors = []
+    left_out = header_names(include_dir, without) if without else set()
 
     public, exceptions = read_map(map_path)
     for label, lst in (("public list", public), ("exception list", exceptions)):
@@ -108,8 +118,10 @@ def main():
     exported = {name.split("@")[0] for t, name in nm(nm_prog, ["-D", "--defined-only", lib]) if t != "A"}
     for n in sorted(exported - listed):
         errors.append(f"{lib}: exports {n}, which the map does not list")
-    for n in sorted(listed - exported):
+    for n in sorted(listed - exported - left_out):
         errors.append(f"{lib}: does not export {n}, which the map lists")
+    for n in sorted(left_out & exported):
+        errors.append(f"{lib}: exports {n}, which this build should leave out ({', '.join(without)})")
     for n in sorted(exported):
         if "__" in n and n not in exceptions:
             errors.append(f"{lib}: exports the internal name {n}")
