@@ -16,13 +16,15 @@ Fails when
   - groff -man -ww warns about a page (run with the pages laid out as
     man1/, man3/, man7/, so that .so links resolve as they do installed),
     or a line of it does not fit in 80 columns;
-  - with man-db installed: `man -M DIR --warnings=w SECTION NAME` does not
-    find and render a page for every public name, program and overview,
-    or warns.
+  - with man-db installed: `man -M DIR -w SECTION NAME...` does not find
+    the page (through its link) of every public name, program and
+    overview, or `man --warnings=w` warns about a full page or renders a
+    line wider than 80 columns.
 
 Usage: check_man.py MAN_DIR MAP VERSION PAGE...
 Exits 77 (skipped) when groff is not installed.
 """
+import concurrent.futures
 import os
 import re
 import shutil
@@ -146,8 +148,9 @@ def main():
             sec = f.rsplit(".", 1)[1]
             os.makedirs(os.path.join(tmp, f"man{sec}"), exist_ok=True)
             shutil.copy(os.path.join(man_dir, f), os.path.join(tmp, f"man{sec}", f))
-        env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH="80", MANPAGER="cat", PAGER="cat")
-        for f in present:
+        env = dict(os.environ, LC_ALL="C.UTF-8", MANWIDTH=str(WIDTH), MANPAGER="cat", PAGER="cat")
+
+        def groff_check(f):
             sec = f.rsplit(".", 1)[1]
             # -ww: every warning; plain text 78 columns wide, as man shows
             # it in an 80-column terminal, to see what does not fit.
@@ -155,24 +158,51 @@ def main():
                                 "-P-o", f"man{sec}/{f}"], cwd=tmp, env=env, capture_output=True,
                                text=True)
             if r.returncode != 0 or r.stderr.strip():
-                errors.append(f"groff on {f}: {r.stderr.strip() or 'exit ' + str(r.returncode)}")
+                return f"groff on {f}: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
             wide = [line for line in r.stdout.splitlines() if len(line) > WIDTH]
             if wide:
-                errors.append(f"{f}: {len(wide)} line(s) wider than {WIDTH} columns: '{wide[0].strip()}'")
+                return f"{f}: {len(wide)} line(s) wider than {WIDTH} columns: '{wide[0].strip()}'"
+            return None
 
         man = shutil.which("man")
+
+        def man_check(f):
+            base, sec = f.rsplit(".", 1)
+            r = subprocess.run([man, "-M", tmp, "--warnings=w", sec, base], env=env,
+                               capture_output=True, text=True)
+            if r.returncode != 0 or r.stderr.strip() or base not in r.stdout:
+                return f"man {sec} {base}: {r.stderr.strip() or 'exit ' + str(r.returncode)}"
+            if max(len(line) for line in r.stdout.splitlines()) > WIDTH:
+                return f"man {sec} {base}: lines wider than {WIDTH} columns"
+            return None
+
+        # Link pages are their target's text: render the full pages; the
+        # links are checked above and resolved by man -w below.
+        jobs = [(groff_check, f) for f in sorted(full)]
         if man:
-            topics = [(n, "3") for n in public]
-            topics += [(f.rsplit(".", 1)[0], f.rsplit(".", 1)[1]) for f in present
-                       if not f.endswith(".3")]
-            for n, sec in topics:
-                # Finds the page by name as `man NAME` does, follows .so.
-                r = subprocess.run([man, "-M", tmp, "--warnings=w", sec, n], env=env,
+            jobs += [(man_check, f) for f in sorted(full)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            errors += [e for e in pool.map(lambda j: j[0](j[1]), jobs) if e]
+
+        if man:
+            # Every public name, program and overview, as `man NAME` finds
+            # it (following .so links), in one call per section.
+            topics = {"3": list(public)}
+            for f in present:
+                base, sec = f.rsplit(".", 1)
+                if sec != "3":
+                    topics.setdefault(sec, []).append(base)
+            for sec, names in sorted(topics.items()):
+                r = subprocess.run([man, "-M", tmp, "-w", sec] + names, env=env,
                                    capture_output=True, text=True)
-                if r.returncode != 0 or r.stderr.strip() or n not in r.stdout:
-                    errors.append(f"man {sec} {n}: {r.stderr.strip() or 'exit ' + str(r.returncode)}")
-                elif max(len(line) for line in r.stdout.splitlines()) > WIDTH:
-                    errors.append(f"man {sec} {n}: lines wider than {WIDTH} columns")
+                found = r.stdout.split()
+                if r.returncode != 0 or r.stderr.strip() or len(found) != len(names):
+                    errors.append(f"man -w {sec}: {r.stderr.strip() or 'exit ' + str(r.returncode)}")
+                    continue
+                for n, path in zip(names, found):
+                    if os.path.basename(path).rsplit(".", 1)[0] not in [n] + [
+                            links.get(f"{n}.{sec}", "").rsplit(".", 1)[0]]:
+                        errors.append(f"man -w {sec} {n}: found {path}")
         else:
             print("note: man-db is not installed: checked with groff only")
 
