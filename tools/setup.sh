@@ -11,6 +11,9 @@ packages=(
 	linux-libc-dev
 	# libraries
 	libhwloc-dev hwloc liburcu-dev libcriterion-dev
+	# static linking (pkg-config --static, tools/examples.sh): hwloc.pc's
+	# Libs.private names -ludev, which libhwloc-dev does not pull in
+	libudev-dev
 	# benchmark baselines and plots
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator

@@ -29,6 +29,10 @@ run_suite() {
 
 # Each suite runs even if an earlier one failed; the status reports all.
 run_suite build -Dwerror=true || true
+# The examples, built and run against an installed copy of the library
+# through its pkg-config file (shared and static), and the README's code
+# checked against them.
+bash tools/examples.sh build-examples || failed+=("examples")
 CC=clang run_suite build-clang -Dwerror=true || true
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true || true
