@@ -89,10 +89,11 @@ int shmring__wake_setup(struct shmring *r, uint32_t side)
 	if (!r->ctrl || (r->key & 0xffu) == SHMRING_OBSERVER)
 		return -EBADF;
 
-	int light = r->wait.mode == SHMRING_WAIT_SLEEP ? !!(r->wait.flags & SHMRING_WAIT_F_LIGHT)
-						      : !(r->wait.flags & SHMRING_WAIT_F_FENCE);
+	/* Fence unless asked: a light waker makes every sleeper's arm send
+	 * barrier interrupts to the cores of all registered processes, ours
+	 * and unrelated ones (wait.h argues the choice). */
+	int light = (r->wait.flags & SHMRING_WAIT_F_LIGHT) && !(r->wait.flags & SHMRING_WAIT_F_FENCE);
 
-	/* Mode SLEEP: fence unless asked (the choice is argued in wait.h). */
 	if (light && shmring_wait_light()) {
 		/* Announce before the first light wake: a sleeper that reads
 		 * light == 0 after its seq_cst waiter increment is ordered
@@ -348,6 +349,23 @@ static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *r
 	return ret > 0 ? 1 : ret < 0 ? ret : -EPIPE;
 }
 
+/* Liveness, when a wait (or an outside waiter's arm) starts: if this
+ * handle's last check is a slice old (however short its waits are), or a
+ * peer's entry was freed since (the death count moved). As check_peer. */
+static int check_due(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg)
+{
+	uint64_t slice = slice_ns(r);
+
+	/* checked_ns 0: never checked, or a check asked for (ready.c, when a
+	 * peer's pidfd fired). */
+	if (r->wait.checked_ns == 0 ||
+	    (slice != UINT64_MAX &&
+	     (shmring__now_ns(CLOCK_MONOTONIC) - r->wait.checked_ns >= slice ||
+	      gone_moved(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER))))
+		return check_peer(r, side, ready, arg);
+	return 0;
+}
+
 /*
  * Spin for up to budget_ns (UINT64_MAX: until the deadline). Returns > 0
  * ready, < 0 an error, 0 budget spent. *spent gets the time spun.
@@ -402,6 +420,37 @@ static int arm_barrier(struct shmring_wait *w)
 	return 0;
 }
 
+/*
+ * S1..S4 of the argument in wait.h: bump the epoch, count this waiter
+ * once (*armed), barrier, re-check. Returns ready()'s result (> 0 ready,
+ * < 0 error, 0 not ready: the caller may sleep on the returned *v).
+ * *poll_ns is lowered to the fallback slice when a light waker cannot be
+ * made to see this waiter.
+ */
+static int arm_once(struct shmring *r, struct shmring_wait *w, shmring_wait_ready_fn *ready, void *arg,
+		    int *armed, uint32_t *v, uint64_t *poll_ns)
+{
+	/* S1, seq_cst RMW: announces this arming to wakers (W3). */
+	*v = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
+	if (!*armed) {
+		/* S2, seq_cst RMW: the waiter count wakers test first. */
+		shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
+		*armed = 1;
+	}
+	if (arm_barrier(w) < 0 && *poll_ns > FALLBACK_SLICE_NS)
+		*poll_ns = FALLBACK_SLICE_NS; /* a light waker cannot see us: poll */
+	/* S4 */
+	return ready(r, arg);
+}
+
+static void disarm(struct shmring_wait *w)
+{
+	/* Release: our reads of the ring happen before a waker that reads
+	 * the smaller count skips its wake (a skipped wake is only ever one
+	 * for a sleeper that has left). */
+	shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
+}
+
 /* The park: S1..S5 of the argument in wait.h, looping until ready. */
 static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg,
 		uint64_t deadline)
@@ -416,21 +465,12 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 	int armed = 0, ret;
 
 	for (;;) {
-		/* S1, seq_cst RMW: announces this arming to wakers (W3). */
-		uint32_t v = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
+		uint32_t v;
+		uint64_t was = slice;
 
-		if (!armed) {
-			/* S2, seq_cst RMW: the waiter count wakers test first. */
-			shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
-			armed = 1;
-		}
-		if (arm_barrier(w) < 0 && slice > FALLBACK_SLICE_NS) {
-			/* A light waker cannot be made to see us: poll. */
-			slice = FALLBACK_SLICE_NS;
+		ret = arm_once(r, w, ready, arg, &armed, &v, &slice);
+		if (slice != was)
 			next_check = add_sat(now, slice);
-		}
-		/* S4 */
-		ret = ready(r, arg);
 		if (ret) {
 			ret = ret > 0 ? 0 : ret;
 			break;
@@ -461,10 +501,7 @@ static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, 
 		/* Woken, EAGAIN (E moved), timed out, EINTR or spurious: re-arm
 		 * (S1) and re-check (S4). The waiter count stays published. */
 	}
-	/* Release: our reads of the ring happen before a waker that reads
-	 * the smaller count skips its wake (a skipped wake is only ever one
-	 * for a sleeper that has left). */
-	shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
+	disarm(w);
 	return ret;
 }
 
@@ -486,18 +523,9 @@ int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *
 	ret = ready(r, arg);
 	if (ret)
 		return ret > 0 ? 0 : ret;
-	/* Liveness, when the wait starts: if this handle's last check is a
-	 * slice old (however short its waits are), or a peer's entry was
-	 * freed since (the death count moved). */
-	uint64_t slice = slice_ns(r);
-
-	if (slice != UINT64_MAX &&
-	    (shmring__now_ns(CLOCK_MONOTONIC) - r->wait.checked_ns >= slice ||
-	     gone_moved(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER))) {
-		ret = check_peer(r, side, ready, arg);
-		if (ret)
-			return ret > 0 ? 0 : ret;
-	}
+	ret = check_due(r, side, ready, arg);
+	if (ret)
+		return ret > 0 ? 0 : ret;
 
 	switch (r->wait.mode) {
 	case SHMRING_WAIT_SPIN:
@@ -526,4 +554,90 @@ int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *
 	}
 	}
 	return park(r, side, ready, arg, dl);
+}
+
+/* ---- outside waiters: event loops, io_uring (wait.h, ready.c) ---- */
+
+static int outside_side(const struct shmring *r, uint32_t *side, shmring_wait_ready_fn **ready)
+{
+	const struct shmring_kind_ops *ops;
+
+	if (!r || !r->ctrl)
+		return -EBADF;
+	/* Not an observer, a handle of neither role, nor one inherited over
+	 * fork() (shmring.h). */
+	if ((r->key & ~(uint64_t)0xffffu) != shmring__fork_gen ||
+	    (r->role != SHMRING_PRODUCER && r->role != SHMRING_CONSUMER))
+		return -EBADF;
+	ops = shmring__kind_ops(r->type);
+	if (!ops || !ops->ready_prod || !ops->ready_cons)
+		return -EBADF;
+	*side = r->role;
+	*ready = r->role == SHMRING_PRODUCER ? ops->ready_prod : ops->ready_cons;
+	return 0;
+}
+
+int shmring_wait_disarm(struct shmring *r)
+{
+	uint32_t side;
+	shmring_wait_ready_fn *ready;
+	int ret = outside_side(r, &side, &ready);
+
+	if (ret < 0)
+		return ret;
+	if (r->wait.flags & SHMRING_WS_ARMED) {
+		r->wait.flags &= ~SHMRING_WS_ARMED;
+		disarm(shmring__wait_block(r, side));
+	}
+	return 0;
+}
+
+void shmring__wait_release(struct shmring *r)
+{
+	if (r->ctrl && (r->wait.flags & SHMRING_WS_ARMED) && r->owner_pid == (int32_t)getpid()) {
+		r->wait.flags &= ~SHMRING_WS_ARMED;
+		disarm(shmring__wait_block(r, r->role));
+	}
+}
+
+int shmring_wait_arm(struct shmring *r, struct shmring_wait_token *tok)
+{
+	uint32_t side, v;
+	shmring_wait_ready_fn *ready;
+	int ret = outside_side(r, &side, &ready), armed;
+	uint64_t slice, left;
+
+	if (ret < 0)
+		return ret;
+	if (!tok)
+		return -EINVAL;
+	memset(tok, 0, sizeof(*tok));
+	armed = !!(r->wait.flags & SHMRING_WS_ARMED);
+	ret = ready(r, NULL);
+	if (!ret)
+		ret = check_due(r, side, ready, NULL);
+	if (!ret) {
+		struct shmring_wait *w = shmring__wait_block(r, side);
+
+		slice = slice_ns(r);
+		ret = arm_once(r, w, ready, NULL, &armed, &v, &slice);
+		r->wait.flags |= SHMRING_WS_ARMED;
+		if (!ret) {
+			stat_add(&side_stats(r, side)->sleeps, 1);
+			tok->word = &w->futex;
+			tok->value = v;
+			tok->side = side;
+			/* Until this handle's next liveness check falls due. */
+			left = add_sat(r->wait.checked_ns, slice);
+			uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
+
+			tok->recheck_ns = slice == UINT64_MAX ? UINT64_MAX : left > now ? left - now : 0;
+			return 0;
+		}
+	}
+	if (r->wait.flags & SHMRING_WS_ARMED) {
+		r->wait.flags &= ~SHMRING_WS_ARMED;
+		disarm(shmring__wait_block(r, side));
+	}
+	return ret > 0 ? 1 : ret;
 }

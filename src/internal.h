@@ -8,6 +8,7 @@
 
 #include <shmring/shmring.h>
 #include <shmring/topo.h>
+#include <shmring/wait.h>
 
 #define SHMRING_HIDDEN __attribute__((visibility("hidden")))
 
@@ -45,6 +46,11 @@ struct shmring_kind_ops {
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */
 	void (*detach)(struct shmring *r);
+	/* The ready predicates of a wait for room (producer) and for data
+	 * (consumer), as the kind's own blocking calls use them; what an
+	 * outside waiter (shmring_wait_arm, ready.c) re-checks. */
+	shmring_wait_ready_fn *ready_prod;
+	shmring_wait_ready_fn *ready_cons;
 };
 
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
@@ -203,6 +209,8 @@ static inline bool shmring__is_pow2(uint64_t x)
 
 /* Ring sets (set.c) and the futex slow path (futex.c). */
 SHMRING_HIDDEN void shmring__doorbell_ring(struct shmring_wait *d);
+/* Close: drop an outside waiter's count left armed (shmring_wait_arm). */
+SHMRING_HIDDEN void shmring__wait_release(struct shmring *r);
 SHMRING_HIDDEN int shmring__arm_barrier_multi(int need_membarrier);
 SHMRING_HIDDEN long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val,
 					    uint64_t until_ns);

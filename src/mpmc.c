@@ -572,4 +572,6 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.attach = mpmc_attach,
 	.detach = mpmc_detach,
 	.ep_settle = shmring__mpmc_ep_settle,
+	.ready_prod = shmring_mpmc__ready_push,
+	.ready_cons = shmring_mpmc__ready_pop,
 };

@@ -229,6 +229,9 @@ bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - t) <= 0;
 }
 
+static int ready_room(struct shmring *r, void *arg);
+static int ready_peek(struct shmring *r, void *arg);
+
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
@@ -238,6 +241,8 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
+	.ready_prod = ready_room,
+	.ready_cons = ready_peek,
 };
 
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
@@ -250,6 +255,8 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.attach = msg_attach,
 	.detach = msg_detach,
 	.ep_idle = shmring__msg_ep_idle,
+	.ready_prod = ready_room,
+	.ready_cons = ready_peek,
 };
 
 /* ---- recovery ---------------------------------------------------------- */
@@ -459,6 +466,16 @@ static int ready_reserve(struct shmring *r, void *arg)
 	if (h - t > r->capacity)
 		return mp ? 1 : -EPROTO; /* MPSC: claim and cons.pos out of step; let reserve decide */
 	return h + need - t <= r->capacity;
+}
+
+/* Producer ready, for an outside waiter (shmring_wait_arm): the largest
+ * message would fit. */
+static int ready_room(struct shmring *r, void *arg)
+{
+	uint32_t len = r->slot_size;
+
+	(void)arg;
+	return ready_reserve(r, &len);
 }
 
 /* Consumer ready: a record (or the end of a dead producer's) is there. */

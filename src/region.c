@@ -1031,6 +1031,7 @@ int shmring_close(struct shmring *r)
 	if (r->owner_pid == (int32_t)getpid()) {
 		const struct shmring_kind_ops *ops = shmring__kind_ops(r->type);
 
+		shmring__wait_release(r);
 		if (ops && ops->detach)
 			ops->detach(r);
 		ret = ep_unregister(r);

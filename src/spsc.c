@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <shmring/wait.h>
+
 #include "internal.h"
 
 /* A slot is the sequence word plus the payload. Small slots round up to a
@@ -102,4 +104,6 @@ const struct shmring_kind_ops shmring__spsc_ops = {
 	.init = spsc_init,
 	.check = spsc_check,
 	.attach = spsc_attach,
+	.ready_prod = shmring_spsc__ready_push,
+	.ready_cons = shmring_spsc__ready_pop,
 };

@@ -129,6 +129,7 @@ extern "C" {
 #define SHMRING_WS_READY_PROD 0x100u /* wake setup done for the producer block */
 #define SHMRING_WS_READY_CONS 0x200u /* wake setup done for the consumer block */
 #define SHMRING_WS_LIGHT 0x400u      /* this process is registered: compiler barrier only */
+#define SHMRING_WS_ARMED 0x800u      /* an outside waiter is counted (shmring_wait_arm) */
 
 #define SHMRING_WAIT_SPIN_NS_DEFAULT 20000u /* about two futex round trips here */
 #define SHMRING_WAIT_SLICE_MS_DEFAULT 100u
@@ -176,6 +177,45 @@ typedef int shmring_wait_ready_fn(struct shmring *r, void *arg);
  */
 SHMRING_API int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready,
 				   void *arg, const struct timespec *deadline);
+
+/*
+ * Waiting outside the library: an event loop or an io_uring loop sleeps on
+ * the ring's own futex word by its own means. The protocol is the one the
+ * blocking calls run (above), split in two:
+ *
+ *   for (;;) {
+ *       take what there is (try_pop / peek / try_push ...);
+ *       ret = shmring_wait_arm(r, &tok);      1: ready now, take again
+ *       if (ret == 0) sleep while *tok.word == tok.value, at most
+ *                     tok.recheck_ns (io_uring FUTEX_WAIT, or the readiness
+ *                     fd of ready.h which does this for you);
+ *       shmring_wait_disarm(r);
+ *   }
+ *
+ * The handle's role picks the side: a consumer waits for data, a producer
+ * for room (message rings: room for the largest message). While armed the
+ * handle counts as a sleeper, so the other side's wakes (its *_wait
+ * calls, shmring_*_wake) make their futex call; a wake that finds the
+ * word moved since this arm is enough, whatever the loop is doing. Arming
+ * again while armed re-arms (new tok) without counting twice. Returns 1
+ * (ready: not armed), 0 (armed), -EPIPE (every peer of the other side
+ * died and nothing is left), -EBADF (observer, no role, closed or
+ * inherited handle), -EINVAL (tok NULL), -EPROTO. The liveness check and
+ * MPMC recovery of the blocking waits run in shmring_wait_arm when due:
+ * arm again within tok.recheck_ns (UINT64_MAX: no need) to keep them
+ * going. shmring_close() disarms.
+ */
+struct shmring_wait_token {
+	const void *word;    /* 32-bit futex word in the shared mapping (never private) */
+	uint32_t value;      /* sleep only while the word holds this */
+	uint32_t side;       /* SHMRING_CONSUMER (data) or SHMRING_PRODUCER (room) */
+	uint64_t recheck_ns; /* arm again within this long; UINT64_MAX: no need */
+	uint64_t reserved[2];
+};
+
+SHMRING_API int shmring_wait_arm(struct shmring *r, struct shmring_wait_token *tok);
+/* Returns 0 (armed or not), -EBADF as shmring_wait_arm. */
+SHMRING_API int shmring_wait_disarm(struct shmring *r);
 
 /* Slow paths of shmring_wake(); not for direct use (internal, exported
  * only because the inline shmring_wake() calls them: src/libshmring.map).

@@ -11,6 +11,7 @@ libshmring.so.<N>.
 
 Usage: check_abi.py ABI_DUMP REFERENCE_DIR LIBSHMRING_SO
        check_abi.py --record ABI_DUMP REFERENCE_DIR   (write abi-<N>.txt; refuses to overwrite)
+       check_abi.py --extend ABI_DUMP REFERENCE_DIR   (rewrite abi-<N>.txt with additions only)
 Exit: 0 same, 1 differs or missing, 77 (skip) on a data model other than
 the reference's (the reference is recorded on x86_64).
 """
@@ -46,8 +47,10 @@ def soname(lib):
 def main():
     args = sys.argv[1:]
     record = args[:1] == ["--record"]
-    if record:
+    extend = args[:1] == ["--extend"]
+    if record or extend:
         args = args[1:]
+    record = record or extend
     if len(args) != (2 if record else 3):
         sys.exit(__doc__)
     exe, refdir = os.path.abspath(args[0]), pathlib.Path(args[1])
@@ -55,6 +58,17 @@ def main():
     ref = refdir / f"abi-{n}.txt"
     rel = f"tests/abi/{ref.name}"
 
+    if extend:
+        # Additions only (a new struct, a new constant): every recorded
+        # line stays, in order; nothing a built program relies on moved.
+        old = ref.read_text(encoding="utf-8").splitlines()
+        it = iter(out.splitlines())
+        if not all(any(line == x for x in it) for line in old):
+            sys.exit(f"check_abi: {rel}: not an addition (a recorded line changed or went): "
+                     f"bump SHMRING_ABI_VERSION instead (docs/abi.md)")
+        ref.write_text(out, encoding="utf-8")
+        print(f"check_abi: extended {rel} with additions")
+        return 0
     if record:
         if ref.exists():
             sys.exit(f"check_abi: {rel} exists; a recorded reference is never rewritten "
@@ -99,7 +113,10 @@ processes built against version {n} would misread rings, handles or
 parameters of this build.
 
 If the change is not meant: undo it.
-If it is meant (docs/abi.md, "Changing the ABI"):
+If it only adds (a new public struct or constant; no recorded line
+changed), extend the reference, which checks that it is an addition:
+    python3 tests/abi/check_abi.py --extend {exe} tests/abi
+If it changes what was recorded (docs/abi.md, "Changing the ABI"):
   1. bump SHMRING_ABI_VERSION in include/shmring/layout.h to {n + 1}
      (the soname follows it: libshmring.so.{n + 1});
   2. rebuild and record the new reference, once:
