@@ -45,6 +45,10 @@ struct shmring_kind_ops {
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */
 	void (*detach)(struct shmring *r);
+	/* The two positions the fill is counted between, one load each and
+	 * the consumers' first: *tail (released, or claimed) and *head
+	 * (published, or claimed). Reads only; any handle (stats.c). */
+	void (*positions)(const struct shmring *r, uint64_t *head, uint64_t *tail);
 };
 
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
@@ -104,6 +108,10 @@ SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
  * (MPMC recovery frees entries under its lock instead).
  */
 SHMRING_HIDDEN int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st);
+
+/* The validated private copy of an attached handle's header (region.c):
+ * what open checked, never re-read from the shared page. */
+SHMRING_HIDDEN const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r);
 
 /* The endpoint table of a mapped ring (entry i is shmring__ep_table(r)[i]). */
 static inline struct shmring_endpoint *shmring__ep_table(const struct shmring *r)

@@ -229,6 +229,24 @@ bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - t) <= 0;
 }
 
+/* Stats: the consumer's released position and the producer's published
+ * one (SPSC) or the producers' claim (MPSC). */
+static void msg_spsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release stores of cons.pos (C2) and
+	 * prod.pos (P3). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+}
+
+static void msg_mpsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release store of cons.pos (C2) and the
+	 * producers' CAS of prod.claim (M1). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
+}
+
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
 	.name = "msg-spsc",
@@ -238,6 +256,7 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
+	.positions = msg_spsc_fill_positions,
 };
 
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
@@ -250,6 +269,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.attach = msg_attach,
 	.detach = msg_detach,
 	.ep_idle = shmring__msg_ep_idle,
+	.positions = msg_mpsc_fill_positions,
 };
 
 /* ---- recovery ---------------------------------------------------------- */

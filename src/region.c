@@ -72,6 +72,11 @@ static void mapping_put(struct shmring_mapping *m)
 	}
 }
 
+const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r)
+{
+	return &((const struct shmring_mapping *)r->shared)->hdr;
+}
+
 static const struct shmring_kind_ops *const kinds[] = {
 	&shmring__spsc_ops,
 	&shmring__mpmc_ops,

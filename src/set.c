@@ -1284,6 +1284,26 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 	return ret;
 }
 
+int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
+				  struct shmring_ring_stats *out)
+{
+	int ret = -ENOENT;
+
+	shmring__clear_detail();
+	if (!s || !out)
+		return shmring__fail(-EINVAL, "%s is NULL", s ? "stats" : "set");
+	read_lock();
+	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
+
+	for (uint32_t i = 0; i < a->n && ret == -ENOENT; i++)
+		if (a->m[i]->id == member)
+			ret = shmring_stats(&a->m[i]->r, out);
+	read_unlock(s);
+	if (ret == -ENOENT)
+		return shmring__fail(-ENOENT, "the set has no member %u", member);
+	return ret;
+}
+
 /* ---- producer side ---- */
 
 static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,

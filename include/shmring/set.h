@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include <shmring/shmring.h>
+#include <shmring/stats.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -165,10 +166,30 @@ SHMRING_API int shmring_set_wait(struct shmring_set *s, const struct timespec *d
  * shmring_set_join does for another process). Returns 0 or -EINVAL. */
 SHMRING_API int shmring_set_link_producer(struct shmring_set *s, struct shmring *producer);
 
+/*
+ * Statistics. A set has three views, each its own call:
+ *   shmring_set_stats         the set's own counters (polls, sleeps,
+ *                             membership changes), kept in its table;
+ *   shmring_set_member_stats  what the set delivered from one member;
+ *   shmring_set_member_ring_stats  the member's ring itself, as
+ *                             shmring_stats() (stats.h) reports any ring:
+ *                             fill, positions, the ring's counters and
+ *                             endpoints, in the versioned struct.
+ * The first two structs are the set's and keep their layout; only the
+ * ring view is versioned, as it grows with the rings' counters.
+ * shmring-dump --set shows all three from shared memory.
+ */
+/* Returns 0, or -EINVAL (s or st NULL). */
 SHMRING_API int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st);
-/* Returns 0 or -ENOENT. */
+/* Returns 0, -ENOENT (no such member) or -EINVAL (s or st NULL). */
 SHMRING_API int shmring_set_member_stats(struct shmring_set *s, uint32_t member,
 					 struct shmring_set_member_stats *st);
+/* The member's ring through the set's consumer handle of it; out->size
+ * set by the caller as for shmring_stats. Returns 0, -ENOENT (no such
+ * member; out unchanged), or what shmring_stats returns (-EINVAL for s,
+ * out NULL or a bad out->size). Safe while other threads poll the set. */
+SHMRING_API int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
+					      struct shmring_ring_stats *out);
 
 /* The set's control ring descriptor (anonymous sets: pass it to producers,
  * which use shmring_set_join_fd). */
