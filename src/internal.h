@@ -175,6 +175,16 @@ SHMRING_HIDDEN void shmring__clear_detail(void);
 
 SHMRING_HIDDEN uint64_t shmring__now_ns(int clock);
 
+/*
+ * The detail of a create that found no room (region.c): "<what> <need>
+ * bytes: <strerror(err)>; <where> is <fs_size>, <fs_free> free, the ring
+ * needs <need>" (fs_size 0: a file system without a limit of its own).
+ * Returns what snprintf does.
+ */
+SHMRING_HIDDEN int shmring__nospace_text(char *buf, size_t len, const char *what, int err,
+					 uint64_t need, const char *where, uint64_t fs_size,
+					 uint64_t fs_free);
+
 /* Type (SHMRING_SPSC...) from kind and modes, 0 if no such type. */
 SHMRING_HIDDEN uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode);
 
@@ -194,6 +204,8 @@ struct shmring__place {
 };
 SHMRING_HIDDEN int shmring__place_prepare(struct shmring__place *pl, const struct shmring_params *p,
 					  bool anon);
+/* The default huge page size in bytes (/proc/meminfo), 0 if none (topo.c). */
+SHMRING_HIDDEN uint64_t shmring__huge_page_size(void);
 /* 0: fine, 1: fell back to normal pages (re-derive with pl->page_size), <0 error. */
 SHMRING_HIDDEN int shmring__place_huge_check(struct shmring__place *pl, uint64_t total_size,
 					     uint32_t flags);

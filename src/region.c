@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -576,30 +577,65 @@ static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, vo
 	return ret;
 }
 
-static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
-		       struct shmring__place *pl, bool anon)
+/*
+ * The layout create makes for p with pages of page_size: the whole
+ * geometry (derive), the endpoint table and the flags the kind accepts.
+ * Shared by create (fill_header) and shmring_params_size.
+ */
+static int params_layout(struct shmring_hdr *h, const struct shmring_params *p, uint64_t page_size)
 {
 	uint32_t slot_size = p->slot_size;
 	int ret;
 
-	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
-		return ret;
 	/* Message rings: 0 asks for the largest message of capacity / 4. */
 	if (slot_size == 0 && (p->type == SHMRING_MSG_SPSC || p->type == SHMRING_MSG_MPSC))
 		slot_size = p->capacity / 4 > SHMRING_SLOT_MAX ? SHMRING_SLOT_MAX : (uint32_t)(p->capacity / 4);
-again:
 	memset(h, 0, sizeof(*h));
-	ret = derive(h, p->type, slot_size, p->capacity, 2, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, 2, page_size);
 	if (ret < 0)
 		return ret;
 	uint32_t eps = params_eps(p, h);
-	ret = derive(h, p->type, slot_size, p->capacity, eps, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, eps, page_size);
 	if (ret < 0)
 		return ret;
 	if (p->flags & ~shmring__kind_ops(p->type)->flags)
 		return shmring__fail(-EINVAL, "flags 0x%x: 0x%x do not apply to %s rings", p->flags,
 				     p->flags & ~shmring__kind_ops(p->type)->flags,
 				     shmring__kind_ops(p->type)->name);
+	return 0;
+}
+
+int64_t shmring_params_size(const struct shmring_params *p)
+{
+	struct shmring_hdr h;
+	uint64_t page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	int ret;
+
+	shmring__clear_detail();
+	if ((ret = check_params(p)) < 0)
+		return ret;
+	if (p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL)
+		return shmring__fail(-EINVAL, "place_flags 0x%x hold unknown bits 0x%x", p->place_flags,
+				     p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL);
+	/* Huge pages, as an anonymous create would take them (topo.c). */
+	if ((p->place_flags & SHMRING_PLACE_HUGE) && shmring__huge_page_size())
+		page_size = shmring__huge_page_size();
+	if ((ret = params_layout(&h, p, page_size)) < 0)
+		return ret;
+	return (int64_t)h.total_size;
+}
+
+static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
+		       struct shmring__place *pl, bool anon)
+{
+	int ret;
+
+	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
+		return ret;
+again:
+	ret = params_layout(h, p, pl->page_size);
+	if (ret < 0)
+		return ret;
 	/* Huge pages: enough free? Else an error, or normal pages (again). */
 	ret = shmring__place_huge_check(pl, h->total_size, p->place_flags);
 	if (ret < 0)
@@ -622,6 +658,57 @@ again:
 	return 0;
 }
 
+/* n bytes for a person: "512 B", "64.0 MiB". */
+static void bytes_text(char *buf, size_t len, uint64_t n)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+		return;
+	}
+	while (v >= 1024.0 && u < 4) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+int shmring__nospace_text(char *buf, size_t len, const char *what, int err, uint64_t need,
+			  const char *where, uint64_t fs_size, uint64_t fs_free)
+{
+	char n[32], sz[32], fr[32];
+
+	bytes_text(n, sizeof(n), need);
+	bytes_text(sz, sizeof(sz), fs_size);
+	bytes_text(fr, sizeof(fr), fs_free);
+	if (fs_size == 0)
+		return snprintf(buf, len, "%s %llu bytes: %s; %s has no size limit of its own (memory "
+				"is short), the ring needs %s", what, (unsigned long long)need,
+				strerror(err), where, n);
+	return snprintf(buf, len, "%s %llu bytes: %s; %s is %s, %s free, the ring needs %s "
+			"(docs/sizing.md: Docker --shm-size, Kubernetes emptyDir)",
+			what, (unsigned long long)need, strerror(err), where, sz, fr, n);
+}
+
+/* Fail with err (-errno of `what` on fd), saying for ENOSPC how big the
+ * object's file system is and what is free there. */
+static int fail_space(int err, const char *what, int fd, const struct shmring_hdr *h)
+{
+	const char *where = h->flags & SHMRING_F_MEMFD ? "shared memory (memfd)" : SHMRING_SHM_DIR;
+	char text[256];
+	struct statvfs vfs;
+
+	if (err != -ENOSPC || fstatvfs(fd, &vfs) < 0)
+		return shmring__fail(err, "%s %llu bytes: %s", what, (unsigned long long)h->total_size,
+				     strerror(-err));
+	shmring__nospace_text(text, sizeof(text), what, -err, h->total_size, where,
+			      (uint64_t)vfs.f_blocks * vfs.f_frsize, (uint64_t)vfs.f_bavail * vfs.f_frsize);
+	return shmring__fail(err, "%s", text);
+}
+
 /* Size, pre-allocate, map and initialise a new object on fd. */
 static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmring__place *pl,
 		 uint32_t role)
@@ -630,8 +717,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	int ret;
 
 	if (ftruncate(fd, (off_t)h->total_size) < 0)
-		return shmring__fail(-errno, "ftruncate to %llu bytes: %s",
-				     (unsigned long long)h->total_size, strerror(errno));
+		return fail_space(-errno, "ftruncate to", fd, h);
 	map = mmap(NULL, h->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
@@ -648,8 +734,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	shmring__place_bind_end(pl);
 	if (ret) {
 		munmap(map, h->total_size);
-		return shmring__fail(-ret, "pre-allocating %llu bytes: %s",
-				     (unsigned long long)h->total_size, strerror(ret));
+		return fail_space(-ret, "pre-allocating", fd, h);
 	}
 	h->place_flags |= pl->outcome;
 	h->hdr_check = shmring_hdr_check(h);

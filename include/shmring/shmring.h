@@ -165,6 +165,19 @@ SHMRING_API void shmring_params_init(struct shmring_params *p, uint32_t type,
 				     uint64_t capacity, uint32_t slot_size);
 
 /*
+ * Bytes of the shared object shmring_create would make for p: header
+ * page, control blocks, endpoint table and data area, rounded to pages
+ * (the same geometry code create runs; docs/sizing.md has the formula
+ * for each kind). With SHMRING_PLACE_HUGE in p->place_flags the size is
+ * counted in huge pages, as shmring_create_anon takes them where the
+ * system has huge pages (a named ring never has them). Nothing is
+ * created; reads only p (and, for huge pages, /proc/meminfo).
+ * Returns the size (> 0), or -EINVAL (p NULL, or a parameter create
+ * would refuse: the detail names it), -ENOTSUP (ring type not built in).
+ */
+SHMRING_API int64_t shmring_params_size(const struct shmring_params *p);
+
+/*
  * Create a named ring and attach to it as `role` (SHMRING_PRODUCER,
  * SHMRING_CONSUMER, or SHMRING_ROLE_NONE to attach as neither).
  * The ring is built unnamed in /dev/shm (O_TMPFILE) with p->mode (fchmod,
