@@ -11,6 +11,8 @@
 
 #define SHMRING_HIDDEN __attribute__((visibility("hidden")))
 
+#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
+
 /*
  * Per-type geometry and set-up. geometry() fills the derived header fields
  * (slot_stride, data_size) from the requested ones and is used both by
@@ -168,6 +170,15 @@ SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
  * (FUTEX_WAKE_OP, region.c): never SIGBUS, -EFAULT where a peer cut the
  * object short. Slow paths only (close, detach). */
 SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release fence */
+
+/*
+ * shm_open(path, oflag) that waits, until deadline_ns (CLOCK_MONOTONIC),
+ * for the name to appear (name_wait.c: inotify on /dev/shm, else a
+ * backoff poll). Returns the descriptor, or -ETIMEDOUT (no such name by
+ * the deadline; the detail gives timeout_ms) or shm_open's -errno.
+ */
+SHMRING_HIDDEN int shmring__shm_open_wait(const char *path, int oflag, uint64_t deadline_ns,
+					  uint32_t timeout_ms);
 
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

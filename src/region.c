@@ -28,7 +28,6 @@
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
 #define DEFAULT_MULTI_EPS 64u
-#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
 
 /*
  * A mapping and its descriptor, shared by every handle of this process on
@@ -969,11 +968,26 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	return 0;
 }
 
-static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o)
+static uint32_t opts_timeout_ms(const struct shmring_open_opts *o)
+{
+	return o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+static int check_opts(const struct shmring_open_opts *o)
+{
+	if (o && (o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL))
+		return shmring__fail(-EINVAL, "open flags 0x%x hold unknown bits 0x%x", o->flags,
+				     o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL);
+	return 0;
+}
+
+/* Validate and attach the object on fd; wait for `ready` until deadline
+ * (CLOCK_MONOTONIC ns), which the caller set timeout_ms after its start. */
+static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o,
+		       uint64_t deadline)
 {
 	uint32_t accept_mode = o && o->mode ? o->mode : SHMRING_DEFAULT_MODE;
-	uint32_t timeout_ms = o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
-	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+	uint32_t timeout_ms = opts_timeout_ms(o);
 	struct shmring_hdr copy;
 	struct stat st;
 	void *hp = MAP_FAILED, *map;
@@ -1042,17 +1056,26 @@ int shmring_open(struct shmring *r, const char *name, uint32_t role,
 		 const struct shmring_open_opts *opts)
 {
 	char path[SHMRING_NAME_MAX + 2];
+	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull;
 	int fd, ret;
+	int oflag = (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
 
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0)
+	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0 ||
+	    (ret = check_opts(opts)) < 0)
 		return ret;
-	fd = shm_open(path, (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW, 0);
+	fd = shm_open(path, oflag, 0);
+	if (fd < 0 && errno == ENOENT && opts && (opts->flags & SHMRING_OPEN_F_WAIT_CREATE)) {
+		/* Not created yet: the name appears once the ring is ready. */
+		fd = shmring__shm_open_wait(path, oflag, deadline, opts_timeout_ms(opts));
+		if (fd < 0)
+			return fd;
+	}
 	if (fd < 0)
 		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
-	ret = open_common(r, fd, role, opts);
+	ret = open_common(r, fd, role, opts, deadline);
 	if (ret < 0)
 		close(fd);
 	return ret;
@@ -1065,12 +1088,13 @@ int shmring_open_fd(struct shmring *r, int fd, uint32_t role, const struct shmri
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_role(role, true)) < 0)
+	if ((ret = check_role(role, true)) < 0 || (ret = check_opts(opts)) < 0)
 		return ret;
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (nfd < 0)
 		return shmring__fail(-errno, "dup of fd %d: %s", fd, strerror(errno));
-	ret = open_common(r, nfd, role, opts);
+	ret = open_common(r, nfd, role, opts,
+			  shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull);
 	if (ret < 0)
 		close(nfd);
 	return ret;

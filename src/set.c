@@ -1335,8 +1335,8 @@ static int join_common(struct shmring_set_link *l, struct shmring *ring, const c
 	return 0;
 }
 
-int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
-		     const char *ring_name, uint64_t tag)
+int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
+			  const char *ring_name, uint64_t tag, const struct shmring_open_opts *opts)
 {
 	char ctl[SHMRING_NAME_MAX + 8];
 	int ret;
@@ -1345,10 +1345,16 @@ int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct sh
 		return shmring__fail(-EINVAL, "link or set name is NULL");
 	if (!set_ctl_name(set_name, ctl, sizeof(ctl)))
 		return -EINVAL;
-	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, NULL);
+	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, opts);
 	if (ret < 0)
 		return ret;
 	return join_common(l, ring, ring_name, tag);
+}
+
+int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
+		     const char *ring_name, uint64_t tag)
+{
+	return shmring_set_join_opts(l, set_name, ring, ring_name, tag, NULL);
 }
 
 int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,

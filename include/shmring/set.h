@@ -213,6 +213,19 @@ struct shmring_set_link {
 SHMRING_API int shmring_set_join(struct shmring_set_link *l, const char *set_name,
 				 struct shmring *ring, const char *ring_name, uint64_t tag);
 
+/*
+ * shmring_set_join with the set's control ring opened under opts
+ * (shmring_open; NULL as for shmring_set_join). With
+ * SHMRING_OPEN_F_WAIT_CREATE a producer started before the set's
+ * consumer waits up to opts->timeout_ms for the set to be created, and
+ * gets -ETIMEDOUT if it is not; opts->type and slot_size must be 0 or
+ * match the control ring (SHMRING_MSG_MPSC). Returns what
+ * shmring_set_join does.
+ */
+SHMRING_API int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name,
+				      struct shmring *ring, const char *ring_name, uint64_t tag,
+				      const struct shmring_open_opts *opts);
+
 /* The same through the control ring's descriptor (anonymous sets). */
 SHMRING_API int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,
 				    const char *ring_name, uint64_t tag);
