@@ -511,3 +511,56 @@ Test(dump_metrics, json_gone, .timeout = 60)
 	shmring_close(&own);
 	shmring_unlink(name);
 }
+
+/* ---- --size: planning, checked against a ring really created ---- */
+
+static void size_case(const char *type_name, uint32_t type, const char *cap_arg, uint64_t cap,
+		      const char *slot_arg, uint32_t slot)
+{
+	struct shmring_params p;
+	struct shmring r;
+	struct stat st;
+	char want[64];
+
+	shmring_params_init(&p, type, cap, slot);
+	cr_assert_eq(shmring_create_anon(&r, &p, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	cr_assert_eq(fstat(shmring_fd(&r), &st), 0);
+	struct t_run t = t_dump("--size", "--json", type_name, cap_arg, slot_arg, NULL);
+
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	snprintf(want, sizeof(want), "%lld", (long long)st.st_size);
+	t_json_eq(t.out, "d['bytes']", want);
+	t_json_eq(t.out, "d['fits'] in (True, False, None)", "True");
+	t_run_free(&t);
+	shmring_close(&r);
+}
+
+Test(dump_size, plan, .timeout = 60)
+{
+	size_case("spsc", SHMRING_SPSC, "2^12", 4096, "64", 64);
+	size_case("mpmc", SHMRING_MPMC, "1K", 1024, "24", 24);
+	size_case("msg-spsc", SHMRING_MSG_SPSC, "64K", 65536, NULL, 0);
+	size_case("msg-mpsc", SHMRING_MSG_MPSC, "4096", 4096, "100", 100);
+
+	struct t_run t = t_dump("--size", "spsc", "2^19", "64", NULL);
+
+	cr_assert_eq(t.rc, 0, "%s", t.err);
+	cr_assert(strstr(t.out, "524288 slots x 64 B") && strstr(t.out, "/dev/shm"), "%s", t.out);
+	t_run_free(&t);
+	const char *bad[][5] = {
+		{ "--size", "spsc", "100", "8", NULL },     /* not a power of two */
+		{ "--size", "ring", "64", "8", NULL },      /* no such type */
+		{ "--size", "spsc", "64", NULL },           /* a slot ring needs SLOT */
+		{ "--size", "spsc", "64", "x", NULL },
+		{ "--size", "spsc", NULL },
+		{ "--size", "--prom", "spsc", "64", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = t_dump(bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+		cr_assert_eq(t.rc, 2, "case %zu: rc %d: %s", i, t.rc, t.err);
+		t_run_free(&t);
+	}
+	t = t_dump("--size", "spsc", "100", "8", NULL);
+	cr_assert(strstr(t.err, "power of two"), "the library's detail: %s", t.err);
+	t_run_free(&t);
+}
