@@ -63,8 +63,9 @@ struct shmring_ring_side {
 	uint64_t wakes;        /* futex wakes this side sent to the other */
 	uint64_t wakes_empty;  /* wakes that found nobody asleep */
 	uint64_t futex_calls;  /* futex system calls of any kind */
-	uint64_t skipped;      /* slots or records given up by recovery (producers: slots a
-				* closed reservation gave back; consumers: passed over) */
+	uint64_t skipped;      /* slots or records given up (producers: marked skipped by
+				* recovery, or given back by a close with a reservation
+				* open; consumers: passed over) */
 	uint64_t lost;         /* consumers: messages a dead consumer held, given up by recovery */
 	uint64_t corrupt;      /* inconsistent peer state detected (always by the slow paths; by
 				* the fast paths only with SHMRING_STATS_COUNTERS) */
