@@ -179,6 +179,9 @@ SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release f
  */
 SHMRING_HIDDEN int shmring__shm_open_wait(const char *path, int oflag, uint64_t deadline_ns,
 					  uint32_t timeout_ms);
+/* Test hook: nonzero makes that wait poll with its backoff, as where
+ * inotify is unavailable. 0 in every program but the tests. */
+SHMRING_HIDDEN extern int shmring__test_no_inotify;
 
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,7 @@
 #endif
 
 #include "common.h"
+#include "../src/internal.h"
 #include <criterion/new/assert.h>
 
 #define WATCHDOG_NS (60ull * 1000000000ull) /* a wait that takes this long is a hang */
@@ -37,7 +38,7 @@ static void sleep_ms(unsigned ms)
 
 /* The child opens before the ring exists and must pop what the creator
  * pushed: the ring it waited for, not just any object. */
-static void opener_first(uint32_t type)
+static void opener_first(uint32_t type, bool no_inotify)
 {
 	const char *name = t_name("owait");
 	struct shmring_params p;
@@ -55,6 +56,7 @@ static void opener_first(uint32_t type)
 		int ret;
 
 		close(ready[0]);
+		shmring__test_no_inotify = no_inotify;
 		if (write(ready[1], "r", 1) != 1)
 			_exit(9);
 		ret = shmring_open(&c, name, SHMRING_CONSUMER, &o);
@@ -88,8 +90,10 @@ static void opener_first(uint32_t type)
 	shmring_unlink(name);
 }
 
-Test(open_wait, opener_first_spsc, .timeout = 90) { opener_first(SHMRING_SPSC); }
-Test(open_wait, opener_first_msg, .timeout = 90) { opener_first(SHMRING_MSG_MPSC); }
+Test(open_wait, opener_first_spsc, .timeout = 90) { opener_first(SHMRING_SPSC, false); }
+Test(open_wait, opener_first_msg, .timeout = 90) { opener_first(SHMRING_MSG_MPSC, false); }
+/* Where inotify is unavailable: the backoff poll. */
+Test(open_wait, opener_first_no_inotify, .timeout = 90) { opener_first(SHMRING_SPSC, true); }
 
 /* Several openers of several roles wait for one creator. */
 Test(open_wait, many_openers, .timeout = 90)
@@ -135,6 +139,11 @@ Test(open_wait, no_creator, .timeout = 90)
 	o.flags = 0;
 	cr_assert(eq(int, shmring_open(&r, name, SHMRING_CONSUMER, &o), -ENOENT));
 	cr_assert(eq(int, shmring_open(&r, name, SHMRING_CONSUMER, NULL), -ENOENT));
+	/* The same through the backoff poll. */
+	o.flags = SHMRING_OPEN_F_WAIT_CREATE;
+	shmring__test_no_inotify = 1;
+	cr_assert(eq(int, shmring_open(&r, name, SHMRING_CONSUMER, &o), -ETIMEDOUT));
+	shmring__test_no_inotify = 0;
 }
 
 Test(open_wait, bad_flags, .timeout = 30)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <shmring/stats.h>
+#include <shmring/wait.h>
 #ifdef SHMRING_TEST_HAVE_SETS
 #include <shmring/set.h>
 #endif
@@ -357,6 +358,64 @@ Test(stats, dead_endpoint, .timeout = 60)
 	shmring_close(&own);
 	shmring_unlink(name);
 	close(res[0]);
+}
+
+/* A consumer asleep in pop_wait: seen as a waiter, its sleep and the
+ * producer's wake counted (slow-path counters: no SHMRING_F_COUNTERS). */
+Test(stats, sleeps_and_wakes, .timeout = 60)
+{
+	const char *name = t_name("stats-sleep");
+	struct shmring_params p;
+	struct shmring own;
+	struct shmring_ring_stats st;
+	int res[2];
+	uint64_t v = 5;
+
+	shmring_params_init(&p, SHMRING_SPSC, 16, 8);
+	cr_assert(eq(int, shmring_create(&own, name, &p, SHMRING_PRODUCER), 0));
+	cr_assert(pipe(res) == 0);
+	pid_t pid = t_fork();
+
+	if (pid == 0) {
+		struct shmring_wait_policy wp = { .mode = SHMRING_WAIT_SLEEP };
+		struct timespec dl;
+		struct shmring r;
+		uint64_t got = 0;
+
+		if (shmring_open(&r, name, SHMRING_CONSUMER, NULL) < 0 || shmring_wait_policy_set(&r, &wp) < 0)
+			_exit(1);
+		shmring_deadline_after(&dl, 30ull * 1000000000ull);
+		if (shmring_spsc_pop_wait(&r, &got, &dl) < 0)
+			_exit(2);
+		report(res[1], got);
+		_exit(shmring_close(&r) == 0 ? 0 : 3);
+	}
+	close(res[1]);
+	/* Wait (bounded) until the consumer is asleep. */
+	for (int i = 0; i < 20000; i++) {
+		st = stats_of(&own);
+		if (st.cons.waiters == 1)
+			break;
+		usleep(1000);
+	}
+	cr_assert(eq(u32, st.cons.waiters, 1), "the consumer never slept");
+	cr_assert(st.cons.sleeps >= 1);
+	cr_assert(eq(u32, st.valid & SHMRING_STATS_COUNTERS, 0));
+	cr_assert(eq(int, shmring_spsc_try_push(&own, &v), 0));
+	cr_assert(shmring_spsc_wake(&own) >= 0);
+	struct child c = { .pid = pid, .res = res[0], .go = -1 };
+
+	cr_assert(eq(u64, child_read(&c), 5));
+	t_wait_ok(pid, "the consumer");
+	st = stats_of(&own);
+	cr_assert(eq(u32, st.cons.waiters, 0));
+	cr_assert(st.prod.wakes >= 1, "the producer's wake");
+	cr_assert(st.prod.futex_calls >= 1);
+	cr_assert(st.cons.futex_calls >= st.cons.sleeps);
+	cr_assert(eq(u64, st.fill, 0));
+	close(res[0]);
+	shmring_close(&own);
+	shmring_unlink(name);
 }
 
 /* The object's bytes, read through the descriptor. */
