@@ -37,11 +37,11 @@ static int split_addr(const char *a, char *host, size_t hlen, char *port, size_t
 {
 	const char *colon = strrchr(a, ':');
 	const char *p = colon ? colon + 1 : a;
-	size_t n;
+	size_t n = strlen(p);
 
-	if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5 || atoi(p) > 65535)
+	if (!n || strspn(p, "0123456789") != n || n > 5 || n >= plen || atoi(p) > 65535)
 		return -EINVAL;
-	snprintf(port, plen, "%s", p);
+	memcpy(port, p, n + 1);
 	if (!colon) {
 		snprintf(host, hlen, "127.0.0.1");
 		return 0;
