@@ -138,7 +138,7 @@ static void endpoints_count(const struct shmring *r, struct shmring_ring_stats *
 		if (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER)
 			continue;
 		side = role == SHMRING_PRODUCER ? &st->prod : &st->cons;
-		if (pid > 0 && shmring_pid_alive(pid, start))
+		if (pid > 0 && shmring__pid_alive(pid, start))
 			side->live++;
 		else
 			side->dead++;
@@ -223,7 +223,7 @@ int shmring_endpoint_stats(const struct shmring *r, uint32_t index, struct shmri
 		st.pid = LD(e->pid);
 		st.start_time = LD(e->start_time);
 	}
-	st.alive = st.pid > 0 && shmring_pid_alive(st.pid, st.start_time);
+	st.alive = st.pid > 0 && shmring__pid_alive(st.pid, st.start_time);
 	copy_out(out, out->size, &st, sizeof(st));
 	return 0;
 }
