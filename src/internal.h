@@ -12,6 +12,8 @@
 
 #define SHMRING_HIDDEN __attribute__((visibility("hidden")))
 
+#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
+
 /*
  * Per-type geometry and set-up. geometry() fills the derived header fields
  * (slot_stride, data_size) from the requested ones and is used both by
@@ -51,6 +53,10 @@ struct shmring_kind_ops {
 	 * outside waiter (shmring_wait_arm, ready.c) re-checks. */
 	shmring_wait_ready_fn *ready_prod;
 	shmring_wait_ready_fn *ready_cons;
+	/* The two positions the fill is counted between, one load each and
+	 * the consumers' first: *tail (released, or claimed) and *head
+	 * (published, or claimed). Reads only; any handle (stats.c). */
+	void (*positions)(const struct shmring *r, uint64_t *head, uint64_t *tail);
 };
 
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
@@ -111,6 +117,10 @@ SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
  */
 SHMRING_HIDDEN int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st);
 
+/* The validated private copy of an attached handle's header (region.c):
+ * what open checked, never re-read from the shared page. */
+SHMRING_HIDDEN const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r);
+
 /* The endpoint table of a mapped ring (entry i is shmring__ep_table(r)[i]). */
 static inline struct shmring_endpoint *shmring__ep_table(const struct shmring *r)
 {
@@ -167,11 +177,33 @@ SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
  * object short. Slow paths only (close, detach). */
 SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release fence */
 
+/*
+ * shm_open(path, oflag) that waits, until deadline_ns (CLOCK_MONOTONIC),
+ * for the name to appear (name_wait.c: inotify on /dev/shm, else a
+ * backoff poll). Returns the descriptor, or -ETIMEDOUT (no such name by
+ * the deadline; the detail gives timeout_ms) or shm_open's -errno.
+ */
+SHMRING_HIDDEN int shmring__shm_open_wait(const char *path, int oflag, uint64_t deadline_ns,
+					  uint32_t timeout_ms);
+/* Test hook: nonzero makes that wait poll with its backoff, as where
+ * inotify is unavailable. 0 in every program but the tests. */
+SHMRING_HIDDEN extern int shmring__test_no_inotify;
+
 /* Record a detail for shmring_errdetail() and return err (negative). */
 SHMRING_HIDDEN int shmring__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 SHMRING_HIDDEN void shmring__clear_detail(void);
 
 SHMRING_HIDDEN uint64_t shmring__now_ns(int clock);
+
+/*
+ * The detail of a create that found no room (region.c): "<what> <need>
+ * bytes: <strerror(err)>; <where> is <fs_size>, <fs_free> free, the ring
+ * needs <need>" (fs_size 0: a file system without a limit of its own).
+ * Returns what snprintf does.
+ */
+SHMRING_HIDDEN int shmring__nospace_text(char *buf, size_t len, const char *what, int err,
+					 uint64_t need, const char *where, uint64_t fs_size,
+					 uint64_t fs_free);
 
 /* Type (SHMRING_SPSC...) from kind and modes, 0 if no such type. */
 SHMRING_HIDDEN uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode);
@@ -192,6 +224,8 @@ struct shmring__place {
 };
 SHMRING_HIDDEN int shmring__place_prepare(struct shmring__place *pl, const struct shmring_params *p,
 					  bool anon);
+/* The default huge page size in bytes (/proc/meminfo), 0 if none (topo.c). */
+SHMRING_HIDDEN uint64_t shmring__huge_page_size(void);
 /* 0: fine, 1: fell back to normal pages (re-derive with pl->page_size), <0 error. */
 SHMRING_HIDDEN int shmring__place_huge_check(struct shmring__place *pl, uint64_t total_size,
 					     uint32_t flags);

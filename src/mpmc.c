@@ -562,6 +562,15 @@ int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want)
 	return 0;
 }
 
+/* Stats: both sides move their claim counters, not their pos words. */
+static void mpmc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release CASes of cons.claim (C3) and
+	 * prod.claim (P2). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
+}
+
 const struct shmring_kind_ops shmring__mpmc_ops = {
 	.type = SHMRING_MPMC,
 	.name = "mpmc",
@@ -574,4 +583,5 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.ep_settle = shmring__mpmc_ep_settle,
 	.ready_prod = shmring_mpmc__ready_push,
 	.ready_cons = shmring_mpmc__ready_pop,
+	.positions = mpmc_fill_positions,
 };

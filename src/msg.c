@@ -231,6 +231,23 @@ bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 
 static int ready_room(struct shmring *r, void *arg);
 static int ready_peek(struct shmring *r, void *arg);
+/* Stats: the consumer's released position and the producer's published
+ * one (SPSC) or the producers' claim (MPSC). */
+static void msg_spsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release stores of cons.pos (C2) and
+	 * prod.pos (P3). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+}
+
+static void msg_mpsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release store of cons.pos (C2) and the
+	 * producers' CAS of prod.claim (M1). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
+}
 
 const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.type = SHMRING_MSG_SPSC,
@@ -243,6 +260,7 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.detach = msg_detach,
 	.ready_prod = ready_room,
 	.ready_cons = ready_peek,
+	.positions = msg_spsc_fill_positions,
 };
 
 const struct shmring_kind_ops shmring__msg_mpsc_ops = {
@@ -257,6 +275,7 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.ep_idle = shmring__msg_ep_idle,
 	.ready_prod = ready_room,
 	.ready_cons = ready_peek,
+	.positions = msg_mpsc_fill_positions,
 };
 
 /* ---- recovery ---------------------------------------------------------- */

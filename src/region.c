@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,6 @@
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
 #define DEFAULT_MULTI_EPS 64u
-#define SHMRING_SHM_DIR "/dev/shm" /* where shm_open(3) keeps named objects */
 
 /*
  * A mapping and its descriptor, shared by every handle of this process on
@@ -70,6 +70,11 @@ static void mapping_put(struct shmring_mapping *m)
 		close(m->fd);
 		free(m);
 	}
+}
+
+const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r)
+{
+	return &((const struct shmring_mapping *)r->shared)->hdr;
 }
 
 static const struct shmring_kind_ops *const kinds[] = {
@@ -571,30 +576,65 @@ static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, vo
 	return ret;
 }
 
-static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
-		       struct shmring__place *pl, bool anon)
+/*
+ * The layout create makes for p with pages of page_size: the whole
+ * geometry (derive), the endpoint table and the flags the kind accepts.
+ * Shared by create (fill_header) and shmring_params_size.
+ */
+static int params_layout(struct shmring_hdr *h, const struct shmring_params *p, uint64_t page_size)
 {
 	uint32_t slot_size = p->slot_size;
 	int ret;
 
-	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
-		return ret;
 	/* Message rings: 0 asks for the largest message of capacity / 4. */
 	if (slot_size == 0 && (p->type == SHMRING_MSG_SPSC || p->type == SHMRING_MSG_MPSC))
 		slot_size = p->capacity / 4 > SHMRING_SLOT_MAX ? SHMRING_SLOT_MAX : (uint32_t)(p->capacity / 4);
-again:
 	memset(h, 0, sizeof(*h));
-	ret = derive(h, p->type, slot_size, p->capacity, 2, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, 2, page_size);
 	if (ret < 0)
 		return ret;
 	uint32_t eps = params_eps(p, h);
-	ret = derive(h, p->type, slot_size, p->capacity, eps, pl->page_size);
+	ret = derive(h, p->type, slot_size, p->capacity, eps, page_size);
 	if (ret < 0)
 		return ret;
 	if (p->flags & ~shmring__kind_ops(p->type)->flags)
 		return shmring__fail(-EINVAL, "flags 0x%x: 0x%x do not apply to %s rings", p->flags,
 				     p->flags & ~shmring__kind_ops(p->type)->flags,
 				     shmring__kind_ops(p->type)->name);
+	return 0;
+}
+
+int64_t shmring_params_size(const struct shmring_params *p)
+{
+	struct shmring_hdr h;
+	uint64_t page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	int ret;
+
+	shmring__clear_detail();
+	if ((ret = check_params(p)) < 0)
+		return ret;
+	if (p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL)
+		return shmring__fail(-EINVAL, "place_flags 0x%x hold unknown bits 0x%x", p->place_flags,
+				     p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL);
+	/* Huge pages, as an anonymous create would take them (topo.c). */
+	if ((p->place_flags & SHMRING_PLACE_HUGE) && shmring__huge_page_size())
+		page_size = shmring__huge_page_size();
+	if ((ret = params_layout(&h, p, page_size)) < 0)
+		return ret;
+	return (int64_t)h.total_size;
+}
+
+static int fill_header(struct shmring_hdr *h, const struct shmring_params *p,
+		       struct shmring__place *pl, bool anon)
+{
+	int ret;
+
+	if ((ret = shmring__place_prepare(pl, p, anon)) < 0)
+		return ret;
+again:
+	ret = params_layout(h, p, pl->page_size);
+	if (ret < 0)
+		return ret;
 	/* Huge pages: enough free? Else an error, or normal pages (again). */
 	ret = shmring__place_huge_check(pl, h->total_size, p->place_flags);
 	if (ret < 0)
@@ -617,6 +657,57 @@ again:
 	return 0;
 }
 
+/* n bytes for a person: "512 B", "64.0 MiB". */
+static void bytes_text(char *buf, size_t len, uint64_t n)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	int u = -1;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+		return;
+	}
+	while (v >= 1024.0 && u < 4) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[u]);
+}
+
+int shmring__nospace_text(char *buf, size_t len, const char *what, int err, uint64_t need,
+			  const char *where, uint64_t fs_size, uint64_t fs_free)
+{
+	char n[32], sz[32], fr[32];
+
+	bytes_text(n, sizeof(n), need);
+	bytes_text(sz, sizeof(sz), fs_size);
+	bytes_text(fr, sizeof(fr), fs_free);
+	if (fs_size == 0)
+		return snprintf(buf, len, "%s %llu bytes: %s; %s has no size limit of its own (memory "
+				"is short), the ring needs %s", what, (unsigned long long)need,
+				strerror(err), where, n);
+	return snprintf(buf, len, "%s %llu bytes: %s; %s is %s, %s free, the ring needs %s "
+			"(docs/sizing.md: Docker --shm-size, Kubernetes emptyDir)",
+			what, (unsigned long long)need, strerror(err), where, sz, fr, n);
+}
+
+/* Fail with err (-errno of `what` on fd), saying for ENOSPC how big the
+ * object's file system is and what is free there. */
+static int fail_space(int err, const char *what, int fd, const struct shmring_hdr *h)
+{
+	const char *where = h->flags & SHMRING_F_MEMFD ? "shared memory (memfd)" : SHMRING_SHM_DIR;
+	char text[256];
+	struct statvfs vfs;
+
+	if (err != -ENOSPC || fstatvfs(fd, &vfs) < 0)
+		return shmring__fail(err, "%s %llu bytes: %s", what, (unsigned long long)h->total_size,
+				     strerror(-err));
+	shmring__nospace_text(text, sizeof(text), what, -err, h->total_size, where,
+			      (uint64_t)vfs.f_blocks * vfs.f_frsize, (uint64_t)vfs.f_bavail * vfs.f_frsize);
+	return shmring__fail(err, "%s", text);
+}
+
 /* Size, pre-allocate, map and initialise a new object on fd. */
 static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmring__place *pl,
 		 uint32_t role)
@@ -625,8 +716,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	int ret;
 
 	if (ftruncate(fd, (off_t)h->total_size) < 0)
-		return shmring__fail(-errno, "ftruncate to %llu bytes: %s",
-				     (unsigned long long)h->total_size, strerror(errno));
+		return fail_space(-errno, "ftruncate to", fd, h);
 	map = mmap(NULL, h->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
@@ -643,8 +733,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	shmring__place_bind_end(pl);
 	if (ret) {
 		munmap(map, h->total_size);
-		return shmring__fail(-ret, "pre-allocating %llu bytes: %s",
-				     (unsigned long long)h->total_size, strerror(ret));
+		return fail_space(-ret, "pre-allocating", fd, h);
 	}
 	h->place_flags |= pl->outcome;
 	h->hdr_check = shmring_hdr_check(h);
@@ -879,11 +968,26 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	return 0;
 }
 
-static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o)
+static uint32_t opts_timeout_ms(const struct shmring_open_opts *o)
+{
+	return o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+static int check_opts(const struct shmring_open_opts *o)
+{
+	if (o && (o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL))
+		return shmring__fail(-EINVAL, "open flags 0x%x hold unknown bits 0x%x", o->flags,
+				     o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL);
+	return 0;
+}
+
+/* Validate and attach the object on fd; wait for `ready` until deadline
+ * (CLOCK_MONOTONIC ns), which the caller set timeout_ms after its start. */
+static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o,
+		       uint64_t deadline)
 {
 	uint32_t accept_mode = o && o->mode ? o->mode : SHMRING_DEFAULT_MODE;
-	uint32_t timeout_ms = o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
-	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
+	uint32_t timeout_ms = opts_timeout_ms(o);
 	struct shmring_hdr copy;
 	struct stat st;
 	void *hp = MAP_FAILED, *map;
@@ -952,17 +1056,26 @@ int shmring_open(struct shmring *r, const char *name, uint32_t role,
 		 const struct shmring_open_opts *opts)
 {
 	char path[SHMRING_NAME_MAX + 2];
+	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull;
 	int fd, ret;
+	int oflag = (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
 
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0)
+	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0 ||
+	    (ret = check_opts(opts)) < 0)
 		return ret;
-	fd = shm_open(path, (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW, 0);
+	fd = shm_open(path, oflag, 0);
+	if (fd < 0 && errno == ENOENT && opts && (opts->flags & SHMRING_OPEN_F_WAIT_CREATE)) {
+		/* Not created yet: the name appears once the ring is ready. */
+		fd = shmring__shm_open_wait(path, oflag, deadline, opts_timeout_ms(opts));
+		if (fd < 0)
+			return fd;
+	}
 	if (fd < 0)
 		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
-	ret = open_common(r, fd, role, opts);
+	ret = open_common(r, fd, role, opts, deadline);
 	if (ret < 0)
 		close(fd);
 	return ret;
@@ -975,12 +1088,13 @@ int shmring_open_fd(struct shmring *r, int fd, uint32_t role, const struct shmri
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_role(role, true)) < 0)
+	if ((ret = check_role(role, true)) < 0 || (ret = check_opts(opts)) < 0)
 		return ret;
 	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (nfd < 0)
 		return shmring__fail(-errno, "dup of fd %d: %s", fd, strerror(errno));
-	ret = open_common(r, nfd, role, opts);
+	ret = open_common(r, nfd, role, opts,
+			  shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull);
 	if (ret < 0)
 		close(nfd);
 	return ret;

@@ -1284,6 +1284,26 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 	return ret;
 }
 
+int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
+				  struct shmring_ring_stats *out)
+{
+	int ret = -ENOENT;
+
+	shmring__clear_detail();
+	if (!s || !out)
+		return shmring__fail(-EINVAL, "%s is NULL", s ? "stats" : "set");
+	read_lock();
+	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
+
+	for (uint32_t i = 0; i < a->n && ret == -ENOENT; i++)
+		if (a->m[i]->id == member)
+			ret = shmring_stats(&a->m[i]->r, out);
+	read_unlock(s);
+	if (ret == -ENOENT)
+		return shmring__fail(-ENOENT, "the set has no member %u", member);
+	return ret;
+}
+
 /* ---- producer side ---- */
 
 static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,
@@ -1315,8 +1335,8 @@ static int join_common(struct shmring_set_link *l, struct shmring *ring, const c
 	return 0;
 }
 
-int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
-		     const char *ring_name, uint64_t tag)
+int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
+			  const char *ring_name, uint64_t tag, const struct shmring_open_opts *opts)
 {
 	char ctl[SHMRING_NAME_MAX + 8];
 	int ret;
@@ -1325,10 +1345,16 @@ int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct sh
 		return shmring__fail(-EINVAL, "link or set name is NULL");
 	if (!set_ctl_name(set_name, ctl, sizeof(ctl)))
 		return -EINVAL;
-	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, NULL);
+	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, opts);
 	if (ret < 0)
 		return ret;
 	return join_common(l, ring, ring_name, tag);
+}
+
+int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
+		     const char *ring_name, uint64_t tag)
+{
+	return shmring_set_join_opts(l, set_name, ring, ring_name, tag, NULL);
 }
 
 int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,

@@ -96,6 +96,14 @@ static int spsc_attach(struct shmring *r)
 	return 0;
 }
 
+/* Stats: the published head and tail. */
+static void spsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
+{
+	/* Acquire: pairs with the release stores of tail (C2) and head (P3). */
+	*tail = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
+	*head = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
+}
+
 const struct shmring_kind_ops shmring__spsc_ops = {
 	.type = SHMRING_SPSC,
 	.name = "spsc",
@@ -106,4 +114,5 @@ const struct shmring_kind_ops shmring__spsc_ops = {
 	.attach = spsc_attach,
 	.ready_prod = shmring_spsc__ready_push,
 	.ready_cons = shmring_spsc__ready_pop,
+	.positions = spsc_fill_positions,
 };

@@ -199,6 +199,11 @@ static uint64_t huge_page_size(void)
 	return (uint64_t)kb * 1024u;
 }
 
+uint64_t shmring__huge_page_size(void)
+{
+	return huge_page_size();
+}
+
 static long long read_ll(const char *path)
 {
 	FILE *f = fopen(path, "re");

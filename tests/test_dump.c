@@ -265,7 +265,7 @@ Test(dump, missing_and_usage)
 		{ "--raw", "--json", "--messages", "1" },
 		{ "--messages", "1", NULL },
 		{ "a", "b", NULL },
-		{ "--watch", "--json", "/r", NULL },
+		{ "--watch", "--check", "/r", NULL },
 		{ "--count", "2", "/r", NULL },
 		{ "a/b", NULL },
 	};

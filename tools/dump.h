@@ -264,6 +264,55 @@ void dump_set_print_text(FILE *f, const struct dump_set *s);
 /* The members of the set's JSON object, no braces. */
 void dump_set_print_json(FILE *f, const struct dump_set *s);
 
+/* ---- metrics (dump_prom.c, dump_http.c) ---- */
+
+#include <shmring/stats.h>
+
+/* One ring of a scrape, as shmring_stats() and shmring_endpoint_stats()
+ * gave it (or the open's error). */
+struct prom_ring {
+	char name[SHMRING_NAME_MAX + 2];
+	int err;                    /* 0: read; else why not (-errno of the open) */
+	uint32_t type;
+	struct shmring_ring_stats st;
+	struct shmring_ep_stats *eps; /* entries in use */
+	uint32_t n_eps;
+};
+
+/* One ring set's table. */
+struct prom_set {
+	char name[SHMRING_NAME_MAX + 2]; /* the set's name, "/orders" */
+	int err;
+	uint32_t members, unlisted, consumer_alive;
+	uint64_t polls, messages, sleeps, wakeups, joins, leaves;
+};
+
+struct prom_scrape {
+	struct prom_ring *rings;
+	size_t n_rings, cap_rings;
+	struct prom_set *sets;
+	size_t n_sets, cap_sets;
+};
+
+/* A zeroed entry appended to the scrape, or NULL (no memory). */
+struct prom_ring *prom_add_ring(struct prom_scrape *sc);
+struct prom_set *prom_add_set(struct prom_scrape *sc);
+void prom_free(struct prom_scrape *sc);
+/* The Prometheus text exposition (format 0.0.4) of a collected scrape. */
+void prom_write(FILE *f, const struct prom_scrape *sc);
+
+/*
+ * Serve HTTP on addr ("[ADDR:]PORT"; ADDR defaults to 127.0.0.1, "[::1]"
+ * for IPv6; PORT 0 takes a free port): GET /metrics answers with what
+ * render writes (a fresh call per request). The bound address goes to
+ * stderr as "listening on http://ADDR:PORT/metrics" once the socket
+ * listens. Stops after `count` requests (0: until SIGINT or SIGTERM).
+ * Returns 0, or -errno (bad address, bind) with why filled in.
+ */
+typedef int (*http_render_fn)(FILE *f, void *arg);
+int dump_http_serve(const char *addr, uint64_t count, http_render_fn render, void *arg, char *why,
+		    size_t why_len);
+
 /* dump_out.c: text and JSON writers */
 void dump_print_text(FILE *f, const struct dump_ring *d);
 void dump_print_json(FILE *f, const struct dump_ring *d);

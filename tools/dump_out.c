@@ -310,6 +310,8 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 		", \"cons_futex\": %u, \"prod_light\": %u, \"cons_light\": %u}",
 		d->prod.waiters, d->cons.waiters, d->prod.futex, d->cons.futex, d->prod.light,
 		d->cons.light);
+	fprintf(f, ",\n \"gone\": {\"producers\": %" PRIu64 ", \"consumers\": %" PRIu64 "}",
+		d->prod.gone, d->cons.gone);
 	fputs(",\n \"endpoints\": [", f);
 	for (uint32_t i = 0; i < d->n_eps; i++) {
 		const struct dump_ep *e = &d->eps[i];

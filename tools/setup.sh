@@ -20,6 +20,8 @@ packages=(
 	libclang-rt-14-dev spin stress-ng
 	# manual pages: the man test renders every page with groff and man
 	groff-base man-db
+	# the metrics exporter's test scrapes shmring-dump --listen with it
+	curl
 )
 
 missing=()

@@ -6,7 +6,8 @@
  *   shmring-dump NAME            full report of one ring (or of the ring set NAME)
  *   --set NAME                   a ring set: its members and their rings
  *   --messages N / --tail N      the next N unconsumed / last N written
- *   --watch [SECONDS]            refresh in place with rates
+ *   --watch [SECONDS]            refresh in place with rates (--json: one line a ring)
+ *   --prom, --listen [ADDR:]PORT metrics in the Prometheus text format
  *   --json, --check, --recover   see --help and docs/shmring-dump.1
  *
  * The tool maps rings read-only (the library's observer open), never
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,11 +31,14 @@
 #define SHM_DIR "/dev/shm"
 
 struct opts {
-	const char *name;
+	const char *name;   /* the first NAME */
+	char **names;       /* every NAME (--prom, --listen, --watch take several) */
+	int n_names;
 	uint64_t messages, tail;
-	bool have_messages, have_tail, raw, json, check, recover, watch, set;
+	bool have_messages, have_tail, raw, json, check, recover, watch, set, prom, all, size;
+	const char *listen; /* --listen [ADDR:]PORT */
 	double interval;
-	uint64_t count; /* --watch refreshes; 0: until interrupted */
+	uint64_t count; /* --watch refreshes, --listen requests; 0: until interrupted */
 };
 
 static const char *prog = "shmring-dump";
@@ -41,7 +46,7 @@ static const char *prog = "shmring-dump";
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: %s [OPTIONS] [NAME]\n"
+		"Usage: %s [OPTIONS] [NAME...]\n"
 		"Inspect shmring rings in " SHM_DIR " without disturbing them: the tool maps\n"
 		"them read-only, never waits on them and never wakes a sleeper.\n"
 		"\n"
@@ -59,9 +64,28 @@ static void usage(FILE *f)
 		"  -t, --tail N         the last N messages written (still in the ring)\n"
 		"  -r, --raw            with --messages/--tail: write the payloads\n"
 		"                       alone to standard output\n"
-		"  -w, --watch [SECS]   refresh every SECS seconds (default 1) with rates\n"
-		"  -n, --count N        with --watch: stop after N refreshes\n"
+		"  -w, --watch [SECS]   refresh every SECS seconds (default 1) with rates;\n"
+		"                       several NAMEs, or --all; with --json one JSON\n"
+		"                       object per ring and refresh, one a line\n"
+		"  -n, --count N        with --watch: stop after N refreshes; with --listen:\n"
+		"                       after N requests\n"
 		"  -j, --json           one JSON document instead of text\n"
+		"  -P, --prom           metrics in the Prometheus text format (0.0.4), once,\n"
+		"                       to standard output: of the NAMEs (rings or sets),\n"
+		"                       or of every ring and ring set when none is given\n"
+		"  -l, --listen [ADDR:]PORT\n"
+		"                       serve the same at http://ADDR:PORT/metrics, a\n"
+		"                       fresh read-only snapshot per scrape; ADDR is\n"
+		"                       127.0.0.1 unless given ([::1] for IPv6), PORT 0\n"
+		"                       takes a free port; the address goes to stderr\n"
+		"  -a, --all            every ring (with --prom, --listen: and set) in\n"
+		"                       " SHM_DIR ", read afresh each time\n"
+		"  -S, --size TYPE CAPACITY [SLOT [ENDPOINTS]]\n"
+		"                       plan a ring: the bytes shmring_create would make\n"
+		"                       (TYPE spsc, mpmc, msg-spsc, msg-mpsc; CAPACITY and\n"
+		"                       SLOT as numbers, with K, M, G (x1024) or as 2^N;\n"
+		"                       ENDPOINTS: a multi-mode ring's endpoint table) and\n"
+		"                       whether " SHM_DIR " has room; creates nothing\n"
 		"  -c, --check          verify the invariants; name every one that fails\n"
 		"  -s, --set            NAME is a ring set (\"orders\", \"orders.set\"): show\n"
 		"                       its consumer, counters, pending announcements and\n"
@@ -109,6 +133,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { OPT_RECOVER = 256 };
 	static const struct option lopts[] = {
+		{ "prom", no_argument, NULL, 'P' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "size", no_argument, NULL, 'S' },
 		{ "messages", required_argument, NULL, 'm' },
 		{ "tail", required_argument, NULL, 't' },
 		{ "raw", no_argument, NULL, 'r' },
@@ -126,7 +154,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->interval = 1.0;
-	while ((c = getopt_long(argc, argv, "m:t:rw::n:jcshV", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:t:rw::n:jcshVPl:aS", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_u64(optarg, &o->messages) < 0)
@@ -155,6 +183,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 'j': o->json = true; break;
 		case 'c': o->check = true; break;
 		case 's': o->set = true; break;
+		case 'P': o->prom = true; break;
+		case 'l': o->listen = optarg; break;
+		case 'a': o->all = true; break;
+		case 'S': o->size = true; break;
 		case OPT_RECOVER: o->recover = true; break;
 		case 'h': usage(stdout); exit(DUMP_EXIT_OK);
 		case 'V':
@@ -165,14 +197,40 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			goto bad;
 		}
 	}
-	if (optind < argc)
-		o->name = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "%s: one NAME at most ('%s' is extra)\n", prog, argv[optind]);
+	bool metrics = o->prom || o->listen;
+
+	o->names = argv + optind;
+	o->n_names = argc - optind;
+	o->name = o->n_names ? o->names[0] : NULL;
+	if (o->size) {
+		if (o->n_names < 2 || o->n_names > 4) {
+			fprintf(stderr, "%s: --size takes TYPE CAPACITY [SLOT [ENDPOINTS]]\n", prog);
+			goto bad;
+		}
+		if (metrics || o->all || o->check || o->recover || o->raw || o->have_messages ||
+		    o->have_tail || o->set || o->watch || o->count) {
+			fprintf(stderr, "%s: --size combines only with --json\n", prog);
+			goto bad;
+		}
+		return 0;
+	}
+	if (o->n_names > 1 && !metrics && !o->watch) {
+		fprintf(stderr, "%s: one NAME at most ('%s' is extra; several go with --prom, --listen "
+			"and --watch)\n", prog, o->names[1]);
 		goto bad;
 	}
-	if (!o->name && (o->have_messages || o->have_tail || o->raw || o->recover || o->watch)) {
-		fprintf(stderr, "%s: --messages, --tail, --raw, --watch and --recover need a NAME\n", prog);
+	if (o->all && (o->name || (!metrics && !o->watch))) {
+		fprintf(stderr, "%s: --all goes with --prom, --listen or --watch, and no NAME\n", prog);
+		goto bad;
+	}
+	if (metrics && (o->json || o->check || o->recover || o->raw || o->have_messages ||
+			o->have_tail || o->set || o->watch)) {
+		fprintf(stderr, "%s: --prom and --listen combine only with NAMEs, --all and --count\n", prog);
+		goto bad;
+	}
+	if (!o->name && !o->all && !metrics &&
+	    (o->have_messages || o->have_tail || o->raw || o->recover || o->watch)) {
+		fprintf(stderr, "%s: --messages, --tail, --raw and --recover need a NAME; --watch a NAME or --all\n", prog);
 		goto bad;
 	}
 	if (o->raw && !o->have_messages && !o->have_tail) {
@@ -191,8 +249,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "%s: --recover combines only with --json\n", prog);
 		goto bad;
 	}
-	if (o->watch && (o->json || o->check || o->recover || o->raw || o->have_messages || o->have_tail)) {
-		fprintf(stderr, "%s: --watch combines with no other mode\n", prog);
+	if (o->watch && (o->check || o->recover || o->raw || o->have_messages || o->have_tail)) {
+		fprintf(stderr, "%s: --watch combines with no other mode but --json\n", prog);
 		goto bad;
 	}
 	if (o->set && !o->name) {
@@ -203,8 +261,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "%s: --set combines only with --json and --check\n", prog);
 		goto bad;
 	}
-	if (o->count && !o->watch) {
-		fprintf(stderr, "%s: --count goes with --watch\n", prog);
+	if (o->count && !o->watch && !o->listen) {
+		fprintf(stderr, "%s: --count goes with --watch or --listen\n", prog);
 		goto bad;
 	}
 	return 0;
@@ -876,17 +934,17 @@ static void list_entry(const char *dname)
 	free(d);
 }
 
-static int list_all(const struct opts *o)
+/* The names in /dev/shm, sorted (each and the array malloc'd); -1 if the
+ * directory cannot be read (errno says why). */
+static int scan_shm(char ***out, size_t *count)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *dir = opendir(SHM_DIR);
 
-	if (!dir) {
-		fprintf(stderr, "%s: %s: %s\n", prog, SHM_DIR, strerror(errno));
-		return DUMP_EXIT_OPEN;
-	}
+	if (!dir)
+		return -1;
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
 			continue;
@@ -902,7 +960,29 @@ static int list_all(const struct opts *o)
 		n++;
 	}
 	closedir(dir);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+static void names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int list_all(const struct opts *o)
+{
+	char **names = NULL;
+	size_t n = 0;
+
+	if (scan_shm(&names, &n) < 0) {
+		fprintf(stderr, "%s: %s: %s\n", prog, SHM_DIR, strerror(errno));
+		return DUMP_EXIT_OPEN;
+	}
 	ls.o = o;
 	if (o->json)
 		ls.sets_json = open_memstream(&ls.sets_buf, &ls.sets_len);
@@ -928,6 +1008,478 @@ static int list_all(const struct opts *o)
 	return o->check && ls.failed ? DUMP_EXIT_CHECK : DUMP_EXIT_OK;
 }
 
+/* ---- --prom, --listen -------------------------------------------- */
+
+/* Copy what the library reports of an open ring into the scrape. The
+ * jump buffer lives in this frame while the guarded reads run. */
+static void collect_ring(struct prom_scrape *sc, struct dump_ring *d)
+{
+	struct prom_ring *pr = prom_add_ring(sc);
+	int ret;
+
+	if (!pr)
+		return;
+	snprintf(pr->name, sizeof(pr->name), "%s", d->name);
+	pr->type = d->type;
+	if (sigsetjmp(bus_jmp, 1)) {
+		bus_armed = 0;
+		pr->err = -EIO; /* the object shrank while it was read */
+		return;
+	}
+	bus_armed = 1;
+	pr->st.size = sizeof(pr->st);
+	ret = shmring_stats(&d->r, &pr->st);
+	if (ret < 0) {
+		pr->err = ret;
+	} else if ((pr->eps = calloc(pr->st.ep_count, sizeof(*pr->eps)))) {
+		for (uint32_t i = 0; i < pr->st.ep_count; i++) {
+			pr->eps[pr->n_eps].size = sizeof(pr->eps[0]);
+			if (shmring_endpoint_stats(&d->r, i, &pr->eps[pr->n_eps]) == 0)
+				pr->n_eps++;
+		}
+	}
+	bus_armed = 0;
+}
+
+/* A set's table, by the set's name or its table's. 0, or the open's error. */
+static int collect_set(struct prom_scrape *sc, const char *name)
+{
+	struct dump_set *s = calloc(1, sizeof(*s));
+	struct prom_set *ps;
+	char why[512];
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = dump_set_open(s, name, why, sizeof(why));
+	if (ret < 0) {
+		free(s);
+		return ret;
+	}
+	ps = prom_add_set(sc);
+	if (ps) {
+		snprintf(ps->name, sizeof(ps->name), "%s", s->name);
+		if (sigsetjmp(bus_jmp, 1)) {
+			bus_armed = 0;
+			ps->err = -EIO;
+		} else {
+			bus_armed = 1;
+			ps->err = dump_set_snapshot(s, why, sizeof(why));
+			bus_armed = 0;
+		}
+		ps->members = s->count;
+		ps->unlisted = s->unlisted;
+		ps->consumer_alive = s->consumer_alive;
+		ps->polls = s->polls;
+		ps->messages = s->messages;
+		ps->sleeps = s->sleeps;
+		ps->wakeups = s->wakeups;
+		ps->joins = s->joins;
+		ps->leaves = s->leaves;
+	}
+	dump_set_close(s);
+	free(s);
+	return 0;
+}
+
+/* One object of /dev/shm, or one NAME (explicit: a missing or foreign
+ * object is reported as unreadable instead of skipped). Returns 0, or
+ * the error when an explicit NAME is neither a ring nor a set. */
+static int collect_one(struct prom_scrape *sc, const char *name, bool explicit)
+{
+	struct dump_ring *d = calloc(1, sizeof(*d));
+	char why[512];
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	ret = dump_open(d, name, why, sizeof(why));
+	if (ret == 0) {
+		collect_ring(sc, d);
+	} else if (ret == -ENOMSG || (explicit && ret == -ENOENT)) {
+		/* Not a ring: a set's table ("x.set", or the set "x")? */
+		if ((explicit || ends_with(name, ".set")) && collect_set(sc, name) == 0)
+			ret = 0;
+	} else if (!explicit && (ret == -EAGAIN || ret == -EINVAL || ret == -ENOENT)) {
+		ret = 0; /* not a ring, empty, or gone since readdir */
+	}
+	if (ret < 0 && (explicit || ret != -ENOMSG)) {
+		struct prom_ring *pr = prom_add_ring(sc);
+
+		if (pr) {
+			snprintf(pr->name, sizeof(pr->name), "%s", d->name[0] ? d->name : name);
+			pr->err = ret;
+		}
+	} else if (ret == -ENOMSG) {
+		ret = 0; /* another program's object */
+	}
+	dump_close(d);
+	free(d);
+	return explicit ? ret : 0;
+}
+
+/* A scrape of the NAMEs, or of everything; the count of explicit NAMEs
+ * that could not be read. */
+static int collect(struct prom_scrape *sc, const struct opts *o)
+{
+	char **names = NULL, path[SHMRING_NAME_MAX + 2];
+	size_t n = 0;
+	int bad = 0;
+
+	if (o->n_names) {
+		for (int i = 0; i < o->n_names; i++)
+			bad += collect_one(sc, o->names[i], true) < 0;
+		return bad;
+	}
+	if (scan_shm(&names, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(names[i]) + 1 < SHMRING_NAME_MAX) {
+			snprintf(path, sizeof(path), "/%s", names[i]);
+			collect_one(sc, path, false);
+		}
+	}
+	names_free(names, n);
+	return 0;
+}
+
+static int prom_render(FILE *f, void *arg)
+{
+	struct prom_scrape sc;
+	int bad;
+
+	memset(&sc, 0, sizeof(sc));
+	bad = collect(&sc, arg);
+	prom_write(f, &sc);
+	prom_free(&sc);
+	return bad;
+}
+
+static int run_prom(const struct opts *o)
+{
+	char why[512];
+	int ret;
+
+	if (!o->listen) {
+		ret = prom_render(stdout, (void *)o);
+		fflush(stdout);
+		return ret ? DUMP_EXIT_OPEN : DUMP_EXIT_OK;
+	}
+	ret = dump_http_serve(o->listen, o->count, prom_render, (void *)o, why, sizeof(why));
+	if (ret < 0) {
+		fprintf(stderr, "%s: --listen: %s\n", prog, why);
+		return ret == -EINVAL ? DUMP_EXIT_USAGE : DUMP_EXIT_OPEN;
+	}
+	return DUMP_EXIT_OK;
+}
+
+/* ---- --watch of several rings, or with --json --------------------- */
+
+struct watch_ring {
+	struct dump_ring prev; /* the last snapshot: positions and counters (eps NULL) */
+	bool seen;             /* in the last pass */
+};
+
+struct watch_state {
+	const struct opts *o;
+	struct watch_ring *w;
+	size_t n, cap;
+	uint64_t refresh;
+};
+
+static struct watch_ring *watch_find(struct watch_state *ws, const char *name, bool add)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		if (!strcmp(ws->w[i].prev.name, name))
+			return &ws->w[i];
+	if (!add)
+		return NULL;
+	if (ws->n == ws->cap) {
+		size_t cap = ws->cap ? ws->cap * 2 : 8;
+		struct watch_ring *n = realloc(ws->w, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		ws->w = n;
+		ws->cap = cap;
+	}
+	struct watch_ring *w = &ws->w[ws->n++];
+
+	memset(w, 0, sizeof(*w));
+	snprintf(w->prev.name, sizeof(w->prev.name), "%s", name);
+	return w;
+}
+
+static void json_rates(FILE *f, const struct dump_ring *prev, const struct dump_ring *d, double secs)
+{
+	fprintf(f, ", \"interval_s\": %.3f, \"rates\": {\"unit\": \"%s\", \"in_per_s\": %.1f"
+		   ", \"out_per_s\": %.1f, \"wakes_per_s\": %.1f, \"sleeps_per_s\": %.1f"
+		   ", \"full_per_s\": %.1f, \"empty_per_s\": %.1f}",
+		secs, d->kind ? d->kind->unit : "", rate(prev->avail_end, d->avail_end, secs),
+		rate(prev->tail, d->tail, secs),
+		rate(prev->prod.st.wakes + prev->cons.st.wakes, d->prod.st.wakes + d->cons.st.wakes, secs),
+		rate(prev->prod.st.sleeps + prev->cons.st.sleeps, d->prod.st.sleeps + d->cons.st.sleeps, secs),
+		rate(prev->prod.st.blocked, d->prod.st.blocked, secs),
+		rate(prev->cons.st.blocked, d->cons.st.blocked, secs));
+}
+
+/* One JSON object on one line: the report's newlines are whitespace
+ * between members (strings escape theirs), so they become spaces. */
+static void json_line(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		putchar(buf[i] == '\n' ? ' ' : buf[i]);
+	putchar('\n');
+}
+
+static void watch_error(struct watch_state *ws, const char *name, int err, const char *why)
+{
+	if (ws->o->json) {
+		printf("{\"refresh\": %" PRIu64 ", \"time_ns\": %" PRIu64 ", \"name\": ", ws->refresh,
+		       dump_now_ns(CLOCK_REALTIME));
+		json_str(stdout, name);
+		printf(", \"errno\": %d, \"error\": ", -err);
+		json_str(stdout, why);
+		printf("}\n");
+	} else {
+		text_name(stdout, name);
+		printf(": %s\n", why);
+	}
+}
+
+/* Snapshot one ring and, when print, report it against its last pass. */
+static void watch_ring_pass(struct watch_state *ws, const char *name, bool explicit, bool print)
+{
+	struct dump_ring *d = calloc(1, sizeof(*d));
+	struct watch_ring *w;
+	char why[512];
+	int ret;
+
+	if (!d)
+		return;
+	ret = dump_open(d, name, why, sizeof(why));
+	if (ret < 0) {
+		if (print && explicit)
+			watch_error(ws, d->name[0] ? d->name : name, ret, why);
+		free(d);
+		return;
+	}
+	if (sigsetjmp(bus_jmp, 1)) {
+		bus_armed = 0;
+		if (print)
+			watch_error(ws, d->name, -EIO, "the object shrank while it was read (SIGBUS)");
+		dump_close(d);
+		free(d);
+		return;
+	}
+	bus_armed = 1;
+	dump_snapshot(d);
+	dump_check(d);
+	w = watch_find(ws, d->name, true);
+	if (print && ws->o->json) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		if (f) {
+			fprintf(f, "{\"refresh\": %" PRIu64 ", \"time_ns\": %" PRIu64, ws->refresh,
+				dump_now_ns(CLOCK_REALTIME));
+			if (w && w->seen)
+				json_rates(f, &w->prev, d, (double)(d->snap_ns - w->prev.snap_ns) / 1e9);
+			else
+				fputs(", \"rates\": null", f);
+			fputs(", ", f);
+			dump_print_json(f, d);
+			print_check_json(f, d);
+			fputc('}', f);
+			fclose(f);
+			json_line(buf, len);
+			free(buf);
+		}
+	} else if (print) {
+		if (w && w->seen)
+			print_rates(&w->prev, d, (double)(d->snap_ns - w->prev.snap_ns) / 1e9);
+		dump_print_text(stdout, d);
+		for (uint32_t k = 0; k < d->n_problems; k++)
+			printf("  %s %s: %s\n", d->problems[k].warning ? "warning" : "FAILED",
+			       d->problems[k].invariant, d->problems[k].detail);
+		fputc('\n', stdout);
+	}
+	bus_armed = 0;
+	if (w) {
+		struct dump_ep *eps = d->eps;
+
+		d->eps = NULL; /* only the positions and counters are kept */
+		w->prev = *d;
+		w->prev.open = false;
+		w->seen = true;
+		d->eps = eps;
+	}
+	dump_close(d);
+	free(d);
+}
+
+static void watch_pass(struct watch_state *ws, bool print)
+{
+	char **names = NULL, path[SHMRING_NAME_MAX + 2];
+	size_t n = 0;
+
+	if (ws->o->n_names) {
+		for (int i = 0; i < ws->o->n_names; i++)
+			watch_ring_pass(ws, ws->o->names[i], true, print);
+		return;
+	}
+	if (scan_shm(&names, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(names[i]) + 1 >= SHMRING_NAME_MAX)
+			continue;
+		snprintf(path, sizeof(path), "/%s", names[i]);
+		watch_ring_pass(ws, path, false, print);
+	}
+	names_free(names, n);
+}
+
+static int watch_many(const struct opts *o)
+{
+	struct watch_state ws = { .o = o };
+	bool tty = isatty(STDOUT_FILENO) && !o->json;
+	struct timespec ts;
+
+	watch_pass(&ws, false);
+	for (uint64_t i = 0; !o->count || i < o->count; i++) {
+		ts.tv_sec = (time_t)o->interval;
+		ts.tv_nsec = (long)((o->interval - (double)ts.tv_sec) * 1e9);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ws.refresh = i + 1;
+		if (tty)
+			fputs("\033[H\033[2J", stdout);
+		if (!o->json)
+			printf("shmring-dump --watch: refresh %" PRIu64 " every %.2f s\n\n", i + 1, o->interval);
+		watch_pass(&ws, true);
+		fflush(stdout);
+	}
+	free(ws.w);
+	return DUMP_EXIT_OK;
+}
+
+/* ---- --size --------------------------------------------------------- */
+
+/* "4096", "512K", "1M", "2^19": a count; -1 if it is none. */
+static int parse_count(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	if (end[0] == '^' && v == 2) {
+		unsigned long long e = strtoull(end + 1, &end, 10);
+
+		if (*end || e > 62)
+			return -1;
+		*out = 1ull << e;
+		return 0;
+	}
+	int shift = 0;
+
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static void human(char *buf, size_t len, uint64_t n)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)n;
+	int u = 0;
+
+	while (v >= 1024.0 && u < 5) {
+		v /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+}
+
+static int run_size(const struct opts *o)
+{
+	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC };
+	struct shmring_params p;
+	struct statvfs vfs;
+	uint64_t cap, slot = 0, eps = 0;
+	uint32_t type = 0;
+	char h1[32], h2[32], h3[32];
+	int64_t size;
+
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (!strcmp(o->names[0], dump_type_name(types[i])))
+			type = types[i];
+	if (!type) {
+		fprintf(stderr, "%s: --size: TYPE '%s' is none of spsc, mpmc, msg-spsc, msg-mpsc\n", prog,
+			o->names[0]);
+		return DUMP_EXIT_USAGE;
+	}
+	if (parse_count(o->names[1], &cap) < 0 || (o->n_names > 2 && parse_count(o->names[2], &slot) < 0) ||
+	    (o->n_names > 3 && parse_count(o->names[3], &eps) < 0) || slot > UINT32_MAX ||
+	    eps > UINT32_MAX) {
+		fprintf(stderr, "%s: --size: CAPACITY, SLOT and ENDPOINTS are counts (4096, 512K, 2^19)\n",
+			prog);
+		return DUMP_EXIT_USAGE;
+	}
+	if (!slot && (type == SHMRING_SPSC || type == SHMRING_MPMC)) {
+		fprintf(stderr, "%s: --size: a slot ring needs its SLOT size\n", prog);
+		return DUMP_EXIT_USAGE;
+	}
+	shmring_params_init(&p, type, cap, (uint32_t)slot);
+	p.max_endpoints = (uint32_t)eps;
+	size = shmring_params_size(&p);
+	if (size < 0) {
+		fprintf(stderr, "%s: --size: %s: %s\n", prog, shmring_strerror((int)size), shmring_errdetail());
+		return DUMP_EXIT_USAGE;
+	}
+	bool have_fs = statvfs(SHM_DIR, &vfs) == 0 && vfs.f_blocks;
+	uint64_t fs = have_fs ? (uint64_t)vfs.f_blocks * vfs.f_frsize : 0;
+	uint64_t fr = have_fs ? (uint64_t)vfs.f_bavail * vfs.f_frsize : 0;
+
+	if (o->json) {
+		printf("{\"type\": \"%s\", \"capacity\": %" PRIu64 ", \"slot_size\": %" PRIu64
+		       ", \"max_endpoints\": %" PRIu64 ", \"bytes\": %lld, \"shm_size\": %" PRIu64
+		       ", \"shm_free\": %" PRIu64 ", \"fits\": %s}\n",
+		       dump_type_name(type), cap, slot, eps, (long long)size, fs, fr,
+		       !have_fs ? "null" : (uint64_t)size <= fr ? "true" : "false");
+		return DUMP_EXIT_OK;
+	}
+	human(h1, sizeof(h1), (uint64_t)size);
+	if (type == SHMRING_SPSC || type == SHMRING_MPMC)
+		printf("%s ring of %" PRIu64 " slots x %" PRIu64 " B: %lld bytes (%s), %.1f B a slot\n",
+		       dump_type_name(type), cap, slot, (long long)size, h1, (double)size / (double)cap);
+	else
+		printf("%s ring of %" PRIu64 " bytes of records%s: %lld bytes (%s)\n", dump_type_name(type),
+		       cap, slot ? "" : " (largest message capacity / 4)", (long long)size, h1);
+	if (!have_fs) {
+		printf(SHM_DIR ": no size limit of its own (bounded by memory)\n");
+	} else {
+		human(h2, sizeof(h2), fs);
+		human(h3, sizeof(h3), fr);
+		printf(SHM_DIR ": %s, %s free: %s\n", h2, h3,
+		       (uint64_t)size <= fr ? "it fits"
+					    : "it does NOT fit (docs/sizing.md: --shm-size, emptyDir)");
+	}
+	return DUMP_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -935,5 +1487,11 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) < 0)
 		return DUMP_EXIT_USAGE;
 	install_sigbus();
+	if (o.size)
+		return run_size(&o);
+	if (o.prom || o.listen)
+		return run_prom(&o);
+	if (o.watch && (o.json || o.all || o.n_names > 1))
+		return watch_many(&o);
 	return o.name ? run_one(&o) : list_all(&o);
 }

@@ -51,6 +51,7 @@
 #include <time.h>
 
 #include <shmring/shmring.h>
+#include <shmring/stats.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -166,10 +167,30 @@ SHMRING_API int shmring_set_wait(struct shmring_set *s, const struct timespec *d
  * shmring_set_join does for another process). Returns 0 or -EINVAL. */
 SHMRING_API int shmring_set_link_producer(struct shmring_set *s, struct shmring *producer);
 
+/*
+ * Statistics. A set has three views, each its own call:
+ *   shmring_set_stats         the set's own counters (polls, sleeps,
+ *                             membership changes), kept in its table;
+ *   shmring_set_member_stats  what the set delivered from one member;
+ *   shmring_set_member_ring_stats  the member's ring itself, as
+ *                             shmring_stats() (stats.h) reports any ring:
+ *                             fill, positions, the ring's counters and
+ *                             endpoints, in the versioned struct.
+ * The first two structs are the set's and keep their layout; only the
+ * ring view is versioned, as it grows with the rings' counters.
+ * shmring-dump --set shows all three from shared memory.
+ */
+/* Returns 0, or -EINVAL (s or st NULL). */
 SHMRING_API int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st);
-/* Returns 0 or -ENOENT. */
+/* Returns 0, -ENOENT (no such member) or -EINVAL (s or st NULL). */
 SHMRING_API int shmring_set_member_stats(struct shmring_set *s, uint32_t member,
 					 struct shmring_set_member_stats *st);
+/* The member's ring through the set's consumer handle of it; out->size
+ * set by the caller as for shmring_stats. Returns 0, -ENOENT (no such
+ * member; out unchanged), or what shmring_stats returns (-EINVAL for s,
+ * out NULL or a bad out->size). Safe while other threads poll the set. */
+SHMRING_API int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
+					      struct shmring_ring_stats *out);
 
 /* The set's control ring descriptor (anonymous sets: pass it to producers,
  * which use shmring_set_join_fd). */
@@ -192,6 +213,19 @@ struct shmring_set_link {
  */
 SHMRING_API int shmring_set_join(struct shmring_set_link *l, const char *set_name,
 				 struct shmring *ring, const char *ring_name, uint64_t tag);
+
+/*
+ * shmring_set_join with the set's control ring opened under opts
+ * (shmring_open; NULL as for shmring_set_join). With
+ * SHMRING_OPEN_F_WAIT_CREATE a producer started before the set's
+ * consumer waits up to opts->timeout_ms for the set to be created, and
+ * gets -ETIMEDOUT if it is not; opts->type and slot_size must be 0 or
+ * match the control ring (SHMRING_MSG_MPSC). Returns what
+ * shmring_set_join does.
+ */
+SHMRING_API int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name,
+				      struct shmring *ring, const char *ring_name, uint64_t tag,
+				      const struct shmring_open_opts *opts);
 
 /* The same through the control ring's descriptor (anonymous sets). */
 SHMRING_API int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,

@@ -55,16 +55,24 @@ struct shmring_params {
 	uint64_t reserved[4];
 };
 
+/* shmring_open_opts.flags */
+#define SHMRING_OPEN_F_WAIT_CREATE 0x1u /* shmring_open: wait for a ring not created yet */
+#define SHMRING_OPEN_F_ALL 0x1u
+
 /* What an opener expects. NULL means: any ring, 0600, default timeout. */
 struct shmring_open_opts {
 	uint32_t type;       /* 0: any; else the ring must be this type */
 	uint32_t slot_size;  /* 0: any; else the ring's slot size must be this */
 	uint32_t mode;       /* widest permission bits accepted; 0: 0600 */
-	uint32_t timeout_ms; /* wait for a creator still initialising; 0: default */
+	uint32_t timeout_ms; /* wait for a creator still initialising (and, with
+			      * SHMRING_OPEN_F_WAIT_CREATE, for the name); 0: default */
 	uint32_t allow_uid;  /* also accept objects owned by this uid (with allow_other_uid) */
 	uint32_t allow_other_uid;
-	uint64_t reserved[2];
+	uint32_t flags;      /* SHMRING_OPEN_F_*; 0: none */
+	uint32_t reserved0;
+	uint64_t reserved[1];
 };
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_open_opts) == 40, "open opts size");
 
 /* Per-handle wait policy and state, owned by wait.h (zero: defaults). */
 struct shmring_wait_state {
@@ -165,6 +173,19 @@ SHMRING_API void shmring_params_init(struct shmring_params *p, uint32_t type,
 				     uint64_t capacity, uint32_t slot_size);
 
 /*
+ * Bytes of the shared object shmring_create would make for p: header
+ * page, control blocks, endpoint table and data area, rounded to pages
+ * (the same geometry code create runs; docs/sizing.md has the formula
+ * for each kind). With SHMRING_PLACE_HUGE in p->place_flags the size is
+ * counted in huge pages, as shmring_create_anon takes them where the
+ * system has huge pages (a named ring never has them). Nothing is
+ * created; reads only p (and, for huge pages, /proc/meminfo).
+ * Returns the size (> 0), or -EINVAL (p NULL, or a parameter create
+ * would refuse: the detail names it), -ENOTSUP (ring type not built in).
+ */
+SHMRING_API int64_t shmring_params_size(const struct shmring_params *p);
+
+/*
  * Create a named ring and attach to it as `role` (SHMRING_PRODUCER,
  * SHMRING_CONSUMER, or SHMRING_ROLE_NONE to attach as neither).
  * The ring is built unnamed in /dev/shm (O_TMPFILE) with p->mode (fchmod,
@@ -197,8 +218,19 @@ SHMRING_API int shmring_create_anon(struct shmring *r, const struct shmring_para
 /*
  * Open an existing ring as SHMRING_PRODUCER, SHMRING_CONSUMER or
  * SHMRING_OBSERVER (read-only mapping). Waits up to opts->timeout_ms for a
- * creator still initialising. Returns 0, or -ENOENT (no such name),
- * -EINVAL (bad name or role), -ETIMEDOUT (never became ready), -EPROTO
+ * creator still initialising.
+ * With SHMRING_OPEN_F_WAIT_CREATE in opts->flags, a name that does not
+ * exist yet is waited for too, within the same opts->timeout_ms (0: the
+ * default, 1000 ms): the call sleeps (inotify on /dev/shm, else a short
+ * backoff poll; never a busy loop) until a creator links the name, which
+ * shmring_create does only once the ring is complete, then opens it as
+ * usual. If no ring of that name appears in time it returns -ETIMEDOUT
+ * (not -ENOENT; the detail says the name never appeared), so the caller
+ * can tell "nobody created it" from "there is no such ring" only by the
+ * flag it passed. Without the flag a missing name is -ENOENT at once.
+ * Returns 0, or -ENOENT (no such name),
+ * -EINVAL (bad name or role, unknown opts->flags), -ETIMEDOUT (never
+ * became ready; with SHMRING_OPEN_F_WAIT_CREATE: or never appeared), -EPROTO
  * (header or size invalid: shmring_errdetail() names the field),
  * -EACCES / -EPERM (foreign owner or mode wider than accepted), -ELOOP
  * (symlink), -EBUSY (a single producer/consumer is already attached and
@@ -214,8 +246,9 @@ SHMRING_API int shmring_open(struct shmring *r, const char *name, uint32_t role,
 			     const struct shmring_open_opts *opts);
 
 /* Open a ring from a descriptor (memfd or shm fd); the fd is duplicated.
- * Returns what shmring_open does, less -ENOENT and -ELOOP, plus -EBADF
- * (fd is not an open descriptor). */
+ * SHMRING_OPEN_F_WAIT_CREATE has nothing to wait for here (the object
+ * exists) and is accepted. Returns what shmring_open does, less -ENOENT
+ * and -ELOOP, plus -EBADF (fd is not an open descriptor). */
 SHMRING_API int shmring_open_fd(struct shmring *r, int fd, uint32_t role,
 				const struct shmring_open_opts *opts);
 
