@@ -4,7 +4,9 @@ MessageRing (MSG_SPSC, MSG_MPSC)."""
 
 import enum as _enum
 import errno as _errno
+import functools as _functools
 import os as _os
+import struct as _struct
 import time as _time
 
 from ._errors import Error, error as _error
@@ -85,6 +87,12 @@ def _blocking(fn, args, timeout):
                 return rc
         elif rc != _EINTR:
             return rc
+
+
+@_functools.lru_cache(maxsize=64)
+def _slots_struct(k, size):
+    """A struct that cuts k slots of `size` bytes apart."""
+    return _struct.Struct(f"{size}s" * k)
 
 
 def _cname(name):
@@ -520,9 +528,9 @@ class SlotRing(Ring):
         return n * self._h.r.slot_size
 
     def _split(self, buf, lens, k):
-        s = self._h.r.slot_size
-        data = _unpack(buf, k * s)
-        return [data[i:i + s] for i in range(0, k * s, s)]
+        # one struct call cuts the slots apart (a Python loop of slices
+        # costs several times more per message)
+        return list(_slots_struct(k, self._h.r.slot_size).unpack(_unpack(buf, k * self._h.r.slot_size)))
 
     def pop_burst_into(self, out):
         """Copy up to len(out) // slot_size slots, without waiting, into
