@@ -15,6 +15,8 @@ packages=(
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
 	libclang-rt-14-dev spin stress-ng
+	# the Python binding (python/), its tests, numpy interop in them
+	python3-cffi python3-pytest python3-dev python3-numpy
 )
 
 missing=()
