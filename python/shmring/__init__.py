@@ -38,6 +38,12 @@ __version__ = "%d.%d.%d" % LIBRARY_VERSION
 unlink = Ring.unlink
 unlink_stale = Ring.unlink_stale
 
+# Shown (and pickled) as shmring.X, where they are exported.
+for _cls in (Error, Timeout, PeerGone, Exists, NotFound, Denied, Kind, Role, Ring, SlotRing,
+             MessageRing, RingSet, SetLink, SetMessage):
+    _cls.__module__ = __name__
+del _cls
+
 
 def as_array(view, dtype="uint8", count=-1, offset=0):
     """A numpy array over a zero-copy view (numpy.frombuffer): no copy.

@@ -275,8 +275,11 @@ class Ring:
             return
         # Nothing outside refers to this Ring: every view of it (each keeps
         # it alive) is garbage too, if any is left.
-        if h.attached:
-            lib.pyr_close(h)
+        try:
+            if h.attached:
+                lib.pyr_close(h)
+        except Exception:  # interpreter shutdown: the module may be gone
+            pass
 
     @property
     def closed(self):

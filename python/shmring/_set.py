@@ -4,6 +4,7 @@ SetLink, a producer ring's link to a set."""
 
 import collections as _collections
 import errno as _errno
+import time as _time
 
 from ._errors import Error, error as _error
 from ._ring import _blocking, _cname
@@ -56,8 +57,11 @@ class RingSet:
 
     def __del__(self):
         ps = getattr(self, "_ps", None)
-        if ps is not None:
-            lib.pyset_destroy(ps)
+        try:
+            if ps is not None:
+                lib.pyset_destroy(ps)
+        except Exception:  # interpreter shutdown: the module may be gone
+            pass
 
     def _check(self, rc, op):
         if rc < 0:
@@ -131,11 +135,9 @@ class RingSet:
                 self.wait()
                 msgs = self.poll(budget)
             return msgs
-        import time
-
-        end = time.monotonic() + timeout
+        end = _time.monotonic() + timeout
         while not msgs:
-            left = end - time.monotonic()
+            left = end - _time.monotonic()
             if left <= 0 or not self.wait(left):
                 return self.poll(budget)
             msgs = self.poll(budget)
