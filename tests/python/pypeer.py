@@ -11,11 +11,14 @@ single copies, bursts and zero copy on both sides.
   pypeer.py setconsume SET --count N --nprod P
   pypeer.py wait NAME --kind K [--policy spin_sleep|spin|sleep] [--op pop|push|set]
 
---log (consume): every message's seq is appended to FILE (8 bytes) before
-the message is released, so that a consumer killed at any point loses
-nothing it did not log (the next one, --resume, starts where the ring's
-consumer position is). `wait` blocks forever in one call, for the
-KeyboardInterrupt test; it prints "waiting" first.
+produce and consume print "started" once attached (setconsume: "ready"
+once the set exists), so that a test knows when to kill them. --resume
+(SPSC): a producer starts at the ring's position, a consumer expects
+that seq first and stops at seq N. --log (consume): every message's seq
+is appended to FILE (8 bytes) before the message is released, so that a
+consumer killed at any point loses nothing it did not log. `wait`
+blocks forever in one call, for the KeyboardInterrupt test; it prints
+"waiting" first.
 """
 
 import argparse
