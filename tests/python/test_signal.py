@@ -86,7 +86,7 @@ def test_interrupted_wait_leaves_ring_usable(name):
         t = threading.Thread(target=interrupt)
         t.start()
         with pytest.raises(KeyboardInterrupt):
-            c.pop_wait()
+            c.pop_wait(timeout=60)  # Timeout (a failure) if no signal came
         t.join()
         assert p.push(b"still")
         assert c.pop_wait(timeout=10) == b"still".ljust(16, b"\0")
