@@ -523,9 +523,9 @@ static int wait_ready(struct pyring *h, uint32_t side, int64_t timeout_ns)
 	shmring_wait_ready_fn *ready;
 
 	if (r->type == SHMRING_SPSC)
-		ready = side == SHMRING_PRODUCER ? shmring_spsc_ready_push : shmring_spsc_ready_pop;
+		ready = side == SHMRING_PRODUCER ? shmring_spsc__ready_push : shmring_spsc__ready_pop;
 	else
-		ready = side == SHMRING_PRODUCER ? shmring_mpmc_ready_push : shmring_mpmc_ready_pop;
+		ready = side == SHMRING_PRODUCER ? shmring_mpmc__ready_push : shmring_mpmc__ready_pop;
 	if (side == SHMRING_PRODUCER)
 		/* a consumer must not sleep on wakes this handle batched */
 		wake_peer(h);
