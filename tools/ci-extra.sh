@@ -54,7 +54,7 @@ suite() {
 # ThreadSanitizer cannot follow shared memory into another process, so only
 # the tests registered in suite 'tsan' (thread variants) run here.
 step_tsan() {
-	configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dwerror=true &&
+	configure build-tsan -Db_sanitize=thread -Db_lundef=false -Dwerror=true -Dpython=disabled &&
 		suite build-tsan --suite tsan
 }
 
@@ -69,7 +69,8 @@ step_tsan() {
 step_fuzz() {
 	local targets=(tests/fuzz/fuzz_attach tests/fuzz/fuzz_msg tests/fuzz/fuzz_mkseed)
 	CC=clang configure build-fuzz -Db_sanitize=address,undefined -Db_lundef=false \
-		-Dwerror=true -Dfuzz=enabled -Dbench=false -Dc_args=-fsanitize=fuzzer-no-link || return 1
+		-Dwerror=true -Dfuzz=enabled -Dbench=false -Dpython=disabled \
+		-Dc_args=-fsanitize=fuzzer-no-link || return 1
 	local f=build-fuzz
 	local msg_seconds=$((fuzz_seconds / 3))
 	local attach_seconds=$((fuzz_seconds - msg_seconds))

@@ -41,7 +41,7 @@ echo "==> examples: README.md and docs/api.md code blocks against examples/"
 python3 tools/check-doc-code.py || failed+=("check-doc-code")
 
 echo "==> examples: $dir: meson setup --prefix=$prefix"
-opts=(--prefix="$prefix" -Dwerror=true -Dtests=disabled -Dbench=false)
+opts=(--prefix="$prefix" -Dwerror=true -Dtests=disabled -Dbench=false -Dpython=disabled)
 if [[ -f "$dir/build.ninja" ]]; then
 	meson setup --reconfigure "$dir" "${opts[@]}" >/dev/null
 else

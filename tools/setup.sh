@@ -22,6 +22,8 @@ packages=(
 	groff-base man-db
 	# the metrics exporter's test scrapes shmring-dump --listen with it
 	curl
+	# the Python binding (python/), its tests, numpy interop in them
+	python3-cffi python3-pytest python3-dev python3-numpy
 )
 
 missing=()
