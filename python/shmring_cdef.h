@@ -81,3 +81,48 @@ int pyr_abort(struct pyring *h);
 int64_t pyr_peek(struct pyring *h, uint64_t n, char **ptrs, uint32_t *lens,
 			      int64_t timeout_ns);
 int pyr_release(struct pyring *h, uint64_t n);
+
+/* Statistics (stats.h): read only, any role. */
+struct shmring_ring_side {
+	uint64_t pos;
+	uint64_t claim;
+	uint64_t gone;
+	uint32_t live;
+	uint32_t dead;
+	uint32_t waiters;
+	uint64_t blocked;
+	uint64_t high_water;
+	uint64_t sleeps;
+	uint64_t wakes;
+	uint64_t wakes_empty;
+	uint64_t futex_calls;
+	uint64_t skipped;
+	uint64_t lost;
+	uint64_t corrupt;
+	uint64_t solo_grants;
+	uint64_t solo_revokes;
+	...;
+};
+struct shmring_ring_stats {
+	uint32_t size;
+	uint32_t valid;
+	uint32_t type;
+	uint32_t flags;
+	uint64_t capacity;
+	uint32_t slot_size;
+	uint32_t slot_stride;
+	uint64_t total_size;
+	uint64_t init_pos;
+	uint64_t head;
+	uint64_t tail;
+	uint64_t fill;
+	uint32_t ep_count;
+	uint32_t endpoints;
+	struct shmring_ring_side prod;
+	struct shmring_ring_side cons;
+	...;
+};
+#define SHMRING_STATS_BASE ...
+#define SHMRING_STATS_COUNTERS ...
+#define SHMRING_STATS_CONSISTENT ...
+int shmring_stats(const struct shmring *r, struct shmring_ring_stats *out);

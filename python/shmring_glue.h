@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include <shmring/shmring.h>
+#include <shmring/stats.h>
 #include <shmring/wait.h>
 #ifdef PYSHM_SETS
 #include <shmring/set.h>

@@ -309,6 +309,26 @@ class Ring:
         endpoint's place resumes there)."""
         return self._h.r.pos
 
+    def stats(self):
+        """A snapshot of the ring (shmring_stats(), docs/stats.md) as a
+        dict: geometry, head/tail/fill, and 'prod'/'cons' dicts of each
+        side's positions, endpoint counts and counters ('valid' says
+        which groups hold values: SHMRING_STATS_* bits). Reads only; any
+        role, observers included."""
+        out = ffi.new("struct shmring_ring_stats *")
+        out.size = ffi.sizeof("struct shmring_ring_stats")
+        rc = lib.shmring_stats(ffi.addressof(self._h.r), out)
+        if rc < 0:
+            raise _error(rc, "stats")
+
+        def fields(obj, ctype):
+            return {name: getattr(obj, name) for name, _ in ffi.typeof(ctype).fields}
+
+        d = fields(out, "struct shmring_ring_stats")
+        d["prod"] = fields(out.prod, "struct shmring_ring_side")
+        d["cons"] = fields(out.cons, "struct shmring_ring_side")
+        return d
+
     @property
     def fill(self):
         """Messages (slot rings) or bytes (message rings) in the ring now,

@@ -50,6 +50,22 @@ def test_push_pop(name, kind):
         assert c.pop() is None
 
 
+@pytest.mark.parametrize("kind", ALL, ids=KIND_IDS)
+def test_stats(name, kind):
+    p, c = pair(name, kind)
+    with p, c, Ring.open(name, OBSERVER) as o:
+        for _ in range(3):
+            assert p.push(b"abc")
+        for ring in (p, c, o):
+            st = ring.stats()
+            assert st["type"] == kind
+            assert st["fill"] == st["head"] - st["tail"] > 0
+            assert st["prod"]["live"] >= 1 and st["cons"]["live"] >= 1
+        assert c.pop() is not None
+        assert o.stats()["fill"] < p.stats()["fill"] + 1
+        assert o.stats()["tail"] > st["tail"]
+
+
 @pytest.mark.parametrize("kind", [SPSC, MPMC], ids=["SPSC", "MPMC"])
 def test_slot_full_and_bursts(name, kind):
     p, c = pair(name, kind, 8, 16)
