@@ -173,10 +173,13 @@ int shmring__arm_barrier_multi(int need_membarrier)
 
 int shmring_wait_policy_set(struct shmring *r, const struct shmring_wait_policy *p)
 {
+	shmring__clear_detail();
 	if (!r || !p)
-		return -EINVAL;
-	if (p->mode > SHMRING_WAIT_SLEEP || (p->flags & ~SHMRING_WAIT_F_ALL))
-		return -EINVAL;
+		return shmring__fail(-EINVAL, "%s is NULL", r ? "policy" : "handle");
+	if (p->mode > SHMRING_WAIT_SLEEP)
+		return shmring__fail(-EINVAL, "mode %u: not SHMRING_WAIT_SPIN_SLEEP, _SPIN or _SLEEP", p->mode);
+	if (p->flags & ~SHMRING_WAIT_F_ALL)
+		return shmring__fail(-EINVAL, "flags 0x%x: unknown bits 0x%x", p->flags, p->flags & ~SHMRING_WAIT_F_ALL);
 	r->wait.mode = p->mode;
 	r->wait.spin_max_ns = p->spin_ns;
 	r->wait.spin_ns = 0; /* restart the adaptive budget */

@@ -1306,18 +1306,24 @@ int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
 
 /* ---- producer side ---- */
 
+/* The producer handle and ring name a join announces; checked before the
+ * control ring is opened (or waited for). */
+static int join_check(const struct shmring *ring, const char *ring_name)
+{
+	size_t len = ring_name ? strlen(ring_name) : 0;
+
+	if (!ring || ring->role != SHMRING_PRODUCER || len == 0 || len > SHMRING_NAME_MAX)
+		return shmring__fail(-EINVAL, "join needs a producer handle and its ring's name");
+	return 0;
+}
+
 static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,
 		       uint64_t tag)
 {
 	struct shmring_set_ctl_rec rec;
-	size_t len;
+	size_t len = strlen(ring_name);
 	int ret;
 
-	len = ring_name ? strlen(ring_name) : 0;
-	if (!ring || ring->role != SHMRING_PRODUCER || len == 0 || len > SHMRING_NAME_MAX) {
-		shmring_close(&l->ctl);
-		return shmring__fail(-EINVAL, "join needs a producer handle and its ring's name");
-	}
 	memset(&rec, 0, sizeof(rec));
 	rec.op = CTL_JOIN;
 	rec.len = (uint32_t)len;
@@ -1345,6 +1351,9 @@ int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name, stru
 		return shmring__fail(-EINVAL, "link or set name is NULL");
 	if (!set_ctl_name(set_name, ctl, sizeof(ctl)))
 		return -EINVAL;
+	ret = join_check(ring, ring_name);
+	if (ret < 0)
+		return ret;
 	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, opts);
 	if (ret < 0)
 		return ret;
@@ -1363,7 +1372,10 @@ int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *
 	int ret;
 
 	if (!l)
-		return -EINVAL;
+		return shmring__fail(-EINVAL, "link is NULL");
+	ret = join_check(ring, ring_name);
+	if (ret < 0)
+		return ret;
 	ret = shmring_open_fd(&l->ctl, ctl_fd, SHMRING_PRODUCER, NULL);
 	if (ret < 0)
 		return ret;
