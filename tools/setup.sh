@@ -11,6 +11,8 @@ packages=(
 	linux-libc-dev
 	# libraries
 	libhwloc-dev hwloc liburcu-dev libcriterion-dev
+	# readiness fds through io_uring futex waits; the event-loop examples
+	liburing-dev libuv1-dev
 	# benchmark baselines and plots
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
