@@ -17,8 +17,9 @@
  *     policy; sharing one CPU, each hand-off ends in a futex sleep
  *     (counted by the rings' sleep counters).
  * The control run (SHMRING_WAIT_F_LIGHT everywhere) must show an
- * interrupt on CPU 1 for a good part of the sleeps, which proves the
- * count can see them; the default run must show next to none.
+ * interrupt on CPU 1 for at least a quarter of the sleeps, which proves
+ * the count can see them (else, after three tries, the test is skipped);
+ * the default run must show fewer than one per twenty sleeps.
  */
 #include <errno.h>
 #include <sched.h>
@@ -215,13 +216,21 @@ Test(ready_ipi, default_policy_interrupts_no_other_core, .timeout = 180)
 	if (cal_count(SPIN_CPU) < 0)
 		cr_skip_test("no CAL (function call interrupts) line for CPU %d in /proc/interrupts", SPIN_CPU);
 
-	struct ipi_result light = experiment(SHMRING_WAIT_F_LIGHT);
+	/* The control: other work sharing CPU 1 takes the spinner off it,
+	 * and an interrupt only goes where it runs; a busy machine gets up
+	 * to three tries to show the count works. */
+	struct ipi_result light;
 
-	cr_assert_gt(light.sleeps, 0, "the pair never slept: nothing was measured");
-	if (light.interrupts * 4 < light.sleeps)
-		cr_skip_test("IPIs are not observable here: with light wakers, %llu interrupts on CPU %d for "
-			     "%llu sleeps (want at least a quarter)",
-			     (unsigned long long)light.interrupts, SPIN_CPU, (unsigned long long)light.sleeps);
+	for (int tries = 0;; tries++) {
+		light = experiment(SHMRING_WAIT_F_LIGHT);
+		cr_assert_gt(light.sleeps, 0, "the pair never slept: nothing was measured");
+		if (light.interrupts * 4 >= light.sleeps)
+			break;
+		if (tries == 2)
+			cr_skip_test("IPIs are not observable here: with light wakers, %llu interrupts on CPU %d "
+				     "for %llu sleeps (want at least a quarter)",
+				     (unsigned long long)light.interrupts, SPIN_CPU, (unsigned long long)light.sleeps);
+	}
 
 	struct ipi_result def = experiment(0);
 
