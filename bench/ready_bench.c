@@ -1120,7 +1120,7 @@ static void print_all(struct rt_case *rt, struct tp_case *tp, struct wk_case *wk
 
 		if (tp[k].failed || tp[TP_PIPE].failed)
 			continue;
-		snprintf(what, sizeof(what), "8 B to epoll loop, ring fd (%s) vs pipe",
+		snprintf(what, sizeof(what), "8 B into epoll, ring fd (%s) vs pipe",
 			 k == TP_URING ? "io_uring" : "thread");
 		snprintf(m, sizeof(m), "%.2f vs %.2f Mmsg/s", tp[k].rate.med / 1e6, tp[TP_PIPE].rate.med / 1e6);
 		target_line(stdout, what, m, tp[k].rate.med / tp[TP_PIPE].rate.med, 10, true);
