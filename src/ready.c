@@ -331,7 +331,7 @@ static void peers_refresh(struct shmring_ready *rd)
 		}
 		int fd = sys_pidfd_open(pid);
 
-		if (fd < 0 || !shmring_pid_alive(pid, start)) {
+		if (fd < 0 || !shmring__pid_alive(pid, start)) {
 			/* Gone already (or pidfds missing): the liveness check
 			 * of the arm that follows must run now. */
 			if (fd >= 0)
