@@ -14,6 +14,8 @@ packages=(
 	# static linking (pkg-config --static, tools/examples.sh): hwloc.pc's
 	# Libs.private names -ludev, which libhwloc-dev does not pull in
 	libudev-dev
+	# readiness fds through io_uring futex waits; the event-loop examples
+	liburing-dev libuv1-dev
 	# benchmark baselines and plots
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator

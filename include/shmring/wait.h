@@ -45,47 +45,37 @@
  * (stats.wakes_empty) remain only when a sleeper armed, then found data
  * at S4 without sleeping, in the window W looked.
  *
- * THE BARRIER: who pays. A seq_cst fence per push (W2) costs more than the
- * push: measured here (2-vCPU AMD EPYC VM, noisy, two processes streaming
- * 8-byte elements through a 4096-slot ring, 20 M messages, best of three):
+ * THE BARRIER: who pays. By default the waker, and nobody else: W2 is a
+ * seq_cst fence (S3 is always one too: it is on the slow path). The
+ * fence makes the waker wait for its store buffer to drain, usually a
+ * store miss on the slot line the consumer read last, so a *_wait push of
+ * one element costs several times a try_push while a burst pays it once
+ * (docs/wait.md has the figures). No other core is disturbed.
  *
- *   try_push alone                                 20-26 ns/msg
- *   + compiler barrier + waiter load (light)       22-30 ns/msg (noise)
- *   + seq_cst fence + waiter load                  50-61 ns/msg
- *   bursts of 16, either barrier                   19-22 ns/msg (noise)
+ * SHMRING_WAIT_F_LIGHT (opt-in, per handle, any mode) moves the cost to
+ * the sleeper and beyond: the waker's process registers with
+ * membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) once, sets `light`
+ * in the block it wakes, and from then on W2 is a compiler barrier only;
+ * S3 is then membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED), which runs a full
+ * barrier on every CPU executing a registered process before it returns.
+ * Either W's barrier point falls after W1 (then W1 is visible before S4)
+ * or before W3 (then S2, made visible by membarrier's entry barrier, is
+ * seen by W3). The price: every arm of every sleeper of that block sends
+ * an interrupt to each other CPU that is running a registered process at
+ * that moment, whoever's it is (GLOBAL, not PRIVATE): the waker's own,
+ * and any unrelated process that registered (any light shmring handle
+ * registers its process, as does an MPMC ring's claim mode), whose
+ * latency it costs. Use it where the wakes are many, the sleeps few and
+ * the machine's other cores run nothing that minds. Where membarrier is
+ * missing (old kernel, seccomp) or the handle also sets
+ * SHMRING_WAIT_F_FENCE, a light handle fences like the default.
  *
- * (the fence waits for the slot line's store miss to drain). So the
- * sleeper pays instead: a waker process registers with
- * membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) once, sets
- * `light` in the block it wakes, and from then on W2 is a compiler
- * barrier only; S3 is then membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
- * which runs a full barrier on every CPU executing a registered process
- * (any process: GLOBAL, not PRIVATE) before it returns. Either W's
- * barrier point falls after W1 (then W1 is visible before S4) or before
- * W3 (then S2, made visible by membarrier's entry barrier, is seen by
- * W3). That syscall cost 0.5 us here with the peer idle and 15 us with
- * the peer busy on the other vCPU (an IPI in a VM); it is paid once per
- * sleep, which costs a futex round trip anyway, and mostly overlaps the
- * peer's own wakeup. Where membarrier is missing (old kernel, seccomp) or
- * the handle asks for SHMRING_WAIT_F_FENCE, W2 is a seq_cst fence (S3
- * is always one too: it is on the slow path).
- *
- * Which waker is light: a handle in mode SHMRING_WAIT_SLEEP wakes with
- * the fence unless it sets SHMRING_WAIT_F_LIGHT; spin-then-sleep and spin
- * handles are light. Sleep-at-once says sleeping is the expected regime,
- * where wakes are frequent and a membarrier per sleep costs more than a
- * fence per push: in a blocking ping-pong (bench/pingpong_wait.c) every
- * sleeper's membarrier lands, as an IPI, on the CPU of the peer that is
- * answering: round trip p50 0.97-1.13x the raw futex floor with fence
- * wakers, 1.5x with light ones (2-vCPU VM under load; docs/wait.md has
- * the table). A block's `light` flag stays 0 while only fence wakers use
- * it, and its sleepers then skip membarrier.
- *
- * A sleeper whose membarrier fails while `light`
- * is set sleeps in 1 ms slices instead, so it can be late but never lost.
- * The setup ordering: a light waker stores `light` (seq_cst) and fences
- * before its first light wake; a sleeper that read light == 0 at S3 was
- * therefore ordered before that fence, and W3 sees its S2.
+ * A block's `light` flag stays 0 while only fence wakers use it, and its
+ * sleepers then skip membarrier. A sleeper whose membarrier fails while
+ * `light` is set sleeps in 1 ms slices instead, so it can be late but
+ * never lost. The setup ordering: a light waker stores `light` (seq_cst)
+ * and fences before its first light wake; a sleeper that read light == 0
+ * at S3 was therefore ordered before that fence, and W3 sees its S2.
  *
  * Only the blocking wrappers and explicit shmring_wake() calls wake: the
  * try_* operations of spsc.h never wake anyone and stay exactly as fast.
@@ -120,8 +110,8 @@ extern "C" {
 
 /* shmring_wait_policy.flags */
 #define SHMRING_WAIT_F_EINTR 0x1u /* a caught signal ends the wait with -EINTR */
-#define SHMRING_WAIT_F_FENCE 0x2u /* wake with a seq_cst fence, never rely on membarrier */
-#define SHMRING_WAIT_F_LIGHT 0x4u /* rely on membarrier even in mode SLEEP (see above) */
+#define SHMRING_WAIT_F_FENCE 0x2u /* wake with a seq_cst fence (the default); overrides _LIGHT */
+#define SHMRING_WAIT_F_LIGHT 0x4u /* wake with a compiler barrier; sleepers interrupt other cores (above) */
 #define SHMRING_WAIT_F_NO_RECOVER 0x8u /* MPMC: a wait never recovers dead endpoints itself */
 #define SHMRING_WAIT_F_ALL 0xfu
 
