@@ -616,7 +616,7 @@ int64_t shmring_params_size(const struct shmring_params *p)
 	if (p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL)
 		return shmring__fail(-EINVAL, "place_flags 0x%x hold unknown bits 0x%x", p->place_flags,
 				     p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL);
-	/* Huge pages, as an anonymous create would take them (topo.c). */
+	/* Huge pages, as an anonymous create would take them (place.c). */
 	if ((p->place_flags & SHMRING_PLACE_HUGE) && shmring__huge_page_size())
 		page_size = shmring__huge_page_size();
 	if ((ret = params_layout(&h, p, page_size)) < 0)
@@ -721,7 +721,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
 				     strerror(errno));
-	/* The NUMA policy goes on before any page exists (topo.c). */
+	/* The NUMA policy goes on before any page exists (place.c). */
 	ret = shmring__place_bind(pl, map, h->total_size, h->place_flags);
 	if (ret < 0) {
 		munmap(map, h->total_size);
@@ -1046,7 +1046,7 @@ static int open_common(struct shmring *r, int fd, uint32_t role, const struct sh
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s",
 				     (unsigned long long)copy.total_size, strerror(errno));
-	/* Prefault / mlock as the creator asked; best effort (topo.c). */
+	/* Prefault / mlock as the creator asked; best effort (place.c). */
 	if (role != SHMRING_OBSERVER)
 		shmring__place_map(map, copy.total_size, copy.place_flags, false, true);
 	return attach_new(r, &copy, fd, map, role != SHMRING_OBSERVER, role, timeout_ms);
