@@ -205,6 +205,19 @@ SHMRING_HIDDEN int shmring__nospace_text(char *buf, size_t len, const char *what
 					 uint64_t need, const char *where, uint64_t fs_size,
 					 uint64_t fs_free);
 
+/*
+ * Shared by create (region.c) and open (region_open.c): a ring name
+ * checked and written as "/name", a role checked, the whole layout
+ * derived from the fields that define it, and a new mapping attached
+ * (on failure map is unmapped and fd left to the caller).
+ */
+SHMRING_HIDDEN int shmring__check_name(const char *name, char out[SHMRING_NAME_MAX + 2]);
+SHMRING_HIDDEN int shmring__check_role(uint32_t role, bool observer_ok);
+SHMRING_HIDDEN int shmring__derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size,
+				   uint64_t capacity, uint32_t ep_count, uint64_t page_size);
+SHMRING_HIDDEN int shmring__attach_new(struct shmring *r, const struct shmring_hdr *h, int fd,
+				       void *map, bool writable, uint32_t role, uint32_t timeout_ms);
+
 /* Type (SHMRING_SPSC...) from kind and modes, 0 if no such type. */
 SHMRING_HIDDEN uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode);
 
