@@ -11,11 +11,8 @@
  * freed (and its ring closed) when its last reference goes: the set's,
  * and one per sleeper in shmring_set_wait that armed its futex block.
  *
- * The membership table (layout.h, struct shmring_set_table) shows the
- * members and the counters in shared memory, for shmring-dump: every
- * writer of the membership also updates the table under the same mutex,
- * between two increments of its seqlock generation; the counters of the
- * set and of each listed member live there, not in process memory.
+ * Every writer of the membership also updates the shared membership
+ * table (set_table.c) under the same mutex; the wait is in set_wait.c.
  */
 #include <errno.h>
 #include <fcntl.h>
