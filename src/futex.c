@@ -127,7 +127,7 @@ int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 	/* W4, release: a sleeper's S1 RMW that reads the bump also sees what
 	 * we published (pairs with that RMW; ready() re-checks anyway).
 	 * Acquire: pairs with a ring-set sleeper's seq_cst arm of this word,
-	 * which follows its increment of w->doorbell (set.c), so the load of
+	 * which follows its increment of w->doorbell (set_wait.c), so the load of
 	 * the doorbell count below sees every set sleeper that armed here. */
 	*last = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_ACQ_REL) + 1;
 	woken = futex_wake(&w->futex, n);
@@ -148,7 +148,7 @@ int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 	return (int)woken;
 }
 
-/* ---- ring sets (set.c) ---- */
+/* ---- ring sets (set_wait.c) ---- */
 
 void shmring__doorbell_ring(struct shmring_wait *d)
 {

@@ -205,11 +205,24 @@ SHMRING_HIDDEN int shmring__nospace_text(char *buf, size_t len, const char *what
 					 uint64_t need, const char *where, uint64_t fs_size,
 					 uint64_t fs_free);
 
+/*
+ * Shared by create (region.c) and open (region_open.c): a ring name
+ * checked and written as "/name", a role checked, the whole layout
+ * derived from the fields that define it, and a new mapping attached
+ * (on failure map is unmapped and fd left to the caller).
+ */
+SHMRING_HIDDEN int shmring__check_name(const char *name, char out[SHMRING_NAME_MAX + 2]);
+SHMRING_HIDDEN int shmring__check_role(uint32_t role, bool observer_ok);
+SHMRING_HIDDEN int shmring__derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size,
+				   uint64_t capacity, uint32_t ep_count, uint64_t page_size);
+SHMRING_HIDDEN int shmring__attach_new(struct shmring *r, const struct shmring_hdr *h, int fd,
+				       void *map, bool writable, uint32_t role, uint32_t timeout_ms);
+
 /* Type (SHMRING_SPSC...) from kind and modes, 0 if no such type. */
 SHMRING_HIDDEN uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode);
 
 /*
- * Placement at create (topo.c), used by region.c in this order: prepare
+ * Placement at create (place.c), used by region.c in this order: prepare
  * (check the request, resolve the node and page size), huge_check (after
  * the layout is known), bind (after mmap, before the pages are allocated),
  * bind_end (after posix_fallocate), map (prefault/mlock; also on open).
@@ -224,7 +237,7 @@ struct shmring__place {
 };
 SHMRING_HIDDEN int shmring__place_prepare(struct shmring__place *pl, const struct shmring_params *p,
 					  bool anon);
-/* The default huge page size in bytes (/proc/meminfo), 0 if none (topo.c). */
+/* The default huge page size in bytes (/proc/meminfo), 0 if none (place.c). */
 SHMRING_HIDDEN uint64_t shmring__huge_page_size(void);
 /* 0: fine, 1: fell back to normal pages (re-derive with pl->page_size), <0 error. */
 SHMRING_HIDDEN int shmring__place_huge_check(struct shmring__place *pl, uint64_t total_size,
@@ -232,6 +245,18 @@ SHMRING_HIDDEN int shmring__place_huge_check(struct shmring__place *pl, uint64_t
 SHMRING_HIDDEN int shmring__place_bind(struct shmring__place *pl, void *map, size_t len,
 				       uint32_t flags);
 SHMRING_HIDDEN void shmring__place_bind_end(struct shmring__place *pl);
+/*
+ * The backend (place_hwloc.c, or topo_nohwloc.c without hwloc): the node
+ * of a request prepare has checked (one of NODE, NEAR, LOCAL is set), and
+ * where the pages of map are (out->pages and os_page_size filled in).
+ */
+SHMRING_HIDDEN int shmring__place_node(struct shmring__place *pl, const struct shmring_params *p);
+SHMRING_HIDDEN int shmring__place_locate(const void *map, struct shmring_placement *out);
+/* A fallback: the text goes to errdetail and, unless quiet, to stderr. */
+SHMRING_HIDDEN void shmring__place_warn(uint32_t flags, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The largest CPU count thread binding and the affinity reads handle. */
+#define SHMRING__BIND_CPU_MAX (1 << 16)
 /* Prefault / mlock as flags ask; only a creator without FALLBACK gets errors. */
 SHMRING_HIDDEN int shmring__place_map(void *map, size_t len, uint32_t flags, bool creating,
 				      bool writable);

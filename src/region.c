@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The shared-memory region: create, open, validate, attach, close, unlink.
- *
- * A header is input from another process. Open copies it once, validates
- * the copy against the object's real size by recomputing the whole
- * geometry from the few fields that define it, and then uses only the
- * copy; nothing is read from the mapping's header afterwards.
+ * The shared-memory region: the geometry, create, attach, dup, close,
+ * unlink. Open and the validation of a header another process wrote are
+ * in region_open.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +119,7 @@ void shmring_params_init(struct shmring_params *p, uint32_t type, uint64_t capac
 }
 
 /* "/name" or "name": one component, 1..SHMRING_NAME_MAX bytes with the '/'. */
-static int check_name(const char *name, char out[SHMRING_NAME_MAX + 2])
+int shmring__check_name(const char *name, char out[SHMRING_NAME_MAX + 2])
 {
 	if (!name)
 		return shmring__fail(-EINVAL, "name is NULL");
@@ -147,8 +144,8 @@ static int check_name(const char *name, char out[SHMRING_NAME_MAX + 2])
  * Derive the whole layout from type, slot_size, capacity, ep_count, flags
  * and page size. Used by create, and by open on its private header copy.
  */
-static int derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size, uint64_t capacity,
-		  uint32_t ep_count, uint64_t page_size)
+int shmring__derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size, uint64_t capacity,
+		    uint32_t ep_count, uint64_t page_size)
 {
 	const struct shmring_kind_ops *ops = shmring__kind_ops(type);
 	int ret;
@@ -219,7 +216,7 @@ static uint32_t params_eps(const struct shmring_params *p, const struct shmring_
 	return 2 + (p->max_endpoints ? p->max_endpoints : DEFAULT_MULTI_EPS);
 }
 
-static int check_role(uint32_t role, bool observer_ok)
+int shmring__check_role(uint32_t role, bool observer_ok)
 {
 	if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER || role == SHMRING_ROLE_NONE)
 		return 0;
@@ -558,8 +555,8 @@ fail:
 
 /* Attach through a new mapping object that takes over fd and map on
  * success; on failure map is unmapped and fd left to the caller. */
-static int attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, void *map,
-		      bool writable, uint32_t role, uint32_t timeout_ms)
+int shmring__attach_new(struct shmring *r, const struct shmring_hdr *h, int fd, void *map,
+			bool writable, uint32_t role, uint32_t timeout_ms)
 {
 	struct shmring_mapping *m = mapping_new(h, fd, map, writable);
 	int ret;
@@ -590,11 +587,11 @@ static int params_layout(struct shmring_hdr *h, const struct shmring_params *p, 
 	if (slot_size == 0 && (p->type == SHMRING_MSG_SPSC || p->type == SHMRING_MSG_MPSC))
 		slot_size = p->capacity / 4 > SHMRING_SLOT_MAX ? SHMRING_SLOT_MAX : (uint32_t)(p->capacity / 4);
 	memset(h, 0, sizeof(*h));
-	ret = derive(h, p->type, slot_size, p->capacity, 2, page_size);
+	ret = shmring__derive(h, p->type, slot_size, p->capacity, 2, page_size);
 	if (ret < 0)
 		return ret;
 	uint32_t eps = params_eps(p, h);
-	ret = derive(h, p->type, slot_size, p->capacity, eps, page_size);
+	ret = shmring__derive(h, p->type, slot_size, p->capacity, eps, page_size);
 	if (ret < 0)
 		return ret;
 	if (p->flags & ~shmring__kind_ops(p->type)->flags)
@@ -616,7 +613,7 @@ int64_t shmring_params_size(const struct shmring_params *p)
 	if (p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL)
 		return shmring__fail(-EINVAL, "place_flags 0x%x hold unknown bits 0x%x", p->place_flags,
 				     p->place_flags & ~(uint32_t)SHMRING_PLACE_ALL);
-	/* Huge pages, as an anonymous create would take them (topo.c). */
+	/* Huge pages, as an anonymous create would take them (place.c). */
 	if ((p->place_flags & SHMRING_PLACE_HUGE) && shmring__huge_page_size())
 		page_size = shmring__huge_page_size();
 	if ((ret = params_layout(&h, p, page_size)) < 0)
@@ -721,7 +718,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	if (map == MAP_FAILED)
 		return shmring__fail(-errno, "mmap of %llu bytes: %s", (unsigned long long)h->total_size,
 				     strerror(errno));
-	/* The NUMA policy goes on before any page exists (topo.c). */
+	/* The NUMA policy goes on before any page exists (place.c). */
 	ret = shmring__place_bind(pl, map, h->total_size, h->place_flags);
 	if (ret < 0) {
 		munmap(map, h->total_size);
@@ -751,7 +748,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	/* The creator's endpoint is registered before the ring is ready
 	 * (and, named, before anyone can open it): no opener of the same
 	 * role can take the entry first. */
-	ret = attach_new(r, h, fd, map, true, role, 0);
+	ret = shmring__attach_new(r, h, fd, map, true, role, 0);
 	if (ret < 0)
 		return ret;
 	/* Release: pairs with the opener's acquire load of ready; everything
@@ -812,8 +809,8 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
-	    (ret = check_role(role, false)) < 0 || (ret = fill_header(&h, p, &pl, false)) < 0)
+	if ((ret = shmring__check_name(name, path)) < 0 || (ret = check_params(p)) < 0 ||
+	    (ret = shmring__check_role(role, false)) < 0 || (ret = fill_header(&h, p, &pl, false)) < 0)
 		return ret;
 	snprintf(fpath, sizeof(fpath), SHMRING_SHM_DIR "%s", path);
 	/* A taken name fails before a large ring is built for nothing. */
@@ -848,7 +845,7 @@ int shmring_create_anon(struct shmring *r, const struct shmring_params *p, uint3
 	shmring__clear_detail();
 	if (!r)
 		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_params(p)) < 0 || (ret = check_role(role, false)) < 0 ||
+	if ((ret = check_params(p)) < 0 || (ret = shmring__check_role(role, false)) < 0 ||
 	    (ret = fill_header(&h, p, &pl, true)) < 0)
 		return ret;
 	h.flags |= SHMRING_F_MEMFD;
@@ -871,235 +868,6 @@ fail:
 	return ret;
 }
 
-/* Check the private copy field by field against a recomputed geometry. */
-static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_uid,
-		    const struct shmring_open_opts *o)
-{
-	struct shmring_hdr d;
-	uint32_t type;
-	int ret;
-
-#define EXPECT(field, want)                                                                        \
-	do {                                                                                       \
-		if ((uint64_t)c->field != (uint64_t)(want))                                        \
-			return shmring__fail(-EPROTO, "header field " #field " is %llu, expected %llu", \
-					     (unsigned long long)c->field,                         \
-					     (unsigned long long)(want));                          \
-	} while (0)
-
-	if (c->magic != SHMRING_MAGIC)
-		return shmring__fail(-EPROTO, "header field magic is 0x%016llx, expected 0x%016llx",
-				     (unsigned long long)c->magic, SHMRING_MAGIC);
-	EXPECT(abi_version, SHMRING_ABI_VERSION);
-	EXPECT(hdr_size, sizeof(struct shmring_hdr));
-	type = shmring__type_of(c->kind, c->prod_mode, c->cons_mode);
-	if (!type)
-		return shmring__fail(-EPROTO, "header fields kind/prod_mode/cons_mode are %u/%u/%u: no such ring type",
-				     c->kind, c->prod_mode, c->cons_mode);
-	if (c->flags & ~(uint32_t)SHMRING_F_ALL)
-		return shmring__fail(-EPROTO, "header field flags is 0x%x, unknown bits 0x%x", c->flags,
-				     c->flags & ~(uint32_t)SHMRING_F_ALL);
-	if ((c->flags & SHMRING_F_SOLO) && (c->flags & SHMRING_F_NO_SOLO))
-		return shmring__fail(-EPROTO, "header field flags is 0x%x: SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
-				     c->flags);
-	if (c->flags & ~shmring__kind_ops(type)->flags)
-		return shmring__fail(-EPROTO, "header field flags is 0x%x: 0x%x do not apply to %s rings",
-				     c->flags, c->flags & ~shmring__kind_ops(type)->flags,
-				     shmring__kind_ops(type)->name);
-	if (c->mode & ~0777u)
-		return shmring__fail(-EPROTO, "header field mode is %o, outside 0777", c->mode);
-	memset(&d, 0, sizeof(d));
-	ret = derive(&d, type, c->slot_size, c->capacity, c->ep_count, c->page_size);
-	if (ret < 0) {
-		char why[256];
-
-		if (ret == -ENOTSUP)
-			return ret;
-		/* Copy first: the detail is the buffer shmring__fail writes. */
-		snprintf(why, sizeof(why), "%s", shmring_errdetail());
-		return shmring__fail(-EPROTO, "header field %s", why);
-	}
-	/* Derived fields: the detail also gives what they were derived from. */
-#define EXPECT_DERIVED(field)                                                                      \
-	do {                                                                                       \
-		if (c->field != d.field)                                                           \
-			return shmring__fail(-EPROTO,                                              \
-					     "header field " #field " is %llu, expected %llu for "  \
-					     "slot_size %u, capacity %llu, ep_count %u, page_size %llu", \
-					     (unsigned long long)c->field, (unsigned long long)d.field, \
-					     c->slot_size, (unsigned long long)c->capacity,        \
-					     c->ep_count, (unsigned long long)c->page_size);       \
-	} while (0)
-	EXPECT_DERIVED(slot_stride);
-	EXPECT_DERIVED(ctrl_off);
-	EXPECT_DERIVED(ep_off);
-	EXPECT_DERIVED(data_off);
-	EXPECT_DERIVED(data_size);
-	EXPECT_DERIVED(total_size);
-#undef EXPECT_DERIVED
-	/* A ring with single producer and consumer has exactly their two entries. */
-	if (c->prod_mode == SHMRING_MODE_SINGLE && c->cons_mode == SHMRING_MODE_SINGLE)
-		EXPECT(ep_count, 2);
-	EXPECT(creator_uid, st_uid);
-	for (size_t i = 0; i < sizeof(c->reserved0); i++)
-		if (c->reserved0[i])
-			return shmring__fail(-EPROTO, "header field reserved0[%zu] is 0x%02x, expected 0",
-					     i, c->reserved0[i]);
-	for (size_t i = 0; i < sizeof(c->reserved1); i++)
-		if (c->reserved1[i])
-			return shmring__fail(-EPROTO, "header field reserved1[%zu] is 0x%02x, expected 0",
-					     i, c->reserved1[i]);
-	if (c->total_size != st_size)
-		return shmring__fail(-EPROTO, "header field total_size is %llu, the object is %llu bytes",
-				     (unsigned long long)c->total_size, (unsigned long long)st_size);
-	/* Last: every field before it passed its own check, so a mismatch
-	 * is a change that leaves a valid-looking value. */
-	if (c->hdr_check != shmring_hdr_check(c))
-		return shmring__fail(-EPROTO, "header field hdr_check is 0x%016llx, expected 0x%016llx: "
-				     "a field before it changed after the ring was created",
-				     (unsigned long long)c->hdr_check,
-				     (unsigned long long)shmring_hdr_check(c));
-	if (o && o->type && o->type != type)
-		return shmring__fail(-EPROTO, "ring type is %u, expected %u", type, o->type);
-	if (o && o->slot_size && o->slot_size != c->slot_size)
-		return shmring__fail(-EPROTO, "header field slot_size is %u, expected %u", c->slot_size,
-				     o->slot_size);
-#undef EXPECT
-	return 0;
-}
-
-static uint32_t opts_timeout_ms(const struct shmring_open_opts *o)
-{
-	return o && o->timeout_ms ? o->timeout_ms : SHMRING_DEFAULT_OPEN_TIMEOUT_MS;
-}
-
-static int check_opts(const struct shmring_open_opts *o)
-{
-	if (o && (o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL))
-		return shmring__fail(-EINVAL, "open flags 0x%x hold unknown bits 0x%x", o->flags,
-				     o->flags & ~(uint32_t)SHMRING_OPEN_F_ALL);
-	return 0;
-}
-
-/* Validate and attach the object on fd; wait for `ready` until deadline
- * (CLOCK_MONOTONIC ns), which the caller set timeout_ms after its start. */
-static int open_common(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *o,
-		       uint64_t deadline)
-{
-	uint32_t accept_mode = o && o->mode ? o->mode : SHMRING_DEFAULT_MODE;
-	uint32_t timeout_ms = opts_timeout_ms(o);
-	struct shmring_hdr copy;
-	struct stat st;
-	void *hp = MAP_FAILED, *map;
-	size_t hlen = SHMRING_HDR_SIZE;
-	int ret;
-
-	for (;;) {
-		if (fstat(fd, &st) < 0)
-			return shmring__fail(-errno, "fstat: %s", strerror(errno));
-		if (!S_ISREG(st.st_mode))
-			return shmring__fail(-EPROTO, "not a regular file (mode %o)", st.st_mode);
-		if (st.st_uid != geteuid() && !(o && o->allow_other_uid && st.st_uid == o->allow_uid))
-			return shmring__fail(-EPERM, "owned by uid %u, not by uid %u",
-					     (unsigned)st.st_uid, (unsigned)geteuid());
-		if ((st.st_mode & 07777) & ~accept_mode)
-			return shmring__fail(-EACCES, "mode %o is wider than the accepted %o",
-					     (unsigned)(st.st_mode & 07777), accept_mode);
-		if (st.st_size > 0 && (uint64_t)st.st_size < SHMRING_HDR_SIZE)
-			return shmring__fail(-EPROTO, "object is %lld bytes, smaller than the %u-byte header",
-					     (long long)st.st_size, SHMRING_HDR_SIZE);
-		if (st.st_size > 0) {
-			if (hp == MAP_FAILED) {
-				/* hugetlbfs maps (and unmaps) whole huge pages */
-				if (st.st_blksize > (blksize_t)hlen && st.st_blksize <= (1 << 30))
-					hlen = (size_t)st.st_blksize;
-				hp = mmap(NULL, hlen, PROT_READ, MAP_SHARED, fd, 0);
-				if (hp == MAP_FAILED)
-					return shmring__fail(-errno, "mmap header: %s", strerror(errno));
-			}
-			/* Acquire: pairs with the creator's release store of ready. */
-			if (shmring_atomic_load(&((struct shmring_hdr *)hp)->ready, SHMRING_ACQUIRE) ==
-			    SHMRING_READY)
-				break;
-		}
-		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline) {
-			uint32_t ready = 0;
-
-			if (hp != MAP_FAILED) {
-				ready = shmring_atomic_load(&((struct shmring_hdr *)hp)->ready, SHMRING_RELAXED);
-				munmap(hp, hlen);
-			}
-			return shmring__fail(-ETIMEDOUT,
-					     "the creator did not finish within %u ms (object %lld bytes, header field ready 0x%x)",
-					     timeout_ms, (long long)st.st_size, ready);
-		}
-		usleep(1000);
-	}
-	/* One read of the shared header; only the copy is used from here on. */
-	memcpy(&copy, hp, sizeof(copy));
-	munmap(hp, hlen);
-	ret = validate(&copy, (uint64_t)st.st_size, (uint32_t)st.st_uid, o);
-	if (ret < 0)
-		return ret;
-	map = mmap(NULL, copy.total_size,
-		   role == SHMRING_OBSERVER ? PROT_READ : PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return shmring__fail(-errno, "mmap of %llu bytes: %s",
-				     (unsigned long long)copy.total_size, strerror(errno));
-	/* Prefault / mlock as the creator asked; best effort (topo.c). */
-	if (role != SHMRING_OBSERVER)
-		shmring__place_map(map, copy.total_size, copy.place_flags, false, true);
-	return attach_new(r, &copy, fd, map, role != SHMRING_OBSERVER, role, timeout_ms);
-}
-
-int shmring_open(struct shmring *r, const char *name, uint32_t role,
-		 const struct shmring_open_opts *opts)
-{
-	char path[SHMRING_NAME_MAX + 2];
-	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull;
-	int fd, ret;
-	int oflag = (role == SHMRING_OBSERVER ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW;
-
-	shmring__clear_detail();
-	if (!r)
-		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_name(name, path)) < 0 || (ret = check_role(role, true)) < 0 ||
-	    (ret = check_opts(opts)) < 0)
-		return ret;
-	fd = shm_open(path, oflag, 0);
-	if (fd < 0 && errno == ENOENT && opts && (opts->flags & SHMRING_OPEN_F_WAIT_CREATE)) {
-		/* Not created yet: the name appears once the ring is ready. */
-		fd = shmring__shm_open_wait(path, oflag, deadline, opts_timeout_ms(opts));
-		if (fd < 0)
-			return fd;
-	}
-	if (fd < 0)
-		return shmring__fail(-errno, "shm_open('%s'): %s", path, strerror(errno));
-	ret = open_common(r, fd, role, opts, deadline);
-	if (ret < 0)
-		close(fd);
-	return ret;
-}
-
-int shmring_open_fd(struct shmring *r, int fd, uint32_t role, const struct shmring_open_opts *opts)
-{
-	int ret, nfd;
-
-	shmring__clear_detail();
-	if (!r)
-		return shmring__fail(-EINVAL, "handle is NULL");
-	if ((ret = check_role(role, true)) < 0 || (ret = check_opts(opts)) < 0)
-		return ret;
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (nfd < 0)
-		return shmring__fail(-errno, "dup of fd %d: %s", fd, strerror(errno));
-	ret = open_common(r, nfd, role, opts,
-			  shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)opts_timeout_ms(opts) * 1000000ull);
-	if (ret < 0)
-		close(nfd);
-	return ret;
-}
-
 int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 {
 	struct shmring_mapping *m;
@@ -1110,7 +878,7 @@ int shmring_dup(struct shmring *dst, const struct shmring *src, uint32_t role)
 	shmring__clear_detail();
 	if (!dst || !src || !src->map || !src->shared)
 		return shmring__fail(-EINVAL, "handle is NULL or closed");
-	if ((ret = check_role(role, true)) < 0)
+	if ((ret = shmring__check_role(role, true)) < 0)
 		return ret;
 	m = (struct shmring_mapping *)src->shared;
 	if (m->writable == (role != SHMRING_OBSERVER)) {
@@ -1172,7 +940,7 @@ int shmring_unlink(const char *name)
 	int ret;
 
 	shmring__clear_detail();
-	if ((ret = check_name(name, path)) < 0)
+	if ((ret = shmring__check_name(name, path)) < 0)
 		return ret;
 	if (shm_unlink(path) < 0)
 		return shmring__fail(-errno, "shm_unlink('%s'): %s", path, strerror(errno));

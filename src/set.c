@@ -11,11 +11,8 @@
  * freed (and its ring closed) when its last reference goes: the set's,
  * and one per sleeper in shmring_set_wait that armed its futex block.
  *
- * The membership table (layout.h, struct shmring_set_table) shows the
- * members and the counters in shared memory, for shmring-dump: every
- * writer of the membership also updates the table under the same mutex,
- * between two increments of its seqlock generation; the counters of the
- * set and of each listed member live there, not in process memory.
+ * Every writer of the membership also updates the shared membership
+ * table (set_table.c) under the same mutex; the wait is in set_wait.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,80 +35,7 @@
 #include <shmring/wait.h>
 
 #include "internal.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define SET_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SET_TSAN 1
-#endif
-#endif
-#ifdef SET_TSAN
-/* liburcu is not instrumented: tell ThreadSanitizer that a grace period
- * orders every reader's critical section before the writer goes on. */
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(a) __tsan_acquire(a)
-#define tsan_release(a) __tsan_release(a)
-/* gcc rejects fences under ThreadSanitizer; the table's only readers
- * are other processes, which it cannot follow anyway. */
-#define table_release_fence() atomic_signal_fence(memory_order_seq_cst)
-#else
-#define tsan_acquire(a) ((void)(a))
-#define tsan_release(a) ((void)(a))
-#define table_release_fence() shmring_atomic_fence(SHMRING_RELEASE)
-#endif
-
-SHMRING_STATIC_ASSERT(SHMRING_SET_NAME_BYTES == SHMRING_NAME_MAX, "set entry name field");
-
-#ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449
-#endif
-#define WAITV_MAX 128u              /* futex_waitv's limit, control ring included */
-#define SLICE_NS (100ull * 1000000) /* re-check liveness and non-joined producers */
-#define LIVENESS_EVERY 64u          /* empty polls between producer liveness checks */
-#define CTL_SLOT 256u               /* largest control record */
-#define CTL_CAPACITY 16384u
-#define CTL_JOIN SHMRING_SET_CTL_JOIN
-
-struct member {
-	struct shmring r;                /* consumer handle, owned */
-	uint64_t tag;
-	uint32_t id;
-	uint32_t auto_remove;            /* joined: remove once the producer is gone and drained */
-	uint32_t announced;              /* came through the control ring: a takeover adopts it */
-	SHMRING_ATOMIC(uint32_t) busy;   /* a poller is draining it */
-	SHMRING_ATOMIC(uint32_t) refs;   /* the set's + sleepers' */
-	SHMRING_ATOMIC(uint32_t) leaving;
-	SHMRING_ATOMIC(uint32_t) empty_streak;
-	uint32_t slot;                   /* its table entry, or NO_SLOT */
-	struct shmring_set_counters *ctr; /* the entry's counters, or &local */
-	struct shmring_set_counters local; /* when the table is full */
-};
-
-#define NO_SLOT UINT32_MAX
-
-struct members {
-	uint32_t n;
-	struct member *m[];
-};
-
-struct shmring_set {
-	_Atomic(struct members *) cur; /* the published membership */
-	pthread_mutex_t wlock;         /* writers: add, remove, destroy */
-	uint32_t next_id;
-	uint32_t flags;
-	SHMRING_ATOMIC(uint32_t) cursor;
-	SHMRING_ATOMIC(uint32_t) ctl_busy;
-	SHMRING_ATOMIC(uint32_t) no_waitv;
-	SHMRING_ATOMIC(uint32_t) force_check;
-	struct shmring ctl;            /* control ring, consumer side */
-	char ctl_name[SHMRING_NAME_MAX + 2];
-	struct shmring_set_table *tab; /* membership table (shared), written under wlock */
-	size_t tab_size;
-	char tab_name[SHMRING_NAME_MAX + 2];
-	int tsan_gp;                   /* address for the grace-period annotation */
-};
+#include "set_internal.h"
 
 /* ---- RCU reader registration: lazily, once per thread ---- */
 
@@ -140,13 +64,13 @@ static void rcu_reader(void)
 	rcu_registered = 1;
 }
 
-static void read_lock(void)
+void shmring__set_read_lock(void)
 {
 	rcu_reader();
 	urcu_memb_read_lock();
 }
 
-static void read_unlock(struct shmring_set *s)
+void shmring__set_read_unlock(struct shmring_set *s)
 {
 	tsan_release(&s->tsan_gp);
 	urcu_memb_read_unlock();
@@ -162,7 +86,7 @@ static void grace_period(struct shmring_set *s)
 
 /* ---- members ---- */
 
-static void member_put(struct member *m)
+void shmring__set_member_put(struct member *m)
 {
 	/* acq_rel: pairs with the other holders' decrements (set and
 	 * sleepers): their accesses happen before the close. */
@@ -181,239 +105,6 @@ static struct members *members_alloc(uint32_t n)
 	return a;
 }
 
-/* ---- membership table (layout.h) ---- */
-
-static struct shmring_set_entry *tab_entry(struct shmring_set *s, uint32_t i)
-{
-	return (struct shmring_set_entry *)(void *)((unsigned char *)s->tab + SHMRING_SET_ENTRIES_OFF +
-						     (size_t)i * SHMRING_SET_ENTRY_SIZE);
-}
-
-/* Open and close a change of the membership (seqlock writer, under wlock). */
-static void tab_begin(struct shmring_set *s)
-{
-	uint64_t g = shmring_atomic_load(&s->tab->memb.gen, SHMRING_RELAXED);
-
-	shmring_atomic_store(&s->tab->memb.gen, g + 1, SHMRING_RELAXED);
-	/* Release fence: the odd gen is visible before any entry store below;
-	 * pairs with the reader's acquire fence before its second gen load. */
-	table_release_fence();
-}
-
-static void tab_end(struct shmring_set *s)
-{
-	uint64_t g = shmring_atomic_load(&s->tab->memb.gen, SHMRING_RELAXED);
-
-	/* Release: the entry stores come first; pairs with the reader's
-	 * acquire load of gen before it copies. */
-	shmring_atomic_store(&s->tab->memb.gen, g + 1, SHMRING_RELEASE);
-}
-
-/* The ring's name as the kernel knows its descriptor ("/dev/shm/x" ->
- * "/x"); 0 when it has none (memfd, unlinked). */
-static size_t ring_name_of(const struct shmring *r, char *out, size_t len)
-{
-	char link[64], path[SHMRING_NAME_MAX + 64];
-	ssize_t n;
-
-	if (r->fd < 0)
-		return 0;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", r->fd);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 9 || strncmp(path, "/dev/shm/", 9) != 0)
-		return 0;
-	path[n] = '\0';
-	if (strstr(path, " (deleted)") || (size_t)(n - 8) > SHMRING_NAME_MAX || (size_t)(n - 8) >= len)
-		return 0;
-	memcpy(out, path + 8, (size_t)(n - 8) + 1);
-	return (size_t)(n - 8);
-}
-
-/* List m in a free entry (under wlock); a full table leaves it unlisted. */
-static void tab_add(struct shmring_set *s, struct member *m, const char *name)
-{
-	struct shmring_set_memb *mb = &s->tab->memb;
-	uint32_t hi = shmring_atomic_load(&mb->hi, SHMRING_RELAXED), i;
-	struct shmring_set_entry *e = NULL;
-	char buf[SHMRING_NAME_MAX + 2];
-	size_t len = 0;
-
-	for (i = 0; i < SHMRING_SET_CAPACITY; i++) {
-		e = tab_entry(s, i);
-		if (shmring_atomic_load(&e->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_FREE)
-			break;
-	}
-	tab_begin(s);
-	shmring_atomic_fetch_add(&mb->joins, 1, SHMRING_RELAXED);
-	if (i == SHMRING_SET_CAPACITY) {
-		m->slot = NO_SLOT;
-		m->ctr = &m->local;
-		shmring_atomic_fetch_add(&mb->unlisted, 1, SHMRING_RELAXED);
-		tab_end(s);
-		return;
-	}
-	if (name) {
-		/* "x" and "/x" name the same ring: list it as "/x". */
-		snprintf(buf, sizeof(buf), "%s%s", name[0] == '/' ? "" : "/", name);
-		len = strlen(buf);
-		if (len > SHMRING_NAME_MAX)
-			len = 0;
-	} else {
-		len = ring_name_of(&m->r, buf, sizeof(buf));
-	}
-	name = buf;
-	m->slot = i;
-	m->ctr = &e->ctr;
-	shmring_atomic_store(&e->ctr.messages, 0, SHMRING_RELAXED);
-	shmring_atomic_store(&e->ctr.empty_polls, 0, SHMRING_RELAXED);
-	shmring_atomic_store(&e->id, m->id, SHMRING_RELAXED);
-	shmring_atomic_store(&e->type, m->r.type, SHMRING_RELAXED);
-	shmring_atomic_store(&e->flags,
-			     (m->auto_remove ? SHMRING_SET_ENTRY_JOINED : 0u) |
-				     (m->announced ? SHMRING_SET_ENTRY_ANNOUNCED : 0u),
-			     SHMRING_RELAXED);
-	shmring_atomic_store(&e->tag, m->tag, SHMRING_RELAXED);
-	shmring_atomic_store(&e->join_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
-	shmring_atomic_store(&e->name_len, (uint32_t)len, SHMRING_RELAXED);
-	for (size_t k = 0; k < SHMRING_SET_NAME_BYTES; k++)
-		__atomic_store_n(&e->name[k], k < len ? (uint8_t)name[k] : 0, __ATOMIC_RELAXED);
-	shmring_atomic_store(&e->state, SHMRING_SET_ENTRY_USED, SHMRING_RELAXED);
-	shmring_atomic_fetch_add(&mb->count, 1, SHMRING_RELAXED);
-	if (i >= hi)
-		shmring_atomic_store(&mb->hi, i + 1, SHMRING_RELAXED);
-	tab_end(s);
-}
-
-/* Unlist m (under wlock, after the grace period: no poller counts into
- * its entry any more). */
-static void tab_del(struct shmring_set *s, struct member *m)
-{
-	struct shmring_set_memb *mb = &s->tab->memb;
-
-	tab_begin(s);
-	shmring_atomic_fetch_add(&mb->leaves, 1, SHMRING_RELAXED);
-	if (m->slot == NO_SLOT) {
-		shmring_atomic_fetch_add(&mb->unlisted, (uint32_t)-1, SHMRING_RELAXED);
-	} else {
-		uint32_t hi = shmring_atomic_load(&mb->hi, SHMRING_RELAXED);
-
-		shmring_atomic_store(&tab_entry(s, m->slot)->state, SHMRING_SET_ENTRY_FREE,
-				     SHMRING_RELAXED);
-		shmring_atomic_fetch_add(&mb->count, (uint32_t)-1, SHMRING_RELAXED);
-		while (hi && shmring_atomic_load(&tab_entry(s, hi - 1)->state, SHMRING_RELAXED) ==
-				     SHMRING_SET_ENTRY_FREE)
-			hi--;
-		shmring_atomic_store(&mb->hi, hi, SHMRING_RELAXED);
-	}
-	/* Its counters stay readable through the member until it is freed. */
-	shmring_atomic_store(&m->local.messages,
-			     shmring_atomic_load(&m->ctr->messages, SHMRING_RELAXED), SHMRING_RELAXED);
-	shmring_atomic_store(&m->local.empty_polls,
-			     shmring_atomic_load(&m->ctr->empty_polls, SHMRING_RELAXED), SHMRING_RELAXED);
-	m->ctr = &m->local;
-	m->slot = NO_SLOT;
-	tab_end(s);
-}
-
-/* A table left under our name by a set that is gone: we hold "<set>.ctl",
- * so no live set uses it. Anything else under the name is not ours. */
-static int tab_leftover(const char *name)
-{
-	uint64_t magic = 0;
-	int fd = shm_open(name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	int ok;
-
-	if (fd < 0)
-		return 0;
-	ok = pread(fd, &magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) && magic == SHMRING_SET_MAGIC;
-	close(fd);
-	return ok;
-}
-
-/* Create the table: "/<base>.set", or a memfd when base is NULL. */
-static int tab_create(struct shmring_set *s, const char *base)
-{
-	size_t size = SHMRING_SET_ENTRIES_OFF + (size_t)SHMRING_SET_CAPACITY * SHMRING_SET_ENTRY_SIZE;
-	struct shmring_set_table *t;
-	int fd, ret;
-
-	if (base) {
-		snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
-		fd = shm_open(s->tab_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0 && errno == EEXIST && tab_leftover(s->tab_name)) {
-			shm_unlink(s->tab_name);
-			fd = shm_open(s->tab_name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		}
-		if (fd < 0) {
-			ret = -errno;
-			s->tab_name[0] = '\0';
-			return shmring__fail(ret, "membership table %s.set: %s", base, strerror(-ret));
-		}
-		if (fchmod(fd, 0600) < 0) {
-			ret = shmring__fail(-errno, "fchmod: %s", strerror(errno));
-			goto fail;
-		}
-	} else {
-		fd = memfd_create("shmring-set", MFD_CLOEXEC);
-		if (fd < 0)
-			return shmring__fail(-errno, "memfd_create: %s", strerror(errno));
-	}
-	if (ftruncate(fd, (off_t)size) < 0) {
-		ret = shmring__fail(-errno, "ftruncate: %s", strerror(errno));
-		goto fail;
-	}
-	/* Every page now: a full /dev/shm fails here, not as SIGBUS later. */
-	ret = posix_fallocate(fd, 0, (off_t)size);
-	if (ret) {
-		ret = shmring__fail(-ret, "pre-allocating the membership table: %s", strerror(ret));
-		goto fail;
-	}
-	t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (t == MAP_FAILED) {
-		ret = shmring__fail(-errno, "mmap: %s", strerror(errno));
-		goto fail;
-	}
-	close(fd);
-	/* The owner first: shmring_unlink_stale judges a table that has its
-	 * magic by the owner's liveness. Release fence: pid and start come
-	 * before the magic; pairs with stale.c judge_set's read of the header
-	 * (a pread, ordered by the system call). */
-	t->hdr.consumer_pid = (int32_t)getpid();
-	t->hdr.consumer_start = shmring__proc_start_time((int32_t)getpid());
-	table_release_fence();
-	t->hdr.magic = SHMRING_SET_MAGIC;
-	t->hdr.abi_version = SHMRING_ABI_VERSION;
-	t->hdr.entries_off = SHMRING_SET_ENTRIES_OFF;
-	t->hdr.entry_size = SHMRING_SET_ENTRY_SIZE;
-	t->hdr.capacity = SHMRING_SET_CAPACITY;
-	t->hdr.total_size = size;
-	t->hdr.consumer_uid = (uint32_t)geteuid();
-	t->hdr.create_time_ns = shmring__now_ns(CLOCK_REALTIME);
-	t->hdr.flags = s->flags;
-	shmring_atomic_store(&t->memb.doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u,
-			     SHMRING_RELAXED);
-	/* Release: the header is complete; pairs with the reader's acquire
-	 * load of ready. */
-	shmring_atomic_store(&t->hdr.ready, SHMRING_READY, SHMRING_RELEASE);
-	s->tab = t;
-	s->tab_size = size;
-	return 0;
-fail:
-	close(fd);
-	if (s->tab_name[0])
-		shm_unlink(s->tab_name);
-	s->tab_name[0] = '\0';
-	return ret;
-}
-
-static void tab_destroy(struct shmring_set *s)
-{
-	if (s->tab_name[0])
-		shm_unlink(s->tab_name);
-	if (s->tab)
-		munmap(s->tab, s->tab_size);
-	s->tab = NULL;
-}
 
 static int kind_ok(const struct shmring *r)
 {
@@ -469,7 +160,7 @@ static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, ui
 	id = (int)m->id;
 	a->m[old->n] = m;
 	/* Listed (and its counters placed) before any poller can see it. */
-	tab_add(s, m, name);
+	shmring__set_tab_add(s, m, name);
 	/* Release: pairs with the pollers' acquire load of cur; the member's
 	 * fields are written before it is seen. */
 	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
@@ -511,10 +202,10 @@ int shmring_set_remove(struct shmring_set *s, uint32_t member)
 	shmring_atomic_store(&s->cur, a, SHMRING_RELEASE);
 	/* No poller can still hold the old array or the member after this. */
 	grace_period(s);
-	tab_del(s, gone);
+	shmring__set_tab_del(s, gone);
 	pthread_mutex_unlock(&s->wlock);
 	free(old);
-	member_put(gone);
+	shmring__set_member_put(gone);
 	kick(s);
 	return 0;
 }
@@ -545,14 +236,13 @@ int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t 
 /* ---- takeover: a new consumer adopts a set whose consumer died ---- */
 
 static int producer_gone(const struct member *m);
-static int member_has_data(const struct member *m);
 
 /*
  * Open the table "/<base>.set" left by the set's previous consumer.
  * Returns 0 (mapped, its owner rewritten to us), or 1 when there is no
  * usable table under the name (none, not ready, another geometry, not a
- * table at all): tab_create decides then (it replaces a table left
- * behind and refuses any other object with -EEXIST).
+ * table at all): shmring__set_tab_create decides then (it replaces a
+ * table left behind and refuses any other object with -EEXIST).
  */
 static int tab_open(struct shmring_set *s, const char *base)
 {
@@ -617,7 +307,7 @@ static void cons_wait_reset(struct shmring *r)
  */
 static struct member *adopt_entry(struct shmring_set *s, uint32_t i)
 {
-	struct shmring_set_entry *e = tab_entry(s, i);
+	struct shmring_set_entry *e = shmring__set_tab_entry(s, i);
 	uint32_t flags = shmring_atomic_load(&e->flags, SHMRING_RELAXED);
 	uint32_t type = shmring_atomic_load(&e->type, SHMRING_RELAXED);
 	uint32_t len = shmring_atomic_load(&e->name_len, SHMRING_RELAXED);
@@ -640,7 +330,7 @@ static struct member *adopt_entry(struct shmring_set *s, uint32_t i)
 	m = kind_ok(&r) ? member_new(&r, shmring_atomic_load(&e->tag, SHMRING_RELAXED),
 				     flags & (SHMRING_SET_ENTRY_ANNOUNCED | SHMRING_SET_ENTRY_JOINED))
 			: NULL;
-	if (!m || (m->auto_remove && producer_gone(m) && !member_has_data(m))) {
+	if (!m || (m->auto_remove && producer_gone(m) && !shmring__set_member_has_data(m))) {
 		shmring_close(&r);
 		free(m);
 		return NULL;
@@ -668,12 +358,12 @@ static int adopt_members(struct shmring_set *s)
 	if (!got)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++)
-		if (shmring_atomic_load(&tab_entry(s, i)->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_USED)
+		if (shmring_atomic_load(&shmring__set_tab_entry(s, i)->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_USED)
 			got[i] = adopt_entry(s, i);
 	if (!(shmring_atomic_load(&mb->gen, SHMRING_RELAXED) & 1u))
-		tab_begin(s);
+		shmring__set_tab_begin(s);
 	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++) {
-		struct shmring_set_entry *e = tab_entry(s, i);
+		struct shmring_set_entry *e = shmring__set_tab_entry(s, i);
 
 		if (got[i]) {
 			got[i]->id = s->next_id++;
@@ -692,11 +382,11 @@ static int adopt_members(struct shmring_set *s)
 	shmring_atomic_store(&mb->hi, hi, SHMRING_RELAXED);
 	shmring_atomic_fetch_add(&mb->leaves, dropped, SHMRING_RELAXED);
 	shmring_atomic_store(&mb->doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u, SHMRING_RELAXED);
-	tab_end(s);
+	shmring__set_tab_end(s);
 	a = members_alloc(n);
 	if (!a) {
 		for (uint32_t i = 0; i < n; i++)
-			member_put(got[i]); /* their entries stay listed for the next try */
+			shmring__set_member_put(got[i]); /* their entries stay listed for the next try */
 		free(got);
 		return -ENOMEM;
 	}
@@ -737,7 +427,7 @@ static int set_adopt(struct shmring_set *s, const char *base)
 	cons_wait_reset(&s->ctl);
 	ret = tab_open(s, base);
 	if (ret > 0)
-		ret = tab_create(s, base);
+		ret = shmring__set_tab_create(s, base);
 	else if (ret == 0)
 		ret = adopt_members(s);
 	if (ret < 0) {
@@ -801,7 +491,7 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 			ret = shmring_create(&s->ctl, s->ctl_name, &p, SHMRING_CONSUMER);
 			if (ret == 0) {
 				/* Holding the control ring's name, we own the set's. */
-				ret = tab_create(s, base);
+				ret = shmring__set_tab_create(s, base);
 				break;
 			}
 			if (ret == -EEXIST && tries < 8) {
@@ -816,7 +506,7 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 	} else {
 		ret = shmring_create_anon(&s->ctl, &p, SHMRING_CONSUMER);
 		if (ret == 0)
-			ret = tab_create(s, NULL);
+			ret = shmring__set_tab_create(s, NULL);
 	}
 	if (ret < 0)
 		goto fail;
@@ -842,11 +532,11 @@ int shmring_set_destroy(struct shmring_set *s)
 		return -EINVAL;
 	a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
 	for (uint32_t i = 0; i < a->n; i++)
-		member_put(a->m[i]);
+		shmring__set_member_put(a->m[i]);
 	free(a);
 	/* The table's name first: a new set of this name may take both as
 	 * soon as the control ring's name is free. */
-	tab_destroy(s);
+	shmring__set_tab_destroy(s);
 	if (s->ctl_name[0])
 		shmring_unlink(s->ctl_name);
 	shmring_close(&s->ctl);
@@ -933,7 +623,7 @@ static int producer_gone(const struct member *m)
 				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 
-static int member_has_data(const struct member *m)
+int shmring__set_member_has_data(const struct member *m)
 {
 	if (m->r.type == SHMRING_SPSC)
 		return shmring_spsc_count(&m->r) > 0;
@@ -1010,7 +700,7 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 	check_all = shmring_atomic_load(&s->force_check, SHMRING_RELAXED) &&
 		    shmring_atomic_exchange(&s->force_check, 0, SHMRING_RELAXED);
 
-	read_lock();
+	shmring__set_read_lock();
 	/* Acquire: pairs with the writers' release store of cur. */
 	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE);
 	uint32_t n = a->n;
@@ -1039,203 +729,19 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 			/* Gone, then empty: what it committed before it went is
 			 * all visible by now, and all of it was delivered. */
 			if (m->auto_remove && ngone < 16 && (check_all || streak % LIVENESS_EVERY == 0) &&
-			    producer_gone(m) && !member_has_data(m) &&
+			    producer_gone(m) && !shmring__set_member_has_data(m) &&
 			    !shmring_atomic_exchange(&m->leaving, 1, SHMRING_RELAXED))
 				gone[ngone++] = m->id;
 		}
 		/* Release: our use of the handle happens before the next drainer's. */
 		shmring_atomic_store(&m->busy, 0, SHMRING_RELEASE);
 	}
-	read_unlock(s);
+	shmring__set_read_unlock(s);
 	for (uint32_t i = 0; i < ngone; i++)
 		shmring_set_remove(s, gone[i]);
 	if (total)
 		shmring_atomic_fetch_add(&s->tab->ctr.messages, total, SHMRING_RELAXED);
 	return (int)total;
-}
-
-/* ---- wait ---- */
-
-static int any_ready(struct shmring_set *s, struct member **ms, uint32_t n)
-{
-	if (shmring_msg_used(&s->ctl))
-		return 1;
-	for (uint32_t i = 0; i < n; i++)
-		if (member_has_data(ms[i]))
-			return 1;
-	return 0;
-}
-
-struct futex_waitv_arg {
-	uint64_t val;
-	uint64_t uaddr;
-	uint32_t flags;
-	uint32_t reserved;
-};
-
-static long sys_futex_waitv(struct futex_waitv_arg *w, uint32_t n, uint64_t until_ns)
-{
-	struct timespec ts = { .tv_sec = (time_t)(until_ns / 1000000000ull),
-			       .tv_nsec = (long)(until_ns % 1000000000ull) };
-
-	return syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC);
-}
-
-int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
-{
-	struct member **ms;
-	struct futex_waitv_arg *wv = NULL;
-	uint64_t dl = UINT64_MAX, now, until;
-	uint32_t n;
-	int ret = 0, doorbell, need_mb = 0;
-
-	if (!s || (deadline && (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L ||
-				deadline->tv_sec < 0)))
-		return -EINVAL;
-	if (deadline)
-		dl = (uint64_t)deadline->tv_sec * 1000000000ull + (uint64_t)deadline->tv_nsec;
-
-	/* Hold every member for the sleep: a removal meanwhile only drops
-	 * the set's reference, the ring stays mapped until we let go. */
-	read_lock();
-	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
-
-	n = a->n;
-	ms = malloc((n ? n : 1) * sizeof(*ms));
-	if (!ms) {
-		read_unlock(s);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		ms[i] = a->m[i];
-		shmring_atomic_fetch_add(&ms[i]->refs, 1, SHMRING_RELAXED);
-	}
-	read_unlock(s);
-
-	if (any_ready(s, ms, n))
-		goto out;
-	doorbell = (s->flags & SHMRING_SET_F_DOORBELL) || n + 1 > WAITV_MAX ||
-		   shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
-	if (!doorbell) {
-		wv = calloc(n + 1, sizeof(*wv));
-		if (!wv) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-	struct shmring_wait *ctlw = &s->ctl.ctrl->cons_wait;
-
-	/* S2 for every block: the waiter counts wakers test (seq_cst RMW). */
-	shmring_atomic_fetch_add(&ctlw->waiters, 1, SHMRING_SEQ_CST);
-	for (uint32_t i = 0; i < n; i++) {
-		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-
-		if (doorbell)
-			/* Before the epoch arms below: a waker whose acq_rel bump
-			 * reads one of them sees this flag (futex.c). */
-			shmring_atomic_fetch_add(&w->doorbell, 1, SHMRING_SEQ_CST);
-		shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
-	}
-	for (;;) {
-		/* S1: arm the control block (the doorbell), then every member. */
-		uint32_t v = shmring_atomic_fetch_add(&ctlw->futex, 1, SHMRING_SEQ_CST) + 1;
-
-		/* seq_cst: pairs with the seq_cst store of light (futex.c). */
-		need_mb = shmring_atomic_load(&ctlw->light, SHMRING_SEQ_CST) != 0;
-		if (!doorbell) {
-			wv[0].val = v;
-			wv[0].uaddr = (uint64_t)(uintptr_t)&ctlw->futex;
-			wv[0].flags = FUTEX_32;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-			uint32_t e = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
-
-			/* seq_cst: pairs with the seq_cst store of light (futex.c). */
-			if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST))
-				need_mb = 1;
-			if (!doorbell) {
-				wv[i + 1].val = e;
-				wv[i + 1].uaddr = (uint64_t)(uintptr_t)&w->futex;
-				wv[i + 1].flags = FUTEX_32;
-			}
-		}
-		/* S3 */
-		int late = shmring__arm_barrier_multi(need_mb) < 0;
-
-		/* S4 */
-		if (any_ready(s, ms, n))
-			break;
-		now = shmring__now_ns(CLOCK_MONOTONIC);
-		if (now >= dl) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		until = now + (late ? 1000000ull : SLICE_NS);
-		if (until > dl)
-			until = dl;
-		/* S5 */
-		shmring_atomic_fetch_add(&s->tab->ctr2.sleeps, 1, SHMRING_RELAXED);
-		long r;
-
-		if (doorbell) {
-			r = shmring__futex_wait_abs(&ctlw->futex, v, until);
-		} else {
-			r = sys_futex_waitv(wv, n + 1, until);
-			if (r < 0 && errno == ENOSYS) {
-				/* Old kernel: from now on the doorbell. Flag the
-				 * members, then go round to re-arm and re-check. */
-				shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
-				shmring_atomic_store(&s->tab->memb.doorbell, 1, SHMRING_RELAXED);
-				/* seq_cst, as above: before the re-arm; pairs with a
-				 * waker's acq_rel bump (futex.c). */
-				for (uint32_t i = 0; i < n; i++)
-					shmring_atomic_fetch_add(&ms[i]->r.ctrl->cons_wait.doorbell, 1,
-								 SHMRING_SEQ_CST);
-				doorbell = 1;
-				continue;
-			}
-		}
-		now = shmring__now_ns(CLOCK_MONOTONIC);
-		if (r >= 0 || (errno != ETIMEDOUT && errno != EINTR))
-			shmring_atomic_fetch_add(&s->tab->ctr2.wakeups, 1, SHMRING_RELAXED);
-		if (now >= dl) {
-			ret = any_ready(s, ms, n) ? 0 : -ETIMEDOUT;
-			break;
-		}
-		if (r < 0 && errno == ETIMEDOUT) {
-			/* Slice over: let the caller poll and check liveness. */
-			shmring_atomic_store(&s->force_check, 1, SHMRING_RELAXED);
-			break;
-		}
-		/* Woken: a member or the control ring moved (or spurious);
-		 * return so the caller polls. */
-		break;
-	}
-	/* Release: our reads of the rings happen before a waker that sees
-	 * the smaller count skips its wake. */
-	for (uint32_t i = 0; i < n; i++) {
-		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-
-		shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
-		if (doorbell)
-			shmring_atomic_fetch_add(&w->doorbell, (uint32_t)-1, SHMRING_RELEASE);
-	}
-	shmring_atomic_fetch_add(&ctlw->waiters, (uint32_t)-1, SHMRING_RELEASE);
-out:
-	for (uint32_t i = 0; i < n; i++)
-		member_put(ms[i]);
-	free(ms);
-	free(wv);
-	return ret;
-}
-
-int shmring_set_link_producer(struct shmring_set *s, struct shmring *producer)
-{
-	if (!s || !producer || producer->role != SHMRING_PRODUCER)
-		return -EINVAL;
-	producer->doorbell = &s->ctl.ctrl->cons_wait;
-	return 0;
 }
 
 /* ---- statistics ---- */
@@ -1253,9 +759,9 @@ int shmring_set_stats(struct shmring_set *s, struct shmring_set_stats *st)
 	st->leaves = shmring_atomic_load(&s->tab->memb.leaves, SHMRING_RELAXED);
 	st->doorbell = (s->flags & SHMRING_SET_F_DOORBELL) ||
 		       shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
-	read_lock();
+	shmring__set_read_lock();
 	st->members = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE)->n; /* pairs with writers' release */
-	read_unlock(s);
+	shmring__set_read_unlock(s);
 	return 0;
 }
 
@@ -1265,7 +771,7 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 
 	if (!s || !st)
 		return -EINVAL;
-	read_lock();
+	shmring__set_read_lock();
 	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
 
 	for (uint32_t i = 0; i < a->n; i++) {
@@ -1280,7 +786,7 @@ int shmring_set_member_stats(struct shmring_set *s, uint32_t member, struct shmr
 		st->auto_remove = m->auto_remove;
 		ret = 0;
 	}
-	read_unlock(s);
+	shmring__set_read_unlock(s);
 	return ret;
 }
 
@@ -1292,13 +798,13 @@ int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
 	shmring__clear_detail();
 	if (!s || !out)
 		return shmring__fail(-EINVAL, "%s is NULL", s ? "stats" : "set");
-	read_lock();
+	shmring__set_read_lock();
 	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
 
 	for (uint32_t i = 0; i < a->n && ret == -ENOENT; i++)
 		if (a->m[i]->id == member)
 			ret = shmring_stats(&a->m[i]->r, out);
-	read_unlock(s);
+	shmring__set_read_unlock(s);
 	if (ret == -ENOENT)
 		return shmring__fail(-ENOENT, "the set has no member %u", member);
 	return ret;
