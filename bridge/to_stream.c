@@ -1,0 +1,742 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ring -> stream. The bridge is the ring's consumer: it reads messages in
+ * place (peek), publishes each asynchronously with its id, and releases
+ * ring space in ring order as the acknowledgements come in. The window of
+ * messages read and not yet released is the in-flight table `e`, ordered
+ * by ring position; the acknowledgement handler (a libnats thread) marks
+ * entries, the main thread does everything else.
+ *
+ * Failures (an error or timeout on a publish, a reconnect) start a resync:
+ * the publishes still pending in libnats are taken back and every entry
+ * not acknowledged is sent again, in order. What the stream already holds
+ * comes back as a duplicate. With order = chain each publish names its
+ * predecessor (Nats-Expected-Last-Msg-Id), so the stream refuses a message
+ * whose predecessor it does not hold: ring order is kept even when a
+ * message is lost in flight and a later one arrives. A refusal of the
+ * first entry itself means the stream's idea of its last message differs
+ * from ours; the bridge then reads the stream's last message (resolve).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <shmring/wait.h>
+
+#include "bridge_int.h"
+
+enum { E_UNSENT, E_SENT, E_ACKED, E_FAILED };
+
+struct infl {
+	uint64_t pos, end; /* ring position of the message, and after it */
+	const void *data;
+	uint32_t len;
+	int state;         /* E_* (under ts.mu) */
+	int jerr;          /* E_FAILED: the JetStream error code */
+	uint64_t sent_ns;
+};
+
+struct ts {
+	struct shmring_bridge *b;
+	struct shmring r;
+	uint32_t type;
+	uint64_t spsc_peeked;          /* SPSC: slots peeked past r.pos */
+	uint64_t mp_pos, mp_n, mp_used; /* MPMC: the claim held, and how much was handed out */
+	char prefix[SHMRING_NAME_MAX + 64];
+	size_t prefix_len;
+	struct infl *e;
+	uint64_t cap, head, tail;      /* window [head, tail), index % cap */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int need_resync;               /* under mu */
+	int refused_pos_set;           /* under mu: the stream refused a message as too large */
+	uint64_t refused_pos;
+	char ack_err[256];             /* under mu: text of the first failure since the last resync */
+	uint64_t last_pos;             /* last message acknowledged (released) */
+	int has_last;
+	uint64_t skip_upto;            /* messages at or before: the stream holds them */
+	int has_skip;
+	int unchain_next;              /* send the next one without Expected-Last-Msg-Id */
+	uint64_t acked_total;
+	uint32_t backoff_ms;
+};
+
+#define E(t, i) (&(t)->e[(i) % (t)->cap])
+
+/* ---- the ring side ---- */
+
+/* The next message not yet handed out: 1 (with *m filled), 0 none now, or -errno. */
+static int rd_next(struct ts *t, struct infl *m)
+{
+	struct shmring *r = &t->r;
+
+	if (t->type == SHMRING_SPSC) {
+		uint64_t p;
+		int64_t k = shmring_spsc_peek(r, t->spsc_peeked + 1, &p);
+
+		if (k < 0)
+			return (int)k;
+		if ((uint64_t)k <= t->spsc_peeked)
+			return 0;
+		m->pos = p + t->spsc_peeked;
+		m->end = m->pos + 1;
+		m->data = shmring_slot(r, m->pos);
+		m->len = r->slot_size;
+		t->spsc_peeked++;
+		return 1;
+	}
+	if (t->type == SHMRING_MPMC) {
+		if (t->mp_used == t->mp_n) {
+			uint64_t p;
+			int64_t k;
+
+			if (t->mp_n)
+				return 0; /* the claim is released only as a whole */
+			k = shmring_mpmc_peek(r, t->cap < 1024 ? t->cap : 1024, &p);
+			if (k <= 0)
+				return k == -EBUSY ? 0 : (int)k;
+			t->mp_pos = p;
+			t->mp_n = (uint64_t)k;
+			t->mp_used = 0;
+		}
+		m->pos = t->mp_pos + t->mp_used++;
+		m->end = m->pos + 1;
+		m->data = shmring_slot(r, m->pos);
+		m->len = r->slot_size;
+		return 1;
+	}
+	/* message rings */
+	const void *buf;
+	int n = shmring_msg_peek(r, &buf);
+
+	if (n == -EAGAIN)
+		return 0;
+	if (n < 0)
+		return n;
+	m->end = r->ext[SHMRING_MSGX_CUR];
+	m->pos = m->end - shmring_msg_rec_size((uint32_t)n);
+	m->data = buf;
+	m->len = (uint32_t)n;
+	return 1;
+}
+
+/* Release the ring up to position `end` (the end of an acknowledged message). */
+static void rd_release(struct ts *t, uint64_t end)
+{
+	struct shmring *r = &t->r;
+
+	if (t->type == SHMRING_SPSC) {
+		uint64_t n = end - r->pos;
+
+		shmring_spsc_release(r, n);
+		t->spsc_peeked -= n;
+		shmring_spsc_wake(r);
+	} else if (t->type == SHMRING_MPMC) {
+		if (t->mp_n && end == t->mp_pos + t->mp_n) {
+			shmring_mpmc_release(r);
+			t->mp_n = t->mp_used = 0;
+			shmring_mpmc_wake(r);
+		}
+	} else {
+		/* shmring_msg_release frees everything peeked: free the
+		 * acknowledged prefix only, by releasing with the peek
+		 * cursor set back to its end. */
+		uint64_t cur = r->ext[SHMRING_MSGX_CUR];
+
+		r->ext[SHMRING_MSGX_CUR] = end;
+		shmring_msg_release(r);
+		r->ext[SHMRING_MSGX_CUR] = cur;
+		shmring_msg_wake(r);
+	}
+}
+
+/* Ring positions read and not yet released, plus those not yet read. */
+static uint64_t rd_lag(struct ts *t)
+{
+	if (t->type == SHMRING_SPSC)
+		return shmring_spsc_count(&t->r);
+	if (t->type == SHMRING_MPMC)
+		return shmring_mpmc_count(&t->r) + t->mp_n;
+	return shmring_msg_used(&t->r);
+}
+
+/* ---- ids ---- */
+
+static int parse_pos(const struct ts *t, const char *id, uint64_t *pos)
+{
+	char *end;
+
+	if (!id || strncmp(id, t->prefix, t->prefix_len) != 0)
+		return 0;
+	*pos = strtoull(id + t->prefix_len, &end, 10);
+	return end != id + t->prefix_len && *end == 0;
+}
+
+/* Entry index of ring position `pos` in the window, or UINT64_MAX. Under mu. */
+static uint64_t find_entry(const struct ts *t, uint64_t pos)
+{
+	uint64_t lo = t->head, hi = t->tail;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		uint64_t p = E(t, mid)->pos;
+
+		if (p == pos)
+			return mid;
+		if (p < pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return UINT64_MAX;
+}
+
+/* libnats' thread: a publish was acknowledged, or failed. */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	struct ts *t = closure;
+	const char *id = NULL;
+	uint64_t pos, i;
+
+	(void)js;
+	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) == NATS_OK && parse_pos(t, id, &pos)) {
+		pthread_mutex_lock(&t->mu);
+		i = find_entry(t, pos);
+		if (i != UINT64_MAX) {
+			struct infl *e = E(t, i);
+
+			if (pa) {
+				if (e->state != E_ACKED) {
+					e->state = E_ACKED;
+					if (t->b->sh) {
+						if (pa->Duplicate)
+							atomic_fetch_add(&t->b->sh->duplicates, 1);
+						atomic_store(&t->b->sh->stream_seq, pa->Sequence);
+					}
+				}
+			} else if (pae && e->state == E_SENT) {
+				e->state = E_FAILED;
+				e->jerr = pae->ErrCode;
+				if (!t->need_resync)
+					snprintf(t->ack_err, sizeof(t->ack_err), "%s%s%s",
+						 natsStatus_GetText(pae->Err), pae->ErrText ? ": " : "",
+						 pae->ErrText ? pae->ErrText : "");
+				t->need_resync = 1;
+				if (pae->ErrCode == JSStreamMessageExceedsMaximumErr && !t->refused_pos_set) {
+					t->refused_pos_set = 1;
+					t->refused_pos = pos;
+				}
+			}
+			pthread_cond_signal(&t->cv);
+		}
+		pthread_mutex_unlock(&t->mu);
+	}
+	natsMsg_Destroy(msg);
+}
+
+/* ---- publishing ---- */
+
+static size_t header_bytes(const struct ts *t, int chained)
+{
+	/* "NATS/1.0\r\n", each "Key: value\r\n", the closing "\r\n"; the
+	 * position takes at most 20 digits. */
+	size_t id = t->prefix_len + 20;
+
+	return 10 + 13 + id + 2 + (chained ? 27 + id + 2 : 0) + 2;
+}
+
+static natsStatus publish(struct ts *t, const struct infl *e, int chained, uint64_t pred)
+{
+	char id[sizeof(t->prefix) + 24], prev[sizeof(t->prefix) + 24];
+	natsMsg *m = NULL;
+	jsPubOptions po;
+	natsStatus s;
+
+	s = natsMsg_Create(&m, t->b->cfg.subject, NULL, (const char *)e->data, (int)e->len);
+	if (s != NATS_OK)
+		return s;
+	snprintf(id, sizeof(id), "%s%" PRIu64, t->prefix, e->pos);
+	s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+	if (s == NATS_OK && chained) {
+		snprintf(prev, sizeof(prev), "%s%" PRIu64, t->prefix, pred);
+		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", prev);
+	}
+	jsPubOptions_Init(&po);
+	po.MaxWait = t->b->cfg.ack_wait_ms;
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(t->b->js, &m, &po);
+	natsMsg_Destroy(m); /* NULL when the library took it */
+	if (s == NATS_OK && t->b->sh)
+		atomic_fetch_add(&t->b->sh->published, 1);
+	return s;
+}
+
+/* The message before entry i in ring order: 1 with *pred, 0 none known. */
+static int pred_of(const struct ts *t, uint64_t i, uint64_t *pred)
+{
+	if (i > t->head) {
+		*pred = E(t, i - 1)->pos;
+		return 1;
+	}
+	*pred = t->last_pos;
+	return t->has_last;
+}
+
+/* Send entry i (its state is E_UNSENT). Returns 0, 1 (refused: too large)
+ * or -1 (failed: a resync follows). */
+static int send_entry(struct ts *t, uint64_t i)
+{
+	struct infl *e = E(t, i);
+	uint64_t pred = 0;
+	int chained = pred_of(t, i, &pred) && t->b->cfg.order == SHMRING_BRIDGE_ORDER_CHAIN &&
+		      !t->unchain_next;
+	natsStatus s;
+
+	if ((int64_t)(e->len + header_bytes(t, chained)) > t->b->max_payload) {
+		pthread_mutex_lock(&t->mu);
+		t->refused_pos_set = 1;
+		t->refused_pos = e->pos;
+		pthread_mutex_unlock(&t->mu);
+		return 1;
+	}
+	pthread_mutex_lock(&t->mu);
+	e->state = E_SENT;
+	e->sent_ns = br_now_ns();
+	pthread_mutex_unlock(&t->mu);
+	s = publish(t, e, chained, pred);
+	if (s == NATS_OK) {
+		t->unchain_next = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&t->mu);
+	if (e->state == E_SENT)
+		e->state = E_FAILED;
+	if (s == NATS_MAX_PAYLOAD && !t->refused_pos_set) {
+		t->refused_pos_set = 1;
+		t->refused_pos = e->pos;
+	}
+	if (!t->need_resync)
+		snprintf(t->ack_err, sizeof(t->ack_err), "publish: %s", natsStatus_GetText(s));
+	t->need_resync = 1;
+	pthread_mutex_unlock(&t->mu);
+	return -1;
+}
+
+/*
+ * Read the stream's last message and apply what it says. `refused`: the
+ * first entry not acknowledged was refused for its expected last id.
+ * Returns 0, or -EPROTO (the chain cannot go on), or -EAGAIN (JetStream
+ * did not answer: try again later).
+ */
+static int resolve(struct ts *t, int refused)
+{
+	struct shmring_bridge *b = t->b;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsMsg *m = NULL;
+	const char *id = NULL;
+	uint64_t last, p, pred = 0, first;
+	int has_pred;
+	natsStatus s;
+
+	s = js_GetStreamInfo(&si, b->js, b->cfg.stream, NULL, &jerr);
+	if (s != NATS_OK) {
+		if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+			return br_fail_state(b, -ENOENT, "stream %s no longer exists", b->cfg.stream);
+		return -EAGAIN;
+	}
+	last = si->State.LastSeq;
+	jsStreamInfo_Destroy(si);
+	pthread_mutex_lock(&t->mu);
+	for (first = t->head; first < t->tail && E(t, first)->state == E_ACKED; first++)
+		;
+	has_pred = pred_of(t, first, &pred);
+	pthread_mutex_unlock(&t->mu);
+	if (last == 0) {
+		/* Empty stream (new, or purged): nothing to chain to. */
+		t->unchain_next = 1;
+		return 0;
+	}
+	s = js_GetMsg(&m, b->js, b->cfg.stream, last, NULL, &jerr);
+	if (s != NATS_OK) {
+		if (s == NATS_NOT_FOUND) {
+			t->unchain_next = 1;
+			return 0;
+		}
+		return -EAGAIN;
+	}
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) != NATS_OK)
+		id = NULL;
+	if (!parse_pos(t, id, &p)) {
+		char copy[300];
+
+		br_copy(copy, sizeof(copy), id ? id : "(none)");
+		natsMsg_Destroy(m);
+		if (!refused && !has_pred)
+			return 0; /* the ring's first message: it starts the chain */
+		return br_fail_state(b, -EPROTO,
+				     "stream %s: its last message (sequence %" PRIu64 ", id %s) is not from ring %s: "
+				     "another publisher writes into the stream, so ring order cannot be enforced "
+				     "(give the ring a stream of its own, or set order = none)",
+				     b->cfg.stream, last, copy, b->cfg.ring);
+	}
+	natsMsg_Destroy(m);
+	if (!has_pred || p > pred) {
+		/* The stream holds our messages up to p (published before a
+		 * restart, their acknowledgements lost): they count as acked,
+		 * and what the ring has not given out yet up to p is skipped. */
+		pthread_mutex_lock(&t->mu);
+		for (uint64_t i = t->head; i < t->tail; i++)
+			if (E(t, i)->pos <= p && E(t, i)->state != E_ACKED) {
+				E(t, i)->state = E_ACKED;
+				if (b->sh)
+					atomic_fetch_add(&b->sh->duplicates, 1);
+			}
+		pthread_mutex_unlock(&t->mu);
+		t->skip_upto = p;
+		t->has_skip = 1;
+		if (refused && (!has_pred || p > pred))
+			br_log("stream %s already holds ring %s up to position %" PRIu64 "; going on from there",
+			       b->cfg.stream, b->cfg.ring, p);
+		return 0;
+	}
+	if (refused) {
+		if (p < pred)
+			br_log("stream %s: its last message (position %" PRIu64 ") is older than the last one "
+			       "acknowledged (%" PRIu64 "): messages were removed from the stream; the chain "
+			       "starts again", b->cfg.stream, p, pred);
+		/* p == pred: the stream holds our predecessor but did not
+		 * know it as its last id (a restarted server): start over. */
+		t->unchain_next = 1;
+	}
+	return 0;
+}
+
+/* Take back what libnats still waits for and send every entry not
+ * acknowledged again, in order. Returns 0 or -errno (fatal). */
+static int resync(struct ts *t)
+{
+	struct shmring_bridge *b = t->b;
+	natsMsgList pl = { 0 };
+	int refused = 0, ret;
+	uint64_t i;
+	char why[256];
+
+	if (js_PublishAsyncGetPendingList(&pl, b->js) == NATS_OK)
+		natsMsgList_Destroy(&pl);
+	pthread_mutex_lock(&t->mu);
+	for (i = t->head; i < t->tail && E(t, i)->state == E_ACKED; i++)
+		;
+	if (i < t->tail && E(t, i)->state == E_FAILED && E(t, i)->jerr == JSStreamWrongLastMsgIDErr)
+		refused = 1;
+	for (uint64_t j = t->head; j < t->tail; j++)
+		if (E(t, j)->state != E_ACKED)
+			E(t, j)->state = E_UNSENT;
+	t->need_resync = 0;
+	br_copy(why, sizeof(why), t->ack_err[0] ? t->ack_err : "reconnected");
+	t->ack_err[0] = 0;
+	pthread_mutex_unlock(&t->mu);
+	atomic_store(&b->reconnected, 0);
+	if (b->sh)
+		atomic_fetch_add(&b->sh->resyncs, 1);
+
+	/* Back off while failures repeat without progress. */
+	if (t->backoff_ms) {
+		br_log("sending %" PRIu64 " messages again in %u ms (%s)", t->tail - t->head, t->backoff_ms, why);
+		for (uint32_t w = 0; w < t->backoff_ms && !atomic_load(&b->stop); w += 50)
+			br_sleep_ms(50);
+	}
+	t->backoff_ms = t->backoff_ms ? t->backoff_ms * 2 : 100;
+	if (t->backoff_ms > b->cfg.retry_max_ms)
+		t->backoff_ms = b->cfg.retry_max_ms;
+	while (natsConnection_Status(b->nc) != NATS_CONN_STATUS_CONNECTED && !atomic_load(&b->stop)) {
+		br_set_status(b, SHMRING_BRIDGE_ST_CONNECTING);
+		br_sleep_ms(50);
+	}
+	br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
+	if (atomic_load(&b->stop))
+		return 0;
+	if (refused && b->cfg.order == SHMRING_BRIDGE_ORDER_CHAIN) {
+		ret = resolve(t, 1);
+		if (ret == -EAGAIN) {
+			pthread_mutex_lock(&t->mu);
+			t->need_resync = 1;
+			pthread_mutex_unlock(&t->mu);
+			return 0;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	for (i = t->head; i < t->tail; i++) {
+		if (E(t, i)->state != E_UNSENT)
+			continue;
+		if (send_entry(t, i) != 0)
+			break;
+	}
+	return 0;
+}
+
+/* ---- the run ---- */
+
+static int ts_setup_ring(struct ts *t)
+{
+	struct shmring_bridge *b = t->b;
+	struct shmring_bridge_shared *sh = b->sh;
+	struct shmring *r = &t->r;
+	const char *name = b->cfg.ring + 1;
+	uint64_t create_ns = r->hdr->create_time_ns;
+	int64_t creator = r->hdr->creator_pid;
+
+	t->prefix_len = (size_t)snprintf(t->prefix, sizeof(t->prefix), "%s:%" PRIx64 ".%" PRId64 ":", name,
+					 create_ns, creator);
+	if (atomic_load(&sh->ring_create_ns) != create_ns || atomic_load(&sh->ring_creator) != creator) {
+		/* A ring we never bridged (or the name was given to a new
+		 * ring): its positions start here. */
+		atomic_store(&sh->has_last, 0);
+		atomic_store(&sh->acked_end, r->pos);
+		atomic_store(&sh->ring_create_ns, create_ns);
+		atomic_store(&sh->ring_creator, creator);
+		return 0;
+	}
+	t->has_last = (int)atomic_load(&sh->has_last);
+	t->last_pos = atomic_load(&sh->last_pos);
+	if (t->type != SHMRING_MPMC) {
+		/* Acknowledged before a crash but not yet released: release. */
+		uint64_t end = atomic_load(&sh->acked_end);
+
+		if (end != r->pos && end - r->pos <= r->capacity) {
+			struct infl m;
+			int k;
+
+			while ((k = rd_next(t, &m)) > 0 && m.end < end)
+				;
+			if (k <= 0 || m.end != end)
+				return br_fail_state(b, -EPROTO,
+						     "ring %s: the bridge state says acknowledged up to %" PRIu64
+						     ", which is no message boundary of the ring", b->cfg.ring, end);
+			rd_release(t, end);
+			br_log("released ring %s up to %" PRIu64 " (acknowledged before a restart)", b->cfg.ring, end);
+		}
+	}
+	return 0;
+}
+
+int shmring_bridge_to_stream_run(struct shmring_bridge *b)
+{
+	struct ts *t;
+	jsOptions jo;
+	natsStatus s;
+	uint64_t stop_at = 0, prog_ns = 0, prog_n = 0;
+	uint32_t idle_us = 0;
+	int ret;
+
+	if (b->cfg.direction != SHMRING_BRIDGE_TO_STREAM)
+		return br_fail(-EINVAL, "not a to-stream bridge");
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return br_fail(-ENOMEM, "out of memory");
+	t->b = b;
+	t->cap = b->cfg.max_pending;
+	t->e = calloc(t->cap, sizeof(*t->e));
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	if (!t->e) {
+		ret = br_fail(-ENOMEM, "out of memory");
+		goto out_free;
+	}
+	ret = br_ring_open(b, &t->r, SHMRING_CONSUMER);
+	if (ret < 0)
+		goto out_free;
+	t->type = t->r.type;
+	ret = br_sidecar_open(b, &t->r, SHMRING_BRIDGE_TO_STREAM);
+	if (ret < 0)
+		goto out_ring;
+	ret = ts_setup_ring(t);
+	if (ret < 0)
+		goto out_ring;
+	ret = br_connect(b);
+	if (ret < 0 || atomic_load(&b->stop))
+		goto out_ring;
+	jsOptions_Init(&jo);
+	jo.Wait = b->cfg.ack_wait_ms;
+	/* Our own window is the bound; libnats' is larger so that it never
+	 * stalls a publish. */
+	jo.PublishAsync.MaxPending = (int64_t)b->cfg.max_pending * 2 + 16;
+	jo.PublishAsync.AckHandler = on_ack;
+	jo.PublishAsync.AckHandlerClosure = t;
+	s = natsConnection_JetStream(&b->js, b->nc, &jo);
+	if (s != NATS_OK) {
+		ret = br_nats_err(s, 0, "JetStream context");
+		goto out_ring;
+	}
+	ret = br_stream_check(b);
+	if (ret < 0 || atomic_load(&b->stop))
+		goto out_ring;
+	if (b->cfg.order == SHMRING_BRIDGE_ORDER_CHAIN) {
+		do {
+			ret = resolve(t, 0);
+			if (ret == -EAGAIN)
+				br_sleep_ms(200);
+		} while (ret == -EAGAIN && !atomic_load(&b->stop));
+		if (ret < 0)
+			goto out_ring;
+	}
+	br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
+
+	for (;;) {
+		int progressed = 0, resync_now, refused_now;
+		uint64_t rel_end = 0, refused_pos = 0;
+
+		pthread_mutex_lock(&t->mu);
+		while (t->head < t->tail && E(t, t->head)->state == E_ACKED) {
+			t->last_pos = E(t, t->head)->pos;
+			t->has_last = 1;
+			rel_end = E(t, t->head)->end;
+			t->head++;
+			t->acked_total++;
+			progressed = 1;
+		}
+		if (t->head < t->tail && E(t, t->head)->state == E_SENT &&
+		    br_now_ns() - E(t, t->head)->sent_ns > 2000000ull * b->cfg.ack_wait_ms) {
+			/* No answer, not even a timeout: start again. */
+			snprintf(t->ack_err, sizeof(t->ack_err), "no acknowledgement within %u ms",
+				 2 * b->cfg.ack_wait_ms);
+			t->need_resync = 1;
+		}
+		resync_now = t->need_resync;
+		refused_now = t->refused_pos_set;
+		refused_pos = t->refused_pos;
+		pthread_mutex_unlock(&t->mu);
+
+		if (progressed) {
+			/* The state first, then the ring: a crash in between
+			 * finds these acknowledged and releases them on restart. */
+			atomic_store(&b->sh->last_pos, t->last_pos);
+			atomic_store(&b->sh->has_last, 1);
+			atomic_store(&b->sh->acked, t->acked_total);
+			atomic_store(&b->sh->acked_end, rel_end);
+			rd_release(t, rel_end);
+			t->backoff_ms = 0;
+		}
+		atomic_store(&b->sh->pending, t->tail - t->head);
+		atomic_store(&b->sh->lag, rd_lag(t));
+		br_progress(b, &prog_ns, &prog_n, t->acked_total);
+
+		if (refused_now) {
+			/* Everything before it is released once acknowledged;
+			 * the message itself stays in the ring. */
+			int before = 1;
+
+			pthread_mutex_lock(&t->mu);
+			for (uint64_t i = t->head; i < t->tail && E(t, i)->pos < refused_pos; i++)
+				if (E(t, i)->state != E_ACKED)
+					before = 0;
+			pthread_mutex_unlock(&t->mu);
+			if (t->head < t->tail && E(t, t->head)->pos == refused_pos)
+				before = 1;
+			if (before || (stop_at && br_now_ns() > stop_at)) {
+				struct infl *e = E(t, t->head);
+
+				atomic_fetch_add(&b->sh->refused, 1);
+				ret = br_fail_state(b, -EMSGSIZE,
+						    "ring %s: the message at position %" PRIu64 " (%u bytes) is larger "
+						    "than the stream takes (server max_payload %lld, or the stream's "
+						    "max_msg_size); it stays in the ring, unpublished",
+						    b->cfg.ring, refused_pos, t->head < t->tail ? e->len : 0,
+						    (long long)b->max_payload);
+				break;
+			}
+			if (!stop_at)
+				stop_at = br_now_ns() + 2000000ull * b->cfg.ack_wait_ms;
+			resync_now = resync_now && !(t->head < t->tail && E(t, t->head)->pos == refused_pos);
+		}
+		if (atomic_load(&b->stop)) {
+			if (!stop_at)
+				stop_at = br_now_ns() + 1000000ull * b->cfg.ack_wait_ms;
+			if (t->head == t->tail || br_now_ns() > stop_at) {
+				ret = 0;
+				break;
+			}
+		} else if (resync_now || atomic_load(&b->reconnected)) {
+			ret = resync(t);
+			if (ret < 0)
+				break;
+			continue;
+		}
+		/* New messages, while the window has room. */
+		while (!atomic_load(&b->stop) && !refused_now && t->tail - t->head < t->cap) {
+			struct infl m;
+			int k = rd_next(t, &m);
+
+			if (k < 0) {
+				ret = br_fail_state(b, k, "ring %s: %s", b->cfg.ring, shmring_strerror(k));
+				goto out_loop;
+			}
+			if (k == 0)
+				break;
+			m.state = E_UNSENT;
+			m.jerr = 0;
+			pthread_mutex_lock(&t->mu);
+			if (t->has_skip && m.pos <= t->skip_upto)
+				m.state = E_ACKED; /* the stream holds it already */
+			*E(t, t->tail) = m;
+			t->tail++;
+			pthread_mutex_unlock(&t->mu);
+			progressed = 1;
+			if (m.state == E_ACKED)
+				continue;
+			if (send_entry(t, t->tail - 1) != 0)
+				break;
+		}
+		if (progressed) {
+			idle_us = 0;
+			continue;
+		}
+		/* Nothing to do: wait for an acknowledgement (the handler
+		 * signals), or poll the ring, a little longer each time. */
+		idle_us = idle_us ? (idle_us * 2 > 500 ? 500 : idle_us * 2) : 20;
+		{
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)idle_us * 1000;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_mutex_lock(&t->mu);
+			if (!t->need_resync)
+				pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+			pthread_mutex_unlock(&t->mu);
+		}
+	}
+out_loop:
+	/* Nothing more comes in: the handler must not run on t after this. */
+	if (b->js) {
+		natsMsgList pl = { 0 };
+
+		if (js_PublishAsyncGetPendingList(&pl, b->js) == NATS_OK)
+			natsMsgList_Destroy(&pl);
+	}
+	br_disconnect(b);
+	if (b->sh)
+		atomic_store(&b->sh->pending, 0);
+	if (b->tty)
+		fprintf(stdout, "\n");
+out_ring:
+	if (ret < 0 && b->sh && atomic_load(&b->sh->status) != SHMRING_BRIDGE_ST_FAILED)
+		br_fail_state(b, ret, "%s", shmring_bridge_errdetail());
+	br_sidecar_close(b);
+	shmring_close(&t->r);
+out_free:
+	br_disconnect(b);
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t->e);
+	free(t);
+	return ret;
+}
