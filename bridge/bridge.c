@@ -363,6 +363,7 @@ int br_connect(struct shmring_bridge *b)
 {
 	uint32_t wait = 100;
 	int warned = 0;
+	uint64_t said = 0;
 	natsStatus s;
 	int ret;
 
@@ -386,9 +387,12 @@ int br_connect(struct shmring_bridge *b)
 		    s != NATS_CONNECTION_CLOSED && s != NATS_STALE_CONNECTION)
 			return br_fail_state(b, ret, "cannot connect to %s: %s", b->cfg.servers,
 					     shmring_bridge_errdetail());
-		if (!warned || wait == b->cfg.retry_max_ms)
+		/* Said once, then every 30 s while it lasts. */
+		if (!warned || br_now_ns() - said > 30000000000ull) {
 			br_log("cannot reach %s (%s); retrying every %u ms at most", b->cfg.servers,
 			       natsStatus_GetText(s), b->cfg.retry_max_ms);
+			said = br_now_ns();
+		}
 		warned = 1;
 		for (uint32_t t = 0; t < wait && !atomic_load(&b->stop); t += 50)
 			br_sleep_ms(50);

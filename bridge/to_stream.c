@@ -627,17 +627,11 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 		br_progress(b, &prog_ns, &prog_n, t->acked_total);
 
 		if (refused_now) {
-			/* Everything before it is released once acknowledged;
-			 * the message itself stays in the ring. */
-			int before = 1;
+			/* Everything before it is released once acknowledged
+			 * (collected above); the message itself stays in the
+			 * ring. */
+			int before = t->head < t->tail && E(t, t->head)->pos == refused_pos;
 
-			pthread_mutex_lock(&t->mu);
-			for (uint64_t i = t->head; i < t->tail && E(t, i)->pos < refused_pos; i++)
-				if (E(t, i)->state != E_ACKED)
-					before = 0;
-			pthread_mutex_unlock(&t->mu);
-			if (t->head < t->tail && E(t, t->head)->pos == refused_pos)
-				before = 1;
 			if (before || (stop_at && br_now_ns() > stop_at)) {
 				struct infl *e = E(t, t->head);
 
@@ -646,7 +640,7 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 						    "ring %s: the message at position %" PRIu64 " (%u bytes) is larger "
 						    "than the stream takes (server max_payload %lld, or the stream's "
 						    "max_msg_size); it stays in the ring, unpublished",
-						    b->cfg.ring, refused_pos, t->head < t->tail ? e->len : 0,
+						    b->cfg.ring, refused_pos, before ? e->len : 0,
 						    (long long)b->max_payload);
 				break;
 			}

@@ -5,9 +5,9 @@
  * another ring and checks each one: every number once, in order, with the
  * right contents.
  *
- *   bridge_peer produce RING TYPE COUNT [MAXLEN [CAPACITY]]
+ *   bridge_peer produce RING TYPE COUNT [MAXLEN [CAPACITY [RATE [BIG]]]]
+ *                                   BIG: then one message of BIG bytes
  *   bridge_peer consume RING TYPE COUNT [CAPACITY]
- *   bridge_peer big RING LEN        push one message of LEN bytes (MSG_SPSC ring)
  *   bridge_peer stream URL STREAM   print "messages N last_seq S" of a stream
  *
  * TYPE: spsc or mpmc (64-byte slots), msg_spsc or msg_mpsc (the consumer:
@@ -102,11 +102,14 @@ static int create(struct shmring *r, const char *name, uint32_t type, uint64_t c
 	return ret;
 }
 
-static int produce(const char *name, uint32_t type, uint64_t count, uint32_t max, uint64_t cap)
+static int produce(const char *name, uint32_t type, uint64_t count, uint32_t max, uint64_t cap, double rate,
+		   uint32_t big)
 {
+	double t0 = now_s();
+
 	struct shmring r;
-	unsigned char *buf = calloc(1, max > SLOT ? max : SLOT);
-	int ret = create(&r, name, type, cap, max, SHMRING_PRODUCER);
+	unsigned char *buf = calloc(1, max > SLOT ? (max > big ? max : big) : SLOT);
+	int ret = create(&r, name, type, cap, big > max ? big : max, SHMRING_PRODUCER);
 
 	if (ret < 0 || !buf)
 		return 1;
@@ -120,6 +123,14 @@ static int produce(const char *name, uint32_t type, uint64_t count, uint32_t max
 			len = msg_len(s, max);
 		}
 		fill(buf, s, len);
+		/* At most `rate` messages a second (0: as fast as it goes), so
+		 * that a fault test's flow lasts long enough for its faults. */
+		if (rate > 0 && s % 64 == 0) {
+			double ahead = (double)s / rate - (now_s() - t0);
+
+			if (ahead > 0)
+				usleep((useconds_t)(ahead * 1e6));
+		}
 		do {
 			if (type == SHMRING_SPSC)
 				ret = shmring_spsc_push_wait(&r, buf, NULL);
@@ -132,6 +143,14 @@ static int produce(const char *name, uint32_t type, uint64_t count, uint32_t max
 		} while (ret == -EPIPE || ret == -EINTR);
 		if (ret < 0) {
 			fprintf(stderr, "bridge_peer: push %" PRIu64 ": %s\n", s, shmring_strerror(ret));
+			return 1;
+		}
+	}
+	if (big) {
+		fill(buf, count, big);
+		ret = shmring_msg_push_wait(&r, buf, big, NULL);
+		if (ret < 0) {
+			fprintf(stderr, "bridge_peer: push of %u bytes: %s\n", big, shmring_strerror(ret));
 			return 1;
 		}
 	}
@@ -205,29 +224,6 @@ static int consume(const char *name, uint32_t type, uint64_t count, uint64_t cap
 	return 0;
 }
 
-static int big(const char *name, uint32_t len)
-{
-	struct shmring r;
-	unsigned char *buf = calloc(1, len);
-	int ret;
-
-	if (!buf)
-		return 1;
-	ret = shmring_open(&r, name, SHMRING_PRODUCER, NULL);
-	if (ret < 0) {
-		fprintf(stderr, "bridge_peer: open %s: %s\n", name, shmring_strerror(ret));
-		return 1;
-	}
-	fill(buf, UINT64_MAX, len);
-	ret = shmring_msg_push_wait(&r, buf, len, NULL);
-	if (ret < 0) {
-		fprintf(stderr, "bridge_peer: push: %s\n", shmring_strerror(ret));
-		return 1;
-	}
-	shmring_close(&r);
-	return 0;
-}
-
 static int stream_info(const char *url, const char *stream)
 {
 	natsConnection *nc = NULL;
@@ -263,12 +259,12 @@ int main(int argc, char **argv)
 	if (argc >= 5 && !strcmp(argv[1], "produce"))
 		return produce(argv[2], type_of(argv[3]), strtoull(argv[4], NULL, 0),
 			       argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 0) : 200,
-			       argc > 6 ? strtoull(argv[6], NULL, 0) : 1u << 16);
+			       argc > 6 ? strtoull(argv[6], NULL, 0) : 1u << 16,
+			       argc > 7 ? strtod(argv[7], NULL) : 0,
+			       argc > 8 ? (uint32_t)strtoul(argv[8], NULL, 0) : 0);
 	if (argc >= 5 && !strcmp(argv[1], "consume"))
 		return consume(argv[2], type_of(argv[3]), strtoull(argv[4], NULL, 0),
 			       argc > 5 ? strtoull(argv[5], NULL, 0) : 1u << 16);
-	if (argc == 4 && !strcmp(argv[1], "big"))
-		return big(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
-	fprintf(stderr, "usage: bridge_peer produce|consume RING TYPE COUNT [...] | big RING LEN\n");
+	fprintf(stderr, "usage: bridge_peer produce|consume RING TYPE COUNT [...] | stream URL STREAM\n");
 	return 2;
 }
