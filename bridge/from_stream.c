@@ -35,7 +35,12 @@
 struct fs {
 	struct shmring_bridge *b;
 	struct shmring r;
-	natsSubscription *sub;
+	natsSubscription *sub; /* our inbox: deliveries of the pull requests */
+	natsInbox *inbox;
+	natsSubscription **old; /* unsubscribed, destroyed once the connection is closed */
+	size_t n_old;
+	int ready;             /* the consumer is set up */
+	char next_subj[256];   /* $JS.API.CONSUMER.MSG.NEXT.<stream>.<durable> */
 	uint64_t last_seq;
 	uint64_t next_dseq;   /* consumer sequence the next delivery must have */
 	uint64_t committed;
@@ -43,14 +48,40 @@ struct fs {
 	unsigned char *slot;  /* SPSC: one slot, zero-padded */
 };
 
+/*
+ * Stop the inbox subscription (deliveries for a consumer being
+ * repositioned: what still arrives for it is dropped). libnats 3.4 hands
+ * a message to a subscription it looked up without holding a reference,
+ * so one destroyed while messages arrive could be used after it is
+ * freed: an unsubscribed one is kept until the connection is closed.
+ */
 static int fs_unsubscribe(struct fs *f)
 {
-	if (f->sub) {
-		natsSubscription_Unsubscribe(f->sub);
-		natsSubscription_Destroy(f->sub);
-	}
+	natsSubscription **n;
+
+	if (!f->sub)
+		return 0;
+	natsSubscription_Unsubscribe(f->sub);
+	n = realloc(f->old, (f->n_old + 1) * sizeof(*n));
+	if (!n)
+		return br_fail(-ENOMEM, "out of memory");
+	f->old = n;
+	f->old[f->n_old++] = f->sub;
 	f->sub = NULL;
+	natsInbox_Destroy(f->inbox);
+	f->inbox = NULL;
 	return 0;
+}
+
+/* After the connection is closed. */
+static void fs_sub_destroy(struct fs *f)
+{
+	fs_unsubscribe(f);
+	for (size_t i = 0; i < f->n_old; i++)
+		natsSubscription_Destroy(f->old[i]);
+	free(f->old);
+	f->old = NULL;
+	f->n_old = 0;
 }
 
 /*
@@ -64,13 +95,13 @@ static int fs_consumer(struct fs *f, int reset)
 	const struct shmring_bridge_config *c = &b->cfg;
 	jsConsumerInfo *ci = NULL;
 	jsConsumerConfig cc;
-	jsSubOptions so;
-	jsOptions jo;
 	jsErrCode jerr = 0;
 	natsStatus s;
 	int reuse = 0;
 
-	fs_unsubscribe(f);
+	f->ready = 0;
+	if (fs_unsubscribe(f) < 0)
+		return -ENOMEM;
 	s = js_GetConsumerInfo(&ci, b->js, c->stream, c->durable, NULL, &jerr);
 	if (s == NATS_OK) {
 		const char *filter = ci->Config && ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
@@ -127,21 +158,23 @@ static int fs_consumer(struct fs *f, int reset)
 		if (b->sh)
 			atomic_fetch_add(&b->sh->consumer_resets, 1);
 	}
-	jsOptions_Init(&jo);
-	jo.Wait = c->ack_wait_ms;
-	jsSubOptions_Init(&so);
-	so.Stream = c->stream;
-	so.Consumer = c->durable;
-	jerr = 0;
-	s = js_PullSubscribe(&f->sub, b->js, c->subject[0] ? c->subject : NULL, c->durable, &jo, &so, &jerr);
+	/* The pull requests are our own (natsSubscription_Fetch of libnats
+	 * 3.4 overruns its array when deliveries of an expired request are
+	 * still queued): the inbox takes every delivery, late ones included,
+	 * in the order the server sent them. */
+	snprintf(f->next_subj, sizeof(f->next_subj), "$JS.API.CONSUMER.MSG.NEXT.%s.%s", c->stream, c->durable);
+	s = natsInbox_Create(&f->inbox);
+	if (s == NATS_OK)
+		s = natsConnection_SubscribeSync(&f->sub, b->nc, f->inbox);
+	if (s == NATS_OK)
+		s = natsSubscription_SetPendingLimits(f->sub, -1, -1);
 	if (s != NATS_OK) {
-		f->sub = NULL;
-		if (s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
-		    s == NATS_CONNECTION_CLOSED || s == NATS_IO_ERROR || s == NATS_NOT_FOUND)
+		fs_unsubscribe(f);
+		if (s == NATS_CONNECTION_DISCONNECTED || s == NATS_CONNECTION_CLOSED || s == NATS_IO_ERROR)
 			return -EAGAIN;
-		return br_fail_state(b, br_nats_err(s, jerr, "pull subscribe"), "subscribe %s: %s", c->durable,
-				     shmring_bridge_errdetail());
+		return br_fail_state(b, br_nats_err(s, 0, "subscribe"), "subscribe: %s", shmring_bridge_errdetail());
 	}
+	f->ready = 1;
 	return 0;
 }
 
@@ -305,59 +338,81 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 	br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
 
 	while (!atomic_load(&b->stop)) {
-		natsMsgList list = { 0 };
-		jsErrCode jerr = 0;
 		uint64_t room = fs_room(f);
 		int n = (int)(room < b->cfg.batch ? room : b->cfg.batch);
-		int reset = 0, pushed = 0;
+		int reset = 0, pushed = 0, got = 0, done = 0;
+		uint64_t deadline;
+		char req[96];
 
 		br_progress(b, &prog_ns, &prog_n, f->committed);
 		if (n <= 0) {
-			/* Ring full: fetch nothing until the consumer makes room. */
+			/* Ring full: ask for nothing until the consumer makes room. */
 			br_sleep_ms(1);
 			continue;
 		}
 		if (atomic_exchange(&b->reconnected, 0))
 			reset = 1; /* deliveries may have been lost with the connection */
-		if (reset || !f->sub) {
+		if (reset || !f->ready) {
 			ret = fs_consumer_retry(f, reset);
 			if (ret < 0)
 				break;
 			continue;
 		}
-		s = natsSubscription_Fetch(&list, f->sub, n, 500, &jerr);
-		if (s != NATS_OK && list.Count == 0) {
-			if (s == NATS_TIMEOUT) {
-				atomic_store(&b->sh->lag, 0);
-				fail_wait = 100;
-				continue;
-			}
-			if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr || s == NATS_INVALID_SUBSCRIPTION ||
-			    s == NATS_CONNECTION_CLOSED) {
-				br_log("consumer %s: %s; setting it up again", b->cfg.durable, natsStatus_GetText(s));
-				fs_unsubscribe(f);
-			} else {
-				br_log("fetch: %s (JetStream error %d); retrying", natsStatus_GetText(s), (int)jerr);
-			}
+		/* One pull request: up to n messages, waiting at most 500 ms. */
+		snprintf(req, sizeof(req), "{\"batch\":%d,\"expires\":%lld}", n, 490000000LL);
+		s = natsConnection_PublishRequestString(b->nc, f->next_subj, f->inbox, req);
+		if (s != NATS_OK) {
 			br_set_status(b, SHMRING_BRIDGE_ST_CONNECTING);
 			for (uint32_t t = 0; t < fail_wait && !atomic_load(&b->stop); t += 50)
 				br_sleep_ms(50);
 			fail_wait = fail_wait * 2 > b->cfg.retry_max_ms ? b->cfg.retry_max_ms : fail_wait * 2;
-			if (f->sub)
-				reset = 1;
-			if (reset)
-				fs_unsubscribe(f);
 			continue;
 		}
-		fail_wait = 100;
-		br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
-		atomic_store(&b->sh->pending, (uint64_t)list.Count);
-		for (int i = 0; i < list.Count && !reset; i++) {
-			natsMsg *m = list.Msgs[i];
+		deadline = br_now_ns() + 600000000ull;
+		while (got < n && !done && !reset && !atomic_load(&b->stop)) {
+			natsMsg *m = NULL;
 			jsMsgMetaData *md = NULL;
-			uint64_t sseq, dseq;
+			const char *reply, *st = NULL;
+			uint64_t sseq, dseq, now = br_now_ns();
 
+			if (now >= deadline)
+				break;
+			s = natsSubscription_NextMsg(&m, f->sub, (int64_t)((deadline - now) / 1000000u) + 1);
+			if (s == NATS_TIMEOUT)
+				break;
+			if (s != NATS_OK) {
+				/* The subscription or the connection went away. */
+				reset = 1;
+				break;
+			}
+			reply = natsMsg_GetReply(m);
+			if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0) {
+				/* A status: 404/408 end the request, 100 is a
+				 * heartbeat, 409 (consumer deleted, too many
+				 * requests ...) and 503 (no JetStream) start over. */
+				if (natsMsgHeader_Get(m, "Status", &st) != NATS_OK)
+					st = "";
+				if (!strncmp(st, "404", 3) || !strncmp(st, "408", 3)) {
+					done = 1;
+				} else if (strncmp(st, "100", 3) != 0) {
+					const char *desc = NULL;
+
+					natsMsgHeader_Get(m, "Description", &desc);
+					br_log("consumer %s: status %s %s; setting it up again", b->cfg.durable, st,
+					       desc ? desc : "");
+					br_set_status(b, SHMRING_BRIDGE_ST_CONNECTING);
+					for (uint32_t t = 0; t < fail_wait && !atomic_load(&b->stop); t += 50)
+						br_sleep_ms(50);
+					fail_wait = fail_wait * 2 > b->cfg.retry_max_ms ? b->cfg.retry_max_ms
+											 : fail_wait * 2;
+					reset = 1;
+				}
+				natsMsg_Destroy(m);
+				continue;
+			}
+			got++;
 			if (natsMsg_GetMetaData(&md, m) != NATS_OK) {
+				natsMsg_Destroy(m);
 				reset = 1;
 				break;
 			}
@@ -367,10 +422,11 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 			jsMsgMetaData_Destroy(md);
 			if (sseq <= f->last_seq) {
 				/* The ring holds it already: a redelivery. */
-				natsMsg_Ack(m, NULL);
+				natsConnection_PublishString(b->nc, reply, "+ACK");
 				atomic_fetch_add(&b->sh->skipped, 1);
 				if (dseq >= f->next_dseq)
 					f->next_dseq = dseq + 1;
+				natsMsg_Destroy(m);
 				continue;
 			}
 			if (dseq != f->next_dseq) {
@@ -379,21 +435,29 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 				br_log("consumer %s: delivery %" PRIu64 " where %" PRIu64 " was due (stream sequence %"
 				       PRIu64 "); repositioning at %" PRIu64, b->cfg.durable, dseq, f->next_dseq, sseq,
 				       f->last_seq + 1);
+				natsMsg_Destroy(m);
 				reset = 1;
 				break;
 			}
+			atomic_store(&b->sh->pending, (uint64_t)(n - got + 1));
 			ret = fs_push(f, natsMsg_GetData(m), (uint32_t)natsMsg_GetDataLength(m), sseq);
-			if (ret < 0)
-				goto out_loop;
-			if (ret == 0)
+			if (ret <= 0) {
+				natsMsg_Destroy(m);
+				if (ret < 0)
+					goto out_loop;
 				break; /* stopping */
+			}
 			f->next_dseq++;
 			pushed++;
-			natsMsg_Ack(m, NULL);
-			atomic_store(&b->sh->pending, (uint64_t)(list.Count - i - 1));
+			/* After the commit: the server may forget it now. */
+			natsConnection_PublishString(b->nc, reply, "+ACK");
+			natsMsg_Destroy(m);
+			fail_wait = 100;
+			br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
 		}
-		natsMsgList_Destroy(&list);
 		atomic_store(&b->sh->pending, 0);
+		if (got == 0 && done)
+			atomic_store(&b->sh->lag, 0);
 		if (pushed) {
 			if (f->r.type == SHMRING_SPSC)
 				shmring_spsc_wake(&f->r);
@@ -409,14 +473,13 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 	}
 	ret = ret > 0 ? 0 : ret;
 out_loop:
-	fs_unsubscribe(f);
 	if (b->tty)
 		fprintf(stdout, "\n");
 out_ring:
 	if (ret < 0 && b->sh && atomic_load(&b->sh->status) != SHMRING_BRIDGE_ST_FAILED)
 		br_fail_state(b, ret, "%s", shmring_bridge_errdetail());
-	fs_unsubscribe(f);
 	br_disconnect(b);
+	fs_sub_destroy(f);
 	br_sidecar_close(b);
 	shmring_close(&f->r);
 out_free:

@@ -318,14 +318,14 @@ def s_cluster(t):
     urls = ",".join(n.url for n in nodes)
 
     def fault(t, ctx):
-        time.sleep(random.uniform(1.0, 2.0))
+        time.sleep(random.uniform(1.5, 3.0))
         n = random.choice(nodes)
         n.kill()
         ctx["faults"] += 1
         time.sleep(random.uniform(0.5, 1.5))
         n.start()
 
-    flow(t, urls, 100000 * SCALE, fault=fault, replicas=3, timeout=170, rate=4000)
+    flow(t, urls, 40000 * SCALE, fault=fault, replicas=3, timeout=170, rate=4000)
 
 
 def s_bad_input(t):
