@@ -63,7 +63,19 @@ struct ts {
 	int unchain_next;              /* send the next one without Expected-Last-Msg-Id */
 	uint64_t acked_total;
 	uint32_t backoff_ms;
+	int published;                 /* libnats made its table of pending publishes */
 };
+
+/* Take back what libnats waits for (their acknowledgements are dropped
+ * when they come). libnats 3.4 makes the table at the first publish, and
+ * its call does not check for none. */
+static void take_back_pending(struct ts *t)
+{
+	natsMsgList pl = { 0 };
+
+	if (t->published && js_PublishAsyncGetPendingList(&pl, t->b->js) == NATS_OK)
+		natsMsgList_Destroy(&pl);
+}
 
 #define E(t, i) (&(t)->e[(i) % (t)->cap])
 
@@ -267,8 +279,10 @@ static natsStatus publish(struct ts *t, const struct infl *e, int chained, uint6
 	}
 	jsPubOptions_Init(&po);
 	po.MaxWait = t->b->cfg.ack_wait_ms;
-	if (s == NATS_OK)
+	if (s == NATS_OK) {
+		t->published = 1;
 		s = js_PublishMsgAsync(t->b->js, &m, &po);
+	}
 	natsMsg_Destroy(m); /* NULL when the library took it */
 	if (s == NATS_OK && t->b->sh)
 		atomic_fetch_add(&t->b->sh->published, 1);
@@ -421,13 +435,11 @@ static int resolve(struct ts *t, int refused)
 static int resync(struct ts *t)
 {
 	struct shmring_bridge *b = t->b;
-	natsMsgList pl = { 0 };
 	int refused = 0, ret;
 	uint64_t i;
 	char why[256];
 
-	if (js_PublishAsyncGetPendingList(&pl, b->js) == NATS_OK)
-		natsMsgList_Destroy(&pl);
+	take_back_pending(t);
 	pthread_mutex_lock(&t->mu);
 	for (i = t->head; i < t->tail && E(t, i)->state == E_ACKED; i++)
 		;
@@ -710,12 +722,8 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 	}
 out_loop:
 	/* Nothing more comes in: the handler must not run on t after this. */
-	if (b->js) {
-		natsMsgList pl = { 0 };
-
-		if (js_PublishAsyncGetPendingList(&pl, b->js) == NATS_OK)
-			natsMsgList_Destroy(&pl);
-	}
+	if (b->js)
+		take_back_pending(t);
 	br_disconnect(b);
 	if (b->sh)
 		atomic_store(&b->sh->pending, 0);
