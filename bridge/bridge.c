@@ -325,6 +325,8 @@ static int make_options(struct shmring_bridge *b)
 		s = natsOptions_SetPingInterval(b->opts, 2000);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPingsOut(b->opts, 2);
+	if (s == NATS_OK && c->send_asap)
+		s = natsOptions_SetSendAsap(b->opts, true);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(b->opts, on_disconnected, b);
 	if (s == NATS_OK)

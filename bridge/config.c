@@ -159,6 +159,8 @@ int shmring_bridge_config_set(struct shmring_bridge_config *c, const char *key, 
 		return set_str(c->durable, sizeof(c->durable), key, v);
 	if (key_is(key, "name"))
 		return set_str(c->name, sizeof(c->name), key, v);
+	if (key_is(key, "send_asap"))
+		return set_bool(&c->send_asap, key, v);
 	if (key_is(key, "create_stream"))
 		return set_bool(&c->create_stream, key, v);
 	if (key_is(key, "replicas"))

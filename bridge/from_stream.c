@@ -250,6 +250,12 @@ static int fs_push(struct fs *f, const char *data, uint32_t len, uint64_t seq)
 		else if (ret != -ETIMEDOUT && ret != -EAGAIN && ret != -EINTR)
 			return br_fail_state(b, ret, "ring %s: push: %s", b->cfg.ring, shmring_strerror(ret));
 	}
+	/* A consumer asleep on the ring wakes now (no system call when
+	 * none sleeps). */
+	if (r->type == SHMRING_SPSC)
+		shmring_spsc_wake(r);
+	else
+		shmring_msg_wake(r);
 	/* Committed: record it, then drop the intent. */
 	atomic_store_explicit(&sh->last_seq, seq, memory_order_release);
 	atomic_store(&sh->intent_seq, 0);
@@ -340,7 +346,7 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 	while (!atomic_load(&b->stop)) {
 		uint64_t room = fs_room(f);
 		int n = (int)(room < b->cfg.batch ? room : b->cfg.batch);
-		int reset = 0, pushed = 0, got = 0, done = 0;
+		int reset = 0, got = 0, done = 0;
 		uint64_t deadline;
 		char req[96];
 
@@ -448,7 +454,6 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 				break; /* stopping */
 			}
 			f->next_dseq++;
-			pushed++;
 			/* After the commit: the server may forget it now. */
 			natsConnection_PublishString(b->nc, reply, "+ACK");
 			natsMsg_Destroy(m);
@@ -458,12 +463,6 @@ int shmring_bridge_from_stream_run(struct shmring_bridge *b)
 		atomic_store(&b->sh->pending, 0);
 		if (got == 0 && done)
 			atomic_store(&b->sh->lag, 0);
-		if (pushed) {
-			if (f->r.type == SHMRING_SPSC)
-				shmring_spsc_wake(&f->r);
-			else
-				shmring_msg_wake(&f->r);
-		}
 		if (reset) {
 			ret = fs_consumer_retry(f, 1);
 			if (ret < 0)

@@ -55,6 +55,7 @@ static void usage(FILE *out)
 		"  --ack-wait-ms MS     acknowledgement timeout (5000)\n"
 		"  --order chain|none   to-stream: let the stream enforce ring order (chain, default)\n"
 		"  --retry-max-ms MS    longest wait between connection attempts (5000)\n"
+		"  --send-asap yes      write each message at once (latency) instead of gathering 1 ms\n"
 		"  --name NAME          connection name\n"
 		"\n"
 		"exit status: 0 stopped by SIGINT/SIGTERM; 1 bad usage; 2 failure (the message says which)\n");

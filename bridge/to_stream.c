@@ -64,6 +64,9 @@ struct ts {
 	uint64_t acked_total;
 	uint32_t backoff_ms;
 	int published;                 /* libnats made its table of pending publishes */
+	int waiting;                   /* under mu: the main thread sleeps on cv */
+	struct infl stash;             /* a message rd_ready took while waiting */
+	int has_stash;
 };
 
 /* Take back what libnats waits for (their acknowledgements are dropped
@@ -82,7 +85,7 @@ static void take_back_pending(struct ts *t)
 /* ---- the ring side ---- */
 
 /* The next message not yet handed out: 1 (with *m filled), 0 none now, or -errno. */
-static int rd_next(struct ts *t, struct infl *m)
+static int rd_take(struct ts *t, struct infl *m)
 {
 	struct shmring *r = &t->r;
 
@@ -134,6 +137,32 @@ static int rd_next(struct ts *t, struct infl *m)
 	m->data = buf;
 	m->len = (uint32_t)n;
 	return 1;
+}
+
+static int rd_next(struct ts *t, struct infl *m)
+{
+	if (t->has_stash) {
+		*m = t->stash;
+		t->has_stash = 0;
+		return 1;
+	}
+	return rd_take(t, m);
+}
+
+/* Ready predicate of the ring wait (wait.h): takes the next message into
+ * the stash, so a message that ends the wait is not read twice. */
+static int rd_ready(struct shmring *r, void *arg)
+{
+	struct ts *t = arg;
+
+	(void)r;
+	if (t->has_stash)
+		return 1;
+	int k = rd_take(t, &t->stash);
+
+	if (k > 0)
+		t->has_stash = 1;
+	return k;
 }
 
 /* Release the ring up to position `end` (the end of an acknowledged message). */
@@ -243,7 +272,10 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 					t->refused_pos = pos;
 				}
 			}
-			pthread_cond_signal(&t->cv);
+			/* Wake the main thread only for what lets it go on:
+			 * the oldest acknowledged, or a failure. */
+			if (t->waiting && (i == t->head || t->need_resync))
+				pthread_cond_signal(&t->cv);
 		}
 		pthread_mutex_unlock(&t->mu);
 	}
@@ -277,8 +309,9 @@ static natsStatus publish(struct ts *t, const struct infl *e, int chained, uint6
 		snprintf(prev, sizeof(prev), "%s%" PRIu64, t->prefix, pred);
 		s = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", prev);
 	}
+	/* No MaxWait: libnats would track a deadline per message (two
+	 * allocations each); the main loop times out the oldest instead. */
 	jsPubOptions_Init(&po);
-	po.MaxWait = t->b->cfg.ack_wait_ms;
 	if (s == NATS_OK) {
 		t->published = 1;
 		s = js_PublishMsgAsync(t->b->js, &m, &po);
@@ -613,10 +646,11 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 			progressed = 1;
 		}
 		if (t->head < t->tail && E(t, t->head)->state == E_SENT &&
-		    br_now_ns() - E(t, t->head)->sent_ns > 2000000ull * b->cfg.ack_wait_ms) {
-			/* No answer, not even a timeout: start again. */
+		    br_now_ns() - E(t, t->head)->sent_ns > 1000000ull * b->cfg.ack_wait_ms) {
+			/* The oldest has no answer within ack_wait: send it and
+			 * everything after it again. */
 			snprintf(t->ack_err, sizeof(t->ack_err), "no acknowledgement within %u ms",
-				 2 * b->cfg.ack_wait_ms);
+				 b->cfg.ack_wait_ms);
 			t->need_resync = 1;
 		}
 		resync_now = t->need_resync;
@@ -702,9 +736,26 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 			idle_us = 0;
 			continue;
 		}
-		/* Nothing to do: wait for an acknowledgement (the handler
-		 * signals), or poll the ring, a little longer each time. */
-		idle_us = idle_us ? (idle_us * 2 > 500 ? 500 : idle_us * 2) : 20;
+		if (t->head == t->tail && !atomic_load(&b->stop) && !refused_now) {
+			/* Nothing in flight: sleep on the ring until a
+			 * producer publishes (or 50 ms pass). */
+			struct timespec dl;
+			int k;
+
+			shmring_deadline_after(&dl, 50000000ull);
+			k = shmring_wait_until(&t->r, SHMRING_CONSUMER, rd_ready, t, &dl);
+			if (k < 0 && k != -ETIMEDOUT && k != -EPIPE && k != -EINTR && k != -EAGAIN) {
+				ret = br_fail_state(b, k, "ring %s: %s", b->cfg.ring, shmring_strerror(k));
+				break;
+			}
+			if (k == -EPIPE)
+				br_sleep_ms(10); /* no producer now */
+			continue;
+		}
+		/* Messages in flight: wait for an acknowledgement (the
+		 * handler signals), or poll the ring, a little longer each
+		 * time. */
+		idle_us = idle_us ? (idle_us * 2 > 100 ? 100 : idle_us * 2) : 10;
 		{
 			struct timespec ts;
 
@@ -715,8 +766,11 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 				ts.tv_nsec -= 1000000000L;
 			}
 			pthread_mutex_lock(&t->mu);
-			if (!t->need_resync)
+			if (!t->need_resync && !(t->head < t->tail && E(t, t->head)->state == E_ACKED)) {
+				t->waiting = 1;
 				pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+				t->waiting = 0;
+			}
 			pthread_mutex_unlock(&t->mu);
 		}
 	}

@@ -153,6 +153,9 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_bridge_shared, error) == 640, "bri
  *   ack_wait_ms   publish acknowledgement timeout; consumer ack wait
  *   order         chain | none
  *   retry_max_ms  longest wait between connection attempts
+ *   send_asap     yes: write each publish, ack and pull request at once
+ *                 (lower latency, more system calls); no (default): libnats
+ *                 gathers writes for up to 1 ms
  *   name          connection name shown by the server
  */
 struct shmring_bridge_config {
@@ -169,6 +172,8 @@ struct shmring_bridge_config {
 	uint32_t tls;
 	uint32_t tls_insecure;
 	uint32_t retry_max_ms;
+	uint32_t send_asap;
+	uint32_t reserved0;
 	uint64_t dup_window_ms;
 	char ring[SHMRING_BRIDGE_STR];
 	char servers[SHMRING_BRIDGE_PATH];
