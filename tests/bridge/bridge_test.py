@@ -189,6 +189,16 @@ class Test:
         f = out.stdout.split()
         return int(f[1]), int(f[3])
 
+    def dump(self, ring, json_out=False):
+        """shmring-dump's report of a ring (text, or the parsed JSON)."""
+        argv = [os.path.join(self.build, "tools", "shmring-dump")] + (["--json"] if json_out else []) + [ring]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        check(out.returncode == 0, "shmring-dump %s: %s" % (ring, out.stderr))
+        if json_out:
+            import json
+            return json.loads(out.stdout)
+        return out.stdout
+
     def sidecar(self, ring):
         """The bridge's sidecar fields (include/shmring/bridge.h)."""
         with open("/dev/shm" + ring + ".bridge", "rb") as f:
@@ -262,9 +272,21 @@ def flow(t, urls, count, subject="s.a", stream="S", fault=None, src_type="msg_sp
 # ---- scenarios ----
 
 def s_e2e(t):
-    """Single server, message rings both sides."""
+    """Single server, message rings both sides; shmring-dump shows both bridges."""
     s = t.server("n1").start()
-    flow(t, s.url, 50000 * SCALE)
+    n = 50000 * SCALE
+    ctx = flow(t, s.url, n)
+    src = t.dump(ctx["src"], json_out=True)
+    dst = t.dump(ctx["dst"], json_out=True)
+    bs, bd = src.get("bridge"), dst.get("bridge")
+    check(bs and bs["direction"] == "to-stream" and bs["acked"] == n and bs["lag"] == 0 and
+          bs["stream_seq"] == n, "dump of the source ring: %s" % bs)
+    check(bd and bd["direction"] == "from-stream" and bd["last_seq"] == n and bd["committed"] == n,
+          "dump of the destination ring: %s" % bd)
+    text = t.dump(ctx["dst"])
+    check("last stream sequence %d committed to the ring" % n in text, "dump text:\n" + text)
+    print("  shmring-dump: source acknowledged %d, lag 0; destination last stream sequence %d"
+          % (bs["acked"], bd["last_seq"]))
 
 
 def s_types(t):
@@ -384,6 +406,9 @@ def s_bad_input(t):
     check(sc["refused"] == 1, "refused count %d" % sc["refused"])
     check(sc["acked"] == 100, "acked %d of the 100 before it" % sc["acked"])
     check(sc["lag"] >= 100000, "the big message is no longer in the ring (lag %d)" % sc["lag"])
+    text = t.dump(src)
+    check("refused 1" in text and "error: " in text and "failed" in text,
+          "dump of the refusing bridge:\n" + text)
     msgs, _ = t.stream_info(small.url, "B")
     check(msgs == 100, "stream B holds %d" % msgs)
     print("  oversize: exit 2, refused 1, the 100 before it in the stream, the big one still in the ring")
