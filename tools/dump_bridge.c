@@ -90,7 +90,7 @@ void dump_bridge_print_text(FILE *f, const struct dump_ring *d)
 
 	if (!d->has_bridge)
 		return;
-	fprintf(f, "bridge: %s stream ", to ? "ring -> " : "ring <- ");
+	fprintf(f, "bridge: %s stream ", to ? "ring ->" : "ring <-");
 	text_name(f, b->stream);
 	fputs(to ? ", subject " : ", durable ", f);
 	text_name(f, to ? b->subject : b->durable);

@@ -15,6 +15,8 @@ packages=(
 	libck-dev libdpdk-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
 	libclang-rt-14-dev spin stress-ng
+	# the bridge to NATS JetStream (libnats) and its tests' server
+	libnats-dev nats-server
 )
 
 missing=()
