@@ -466,6 +466,8 @@ int br_stream_check(struct shmring_bridge *b)
 				       c->replicas);
 				return 0;
 			}
+			if (jerr == JSStreamNameExistErr)
+				continue; /* another bridge created it just now */
 			if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)
 				return br_fail_state(b, br_nats_err(s, jerr, "create stream"), "create stream %s: %s",
 						     c->stream, shmring_bridge_errdetail());

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <shmring/wait.h>
 
@@ -67,6 +68,8 @@ struct ts {
 	int waiting;                   /* under mu: the main thread sleeps on cv */
 	struct infl stash;             /* a message rd_ready took while waiting */
 	int has_stash;
+	unsigned char *salv;           /* MPMC: copies of a dead bridge's claim, being published */
+	uint64_t salv_end;             /* ... the ring position after the last of them */
 };
 
 /* Take back what libnats waits for (their acknowledgements are dropped
@@ -109,8 +112,8 @@ static int rd_take(struct ts *t, struct infl *m)
 			uint64_t p;
 			int64_t k;
 
-			if (t->mp_n)
-				return 0; /* the claim is released only as a whole */
+			if (t->mp_n || t->salv)
+				return 0; /* a claim is released only as a whole */
 			k = shmring_mpmc_peek(r, t->cap < 1024 ? t->cap : 1024, &p);
 			if (k <= 0)
 				return k == -EBUSY ? 0 : (int)k;
@@ -165,6 +168,19 @@ static int rd_ready(struct shmring *r, void *arg)
 	return k;
 }
 
+/* MPMC: record our endpoint entry in the sidecar (before any claim). */
+static void ts_own_entry(struct ts *t)
+{
+	struct shmring_bridge_shared *sh = t->b->sh;
+	const struct shmring_endpoint *base =
+		(const struct shmring_endpoint *)(const void *)((const unsigned char *)t->r.map + t->r.hdr->ep_off);
+
+	atomic_store(&sh->mp_pid, 0);
+	atomic_store(&sh->mp_start, shmring_proc_start_time(getpid()));
+	atomic_store(&sh->mp_ep, (uint32_t)(t->r.ep - base));
+	atomic_store(&sh->mp_pid, getpid());
+}
+
 /* Release the ring up to position `end` (the end of an acknowledged message). */
 static void rd_release(struct ts *t, uint64_t end)
 {
@@ -177,6 +193,15 @@ static void rd_release(struct ts *t, uint64_t end)
 		t->spsc_peeked -= n;
 		shmring_spsc_wake(r);
 	} else if (t->type == SHMRING_MPMC) {
+		if (t->salv && end >= t->salv_end) {
+			/* Everything salvaged is in the stream: let the ring's
+			 * recovery drop the dead bridge's claim, and name our
+			 * own entry from now on. */
+			free(t->salv);
+			t->salv = NULL;
+			shmring_recover(r);
+			ts_own_entry(t);
+		}
 		if (t->mp_n && end == t->mp_pos + t->mp_n) {
 			shmring_mpmc_release(r);
 			t->mp_n = t->mp_used = 0;
@@ -527,6 +552,77 @@ static int resync(struct ts *t)
 
 /* ---- the run ---- */
 
+/*
+ * MPMC: a bridge killed while it held a claim left the claim's messages
+ * in the ring, owned by its dead endpoint entry until some recovery drops
+ * them (counting them lost). If the claim is still there, copy its
+ * messages and put those not yet acknowledged first in the window; the
+ * copies are valid if the claim still stands after they are taken
+ * (producers overwrite a slot only once no claim covers it).
+ */
+static int ts_salvage(struct ts *t)
+{
+	struct shmring_bridge *b = t->b;
+	struct shmring_bridge_shared *sh = b->sh;
+	struct shmring *r = &t->r;
+	uint32_t idx = atomic_load(&sh->mp_ep);
+	int32_t pid = atomic_load(&sh->mp_pid);
+	struct shmring_endpoint *ep;
+	uint64_t c_pos, c_end, n, k = 0, skipped = 0;
+
+	if (pid <= 0 || idx >= r->ep_count || shmring_pid_alive(pid, atomic_load(&sh->mp_start)))
+		return 0;
+	ep = (struct shmring_endpoint *)(void *)((unsigned char *)r->map + r->hdr->ep_off) + idx;
+	/* Acquire: pairs with the holder's release stores of its claim
+	 * (claim_end first: mpmc.h), and orders the slot reads below. */
+	c_end = shmring_atomic_load(&ep->claim_end, SHMRING_ACQUIRE);
+	c_pos = shmring_atomic_load(&ep->claim_pos, SHMRING_ACQUIRE);
+	if (shmring_atomic_load(&ep->pid, SHMRING_RELAXED) != pid ||
+	    SHMRING_EP_STATE(shmring_atomic_load(&ep->state, SHMRING_RELAXED)) != SHMRING_EP_ACTIVE ||
+	    c_pos == SHMRING_NO_CLAIM || c_end == c_pos || c_end - c_pos > r->capacity)
+		return 0; /* it held nothing (or recovery dropped it already) */
+	n = c_end - c_pos;
+	t->salv = malloc((size_t)n * r->slot_size);
+	if (!t->salv)
+		return br_fail_state(b, -ENOMEM, "out of memory");
+	for (uint64_t p = c_pos; p < c_end; p++) {
+		if (shmring_atomic_load(shmring_slot_seq(r, p), SHMRING_RELAXED) !=
+		    SHMRING_MPMC_SEQ(p, SHMRING_MPMC_PUB))
+			continue; /* passed over (cancelled or given up) */
+		if (t->has_last && p <= t->last_pos) {
+			skipped++; /* acknowledged before it died */
+			continue;
+		}
+		memcpy(t->salv + k * r->slot_size, shmring_slot(r, p), r->slot_size);
+		E(t, t->tail)->pos = p;
+		E(t, t->tail)->end = p + 1;
+		E(t, t->tail)->data = t->salv + k * r->slot_size;
+		E(t, t->tail)->len = r->slot_size;
+		E(t, t->tail)->state = E_UNSENT;
+		t->tail++;
+		k++;
+	}
+	/* The copies are good if the claim still stands after them. */
+	shmring_atomic_fence(SHMRING_ACQUIRE);
+	if (shmring_atomic_load(&ep->claim_pos, SHMRING_RELAXED) != c_pos ||
+	    shmring_atomic_load(&ep->claim_end, SHMRING_RELAXED) != c_end) {
+		t->head = t->tail = 0;
+		free(t->salv);
+		t->salv = NULL;
+		atomic_fetch_add(&sh->lost, k);
+		br_log("ring %s: %" PRIu64 " messages the previous bridge held were released by the ring's "
+		       "recovery while this one took them: lost to the stream (counted in lost)", b->cfg.ring, k);
+		return 0;
+	}
+	t->salv_end = c_end;
+	atomic_fetch_add(&sh->salvaged, k);
+	br_log("ring %s: publishing again %" PRIu64 " messages the previous bridge held when it died "
+	       "(%" PRIu64 " of them acknowledged already)", b->cfg.ring, k, skipped);
+	if (k == 0)
+		rd_release(t, c_end);
+	return 0;
+}
+
 static int ts_setup_ring(struct ts *t)
 {
 	struct shmring_bridge *b = t->b;
@@ -549,7 +645,9 @@ static int ts_setup_ring(struct ts *t)
 	}
 	t->has_last = (int)atomic_load(&sh->has_last);
 	t->last_pos = atomic_load(&sh->last_pos);
-	if (t->type != SHMRING_MPMC) {
+	if (t->type == SHMRING_MPMC)
+		return ts_salvage(t);
+	{
 		/* Acknowledged before a crash but not yet released: release. */
 		uint64_t end = atomic_load(&sh->acked_end);
 
@@ -603,6 +701,10 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 	ret = ts_setup_ring(t);
 	if (ret < 0)
 		goto out_ring;
+	/* MPMC: while a dead bridge's claim is published again, the sidecar
+	 * keeps naming it (a crash now leaves it to the next bridge). */
+	if (t->type == SHMRING_MPMC && !t->salv)
+		ts_own_entry(t);
 	ret = br_connect(b);
 	if (ret < 0 || atomic_load(&b->stop))
 		goto out_ring;
@@ -792,6 +894,7 @@ out_free:
 	br_disconnect(b);
 	pthread_mutex_destroy(&t->mu);
 	pthread_cond_destroy(&t->cv);
+	free(t->salv);
 	free(t->e);
 	free(t);
 	return ret;

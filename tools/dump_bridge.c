@@ -106,6 +106,9 @@ void dump_bridge_print_text(FILE *f, const struct dump_ring *d)
 			b->published, b->acked, b->duplicates, b->stream_seq);
 		fprintf(f, "  resyncs %" PRIu64 ", reconnects %" PRIu64 ", refused %" PRIu64 "\n", b->resyncs,
 			b->reconnects, b->refused);
+		if (b->salvaged || b->lost)
+			fprintf(f, "  from claims of killed bridges (MPMC): published again %" PRIu64
+				   ", lost to the ring's recovery %" PRIu64 "\n", b->salvaged, b->lost);
 	} else {
 		fprintf(f, "  last stream sequence %" PRIu64 " committed to the ring, lag %" PRIu64
 			   " messages in the stream%s, pending %" PRIu64 "\n",
@@ -148,11 +151,11 @@ void dump_bridge_print_json(FILE *f, const struct dump_ring *d)
 		", \"resyncs\": %" PRIu64 ", \"reconnects\": %" PRIu64 ", \"stream_seq\": %" PRIu64
 		", \"refused\": %" PRIu64 ", \"last_seq\": %" PRIu64 ", \"intent_seq\": %" PRIu64
 		", \"committed\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"consumer_resets\": %" PRIu64
-		", \"error\": ",
+		", \"salvaged\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"error\": ",
 		d->bridge_same_ring ? "true" : "false", b->acked_end, d->bridge_alive ? b->pending : 0,
 		b->direction == SHMRING_BRIDGE_TO_STREAM ? to_stream_lag(d) : b->lag, b->published, b->acked,
 		b->duplicates, b->resyncs, b->reconnects, b->stream_seq, b->refused, b->last_seq,
-		b->intent_seq, b->committed, b->skipped, b->consumer_resets);
+		b->intent_seq, b->committed, b->skipped, b->consumer_resets, b->salvaged, b->lost);
 	json_str(f, b->status == SHMRING_BRIDGE_ST_FAILED ? b->error : "");
 	fputc('}', f);
 }

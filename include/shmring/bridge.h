@@ -101,7 +101,16 @@ struct shmring_bridge_shared {
 	SHMRING_ATOMIC(uint64_t) committed;   /* 184: messages pushed into the ring */
 	SHMRING_ATOMIC(uint64_t) skipped;     /* 192: redelivered messages the ring already held */
 	SHMRING_ATOMIC(uint64_t) consumer_resets; /* 200: durable consumer repositioned at last_seq + 1 */
-	uint8_t reserved0[48];                /* 208 */
+	/* ring -> stream, MPMC: the endpoint entry of the bridge (or of a
+	 * dead one whose claim is being published again), so that a
+	 * restarted bridge finds the claim a killed one held (docs/bridge.md) */
+	SHMRING_ATOMIC(uint64_t) mp_start;    /* 208: its process start time */
+	SHMRING_ATOMIC(int32_t) mp_pid;       /* 216: its process */
+	SHMRING_ATOMIC(uint32_t) mp_ep;       /* 220: its endpoint entry */
+	SHMRING_ATOMIC(uint64_t) salvaged;    /* 224: messages published from a dead bridge's claim */
+	SHMRING_ATOMIC(uint64_t) lost;        /* 232: messages of a dead bridge's claim that the ring's
+					       *      recovery released before they could be */
+	uint8_t reserved0[16];                /* 240 */
 	char stream[64];                      /* 256: stream name (NUL-terminated) */
 	char subject[256];                    /* 320: subject published to, or filter */
 	char durable[64];                     /* 576: durable consumer name */

@@ -207,6 +207,7 @@ class Test:
                  "pending", "resyncs", "stream_seq", "refused", "lag", "reconnects", "last_seq",
                  "intent_seq", "intent_pos", "committed", "skipped", "consumer_resets"]
         d = dict(zip(names, struct.unpack_from("<18Q", b, 64)))
+        d["salvaged"], d["lost"] = struct.unpack_from("<2Q", b, 224)
         d["status"] = struct.unpack_from("<I", b, 20)[0]
         d["error"] = b[640:896].split(b"\0")[0].decode(errors="replace")
         return d
@@ -245,6 +246,7 @@ def flow(t, urls, count, subject="s.a", stream="S", fault=None, src_type="msg_sp
     b1.start()
     b2.start()
     ctx = {"b1": b1, "b2": b2, "src": src, "dst": dst, "faults": 0}
+    timeout *= SCALE
     end = time.time() + timeout
     while cons.alive() and time.time() < end:
         if fault:
@@ -311,6 +313,25 @@ def s_kill_bridge(t):
         b.start()
 
     flow(t, s.url, 150000 * SCALE, fault=fault, timeout=150, rate=10000)
+
+
+def s_kill_mpmc(t):
+    """MPMC source ring: SIGKILL the ring -> stream bridge while it holds
+    claims; its successor publishes what the dead one held."""
+    s = t.server("n1").start()
+
+    def fault(t, ctx):
+        time.sleep(random.uniform(0.2, 0.8))
+        ctx["b1"].kill()
+        ctx["faults"] += 1
+        time.sleep(random.uniform(0.0, 0.2))
+        ctx["b1"].start()
+
+    ctx = flow(t, s.url, 40000 * SCALE, fault=fault, timeout=150, rate=5000, src_type="mpmc",
+               dst_type="spsc", maxlen=64, cap=4096)
+    sc = t.sidecar(ctx["src"])
+    check(sc["lost"] == 0, "the bridge counted %d messages lost" % sc["lost"])
+    print("  %d messages published again from killed bridges' claims" % sc["salvaged"])
 
 
 def s_server_restart(t):
@@ -441,6 +462,7 @@ SCENARIOS = {
     "e2e": s_e2e,
     "types": s_types,
     "kill_bridge": s_kill_bridge,
+    "kill_mpmc": s_kill_mpmc,
     "server_restart": s_server_restart,
     "cluster": s_cluster,
     "bad_input": s_bad_input,
