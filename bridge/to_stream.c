@@ -733,6 +733,10 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 			goto out_ring;
 	}
 	br_set_status(b, SHMRING_BRIDGE_ST_RUNNING);
+	/* Entries already in the window (a dead bridge's claim) go out
+	 * first, in order. */
+	if (t->tail > t->head)
+		t->need_resync = 1;
 
 	for (;;) {
 		int progressed = 0, resync_now, refused_now;
