@@ -163,6 +163,20 @@ int br_sidecar_open(struct shmring_bridge *b, const struct shmring *r, uint32_t 
 		atomic_store(&s->owner_pid, me);
 		atomic_store(&s->owner_start, shmring_proc_start_time(me));
 	}
+	if (direction == SHMRING_BRIDGE_FROM_STREAM && atomic_load(&s->last_seq) &&
+	    strncmp(s->stream, b->cfg.stream, sizeof(s->stream)) != 0) {
+		/* Its sequences are another stream's. */
+		char was[sizeof(s->stream)];
+		unsigned long long seq = (unsigned long long)atomic_load(&s->last_seq);
+
+		br_copy(was, sizeof(was), s->stream);
+		atomic_store(&s->owner_pid, 0);
+		munmap(s, SHMRING_BRIDGE_SIZE);
+		close(fd);
+		return br_fail(-ESTALE, "ring %s holds stream %s up to sequence %llu, not stream %s: to bridge %s "
+			       "into it, remove the bridge state /dev/shm%s%s", b->cfg.ring, was,
+			       seq, b->cfg.stream, b->cfg.stream, b->cfg.ring, SHMRING_BRIDGE_SUFFIX);
+	}
 	atomic_store(&s->started_ns, (uint64_t)time(NULL) * 1000000000ull);
 	atomic_store(&s->last_error, 0);
 	s->error[0] = 0;

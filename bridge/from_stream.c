@@ -102,6 +102,30 @@ static int fs_consumer(struct fs *f, int reset)
 	f->ready = 0;
 	if (fs_unsubscribe(f) < 0)
 		return -ENOMEM;
+	{
+		/* A stream that ends before what the ring holds was deleted
+		 * and made again: its sequences start over, and every new
+		 * message would look like one the ring has. */
+		jsStreamInfo *si = NULL;
+
+		s = js_GetStreamInfo(&si, b->js, c->stream, NULL, &jerr);
+		if (s == NATS_OK) {
+			uint64_t last = si->State.LastSeq;
+
+			jsStreamInfo_Destroy(si);
+			if (last < f->last_seq)
+				return br_fail_state(b, -ESTALE,
+						     "stream %s ends at sequence %" PRIu64 ", before the last one ring %s "
+						     "holds (%" PRIu64 "): the stream was made again; to take it from its "
+						     "start, remove the bridge state /dev/shm%s%s",
+						     c->stream, last, c->ring, f->last_seq, c->ring, SHMRING_BRIDGE_SUFFIX);
+		} else if (jerr == JSStreamNotFoundErr) {
+			return br_fail_state(b, -ENOENT, "stream %s does not exist on %s", c->stream, c->servers);
+		} else {
+			return -EAGAIN;
+		}
+		jerr = 0;
+	}
 	s = js_GetConsumerInfo(&ci, b->js, c->stream, c->durable, NULL, &jerr);
 	if (s == NATS_OK) {
 		const char *filter = ci->Config && ci->Config->FilterSubject ? ci->Config->FilterSubject : "";

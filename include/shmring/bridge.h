@@ -234,7 +234,9 @@ SHMRING_BRIDGE_API int shmring_bridge_create(struct shmring_bridge **b,
  * side takes: it stays where it is, counted in `refused`), -EBUSY
  * (another bridge runs on the ring), -EPROTO (the stream holds messages
  * that break the order chain), -ENOTSUP (ring type not bridged in that
- * direction), or what opening the ring returns.
+ * direction), -ESTALE (from-stream: the ring's state belongs to another
+ * stream, or the stream ends before the last sequence the ring holds: it
+ * was made again), or what opening the ring returns.
  */
 SHMRING_BRIDGE_API int shmring_bridge_to_stream_run(struct shmring_bridge *b);
 SHMRING_BRIDGE_API int shmring_bridge_from_stream_run(struct shmring_bridge *b);

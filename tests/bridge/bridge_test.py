@@ -404,6 +404,14 @@ def s_bad_input(t):
     for p in (b1, b2, prod):
         p.stop()
 
+    # The ring holds stream U up to sequence 2000; a stream that ends
+    # before that (made again: sequences start over) is refused.
+    b = t.from_stream(dst, url, "U2", "u.b", "d2", "--create-stream", "yes", name="stale").start()
+    check(b.wait(30) == 2, "stale stream: exit status %s" % b.p.returncode)
+    check("holds stream U up to sequence 2000, not stream U2" in b.text(),
+          "another stream's state:\n" + b.tail(3))
+    print("  another stream into the same ring: exit 2, 'holds stream U up to sequence 2000'")
+
     # Missing stream: a clear error, exit status 2.
     r = t.ring("x")
     p = t.proc("missing", [t.peer, "produce", r, "msg_spsc", "10"]).start()
