@@ -231,6 +231,7 @@ static int consume(const char *name, uint32_t type, uint64_t count, uint64_t cap
 	}
 	printf("consumed %" PRIu64 " messages: none lost, none duplicated, in order\n", want);
 	shmring_close(&r);
+	free(buf);
 	return 0;
 }
 
