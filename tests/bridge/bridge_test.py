@@ -360,7 +360,7 @@ def s_server_restart(t):
         state["n"] += 1
         ctx["faults"] += 1
 
-    flow(t, s.url, 60000 * SCALE, fault=fault, timeout=150, rate=5000)
+    flow(t, s.url, 40000 * SCALE, fault=fault, timeout=150, rate=5000)
 
 
 def s_cluster(t):
@@ -376,7 +376,7 @@ def s_cluster(t):
         time.sleep(random.uniform(0.5, 1.5))
         n.start()
 
-    flow(t, urls, 30000 * SCALE, fault=fault, replicas=3, timeout=170, rate=4000)
+    flow(t, urls, 20000 * SCALE, fault=fault, replicas=3, timeout=170, rate=4000)
 
 
 def s_bad_input(t):
