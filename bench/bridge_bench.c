@@ -67,9 +67,12 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void server_stop(void);
+
 static void die(const char *what, const char *detail)
 {
 	fprintf(stderr, "shmring-bridge-bench: %s: %s\n", what, detail);
+	server_stop();
 	exit(1);
 }
 
@@ -142,6 +145,7 @@ static void server_stop(void)
 		return;
 	kill(server_pid, SIGTERM);
 	waitpid(server_pid, NULL, 0);
+	server_pid = 0;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store);
 	if (system(cmd) != 0)
 		fprintf(stderr, "shmring-bridge-bench: could not remove %s\n", store);

@@ -503,6 +503,12 @@ def main():
         t.cleanup()
         print("(logs kept in %s)" % t.tmp)
         return 1
+    except BaseException:
+        # Anything else (a missing binary, an interrupt): stop what we
+        # started before going.
+        t.cleanup()
+        print("(logs kept in %s)" % t.tmp)
+        raise
     t.cleanup()
     if os.environ.get("SHMRING_BRIDGE_KEEP"):
         print("(logs kept in %s)" % t.tmp)
