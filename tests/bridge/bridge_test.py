@@ -451,6 +451,37 @@ def s_bad_input(t):
     print("  oversize: exit 2, refused 1, the 100 before it in the stream, the big one still in the ring")
     prod.stop()
 
+    # Oversize the other way: a 3000-byte stream message for a ring whose
+    # largest message is 1024 bytes: refused, not acknowledged; the 100
+    # before it are in the ring.
+    src = t.ring("big2")
+    prod = t.proc("producer_big2", [t.peer, "produce", src, "msg_spsc", "100", "200",
+                                     str(1 << 16), "0", "3000"]).start()
+    time.sleep(0.2)
+    b = t.to_stream(src, small.url, "B2", "b2.a", "--create-stream", "yes", name="big2_to").start()
+    end = time.time() + 30
+    while time.time() < end:
+        try:
+            if t.stream_info(small.url, "B2")[0] >= 101:
+                break
+        except Fail:
+            pass  # not created yet
+        time.sleep(0.2)
+    b.stop()
+    dst = t.ring("small")
+    cons = t.proc("consumer_small", [t.peer, "consume", dst, "msg_spsc", "100", "4096"]).start()
+    time.sleep(0.2)
+    b = t.from_stream(dst, small.url, "B2", "b2.a", "d", name="oversize_from").start()
+    check(b.wait(30) == 2, "oversize into the ring: exit status %s" % b.p.returncode)
+    check("larger than ring" in b.text() and "stays in the stream" in b.text(),
+          "oversize into the ring, message:\n" + b.tail(3))
+    sc = t.sidecar(dst)
+    check(sc["refused"] == 1 and sc["last_seq"] == 100,
+          "oversize into the ring: refused %d, last_seq %d" % (sc["refused"], sc["last_seq"]))
+    check(cons.wait(10) == 0, "consumer of the small ring:\n" + cons.tail(3))
+    print("  oversize into a ring: exit 2, refused 1, the 100 before it delivered, the big one in the stream")
+    prod.stop()
+
     # Wrong credentials: a server with a user; a wrong password.
     auth = t.server("auth", extra=("--user", "bridge", "--pass", "right")).start()
     r = t.ring("z")
