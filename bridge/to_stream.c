@@ -674,7 +674,7 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 	jsOptions jo;
 	natsStatus s;
 	uint64_t stop_at = 0, prog_ns = 0, prog_n = 0;
-	uint32_t idle_us = 0;
+	uint32_t idle_us = 0, idle_rounds = 0;
 	int ret;
 
 	if (b->cfg.direction != SHMRING_BRIDGE_TO_STREAM)
@@ -840,6 +840,7 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 		}
 		if (progressed) {
 			idle_us = 0;
+			idle_rounds = 0;
 			continue;
 		}
 		if (t->head == t->tail && !atomic_load(&b->stop) && !refused_now) {
@@ -860,8 +861,11 @@ int shmring_bridge_to_stream_run(struct shmring_bridge *b)
 		}
 		/* Messages in flight: wait for an acknowledgement (the
 		 * handler signals), or poll the ring, a little longer each
-		 * time. */
-		idle_us = idle_us ? (idle_us * 2 > 100 ? 100 : idle_us * 2) : 10;
+		 * time: up to 100 us, then (a server that stopped answering)
+		 * up to 2 ms. */
+		idle_us = idle_us ? (idle_us * 2 > 2000 ? 2000 : idle_us * 2) : 10;
+		if (idle_us > 100 && ++idle_rounds < 64)
+			idle_us = 100;
 		{
 			struct timespec ts;
 
