@@ -28,7 +28,7 @@ _Static_assert(offsetof(struct msg_ep, r) == 0, "bench_sr_ep_open takes the endp
 static uint64_t msg_bytes(const struct bench_run *run)
 {
 	uint64_t want = run->capacity * run->size, cap = 64;
-	uint64_t min = 2 * shmring_msg_rec_size(run->size);
+	uint64_t min = 2 * shmring_msg__rec_size(run->size);
 
 	while (cap * 2 <= want)
 		cap *= 2;

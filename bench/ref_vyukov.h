@@ -78,7 +78,7 @@ static inline void ref_vyukov_init(struct ref_vyukov *q, uint64_t capacity, uint
 	atomic_store_explicit(&q->head, 0, memory_order_release);
 }
 
-/* Same copy as shmring_slot_copy (spsc.h): 8-byte words through a
+/* Same copy as shmring__slot_copy (spsc.h): 8-byte words through a
  * register the compiler must keep, so gcc does not make it `rep movsq`. */
 static inline void ref_vyukov_copy(void *dst, const void *src, uint32_t n)
 {

@@ -145,7 +145,7 @@ int br_sidecar_open(struct shmring_bridge *b, const struct shmring *r, uint32_t 
 	}
 	/* One bridge per ring: the owner recorded must be gone. */
 	old = atomic_load(&s->owner_pid);
-	if (old && old != me && shmring_pid_alive(old, atomic_load(&s->owner_start))) {
+	if (old && old != me && shmring__pid_alive(old, atomic_load(&s->owner_start))) {
 		munmap(s, SHMRING_BRIDGE_SIZE);
 		close(fd);
 		return br_fail(-EBUSY, "ring %s: bridge process %d runs on it", b->cfg.ring, old);
@@ -155,13 +155,13 @@ int br_sidecar_open(struct shmring_bridge *b, const struct shmring *r, uint32_t 
 		close(fd);
 		return br_fail(-EBUSY, "ring %s: another bridge took it just now", b->cfg.ring);
 	}
-	atomic_store(&s->owner_start, shmring_proc_start_time(me));
+	atomic_store(&s->owner_start, shmring__proc_start_time(me));
 	if (atomic_load(&s->direction) != direction) {
 		/* The ring was bridged the other way before: start afresh. */
 		atomic_store(&s->owner_pid, 0);
 		sidecar_init(s, direction);
 		atomic_store(&s->owner_pid, me);
-		atomic_store(&s->owner_start, shmring_proc_start_time(me));
+		atomic_store(&s->owner_start, shmring__proc_start_time(me));
 	}
 	if (direction == SHMRING_BRIDGE_FROM_STREAM && atomic_load(&s->last_seq) &&
 	    strncmp(s->stream, b->cfg.stream, sizeof(s->stream)) != 0) {

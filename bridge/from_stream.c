@@ -230,7 +230,7 @@ static uint64_t fs_room(struct fs *f)
 
 	if (r->type == SHMRING_SPSC)
 		return r->capacity - shmring_spsc_count(r);
-	return (r->capacity - shmring_msg_used(r)) / (shmring_msg_rec_size(f->avg_len) + 8);
+	return (r->capacity - shmring_msg_used(r)) / (shmring_msg__rec_size(f->avg_len) + 8);
 }
 
 /*

@@ -136,7 +136,7 @@ static int rd_take(struct ts *t, struct infl *m)
 	if (n < 0)
 		return n;
 	m->end = r->ext[SHMRING_MSGX_CUR];
-	m->pos = m->end - shmring_msg_rec_size((uint32_t)n);
+	m->pos = m->end - shmring_msg__rec_size((uint32_t)n);
 	m->data = buf;
 	m->len = (uint32_t)n;
 	return 1;
@@ -176,7 +176,7 @@ static void ts_own_entry(struct ts *t)
 		(const struct shmring_endpoint *)(const void *)((const unsigned char *)t->r.map + t->r.hdr->ep_off);
 
 	atomic_store(&sh->mp_pid, 0);
-	atomic_store(&sh->mp_start, shmring_proc_start_time(getpid()));
+	atomic_store(&sh->mp_start, shmring__proc_start_time(getpid()));
 	atomic_store(&sh->mp_ep, (uint32_t)(t->r.ep - base));
 	atomic_store(&sh->mp_pid, getpid());
 }
@@ -570,7 +570,7 @@ static int ts_salvage(struct ts *t)
 	struct shmring_endpoint *ep;
 	uint64_t c_pos, c_end, n, k = 0, skipped = 0;
 
-	if (pid <= 0 || idx >= r->ep_count || shmring_pid_alive(pid, atomic_load(&sh->mp_start)))
+	if (pid <= 0 || idx >= r->ep_count || shmring__pid_alive(pid, atomic_load(&sh->mp_start)))
 		return 0;
 	ep = (struct shmring_endpoint *)(void *)((unsigned char *)r->map + r->hdr->ep_off) + idx;
 	/* Acquire: pairs with the holder's release stores of its claim
@@ -586,7 +586,7 @@ static int ts_salvage(struct ts *t)
 	if (!t->salv)
 		return br_fail_state(b, -ENOMEM, "out of memory");
 	for (uint64_t p = c_pos; p < c_end; p++) {
-		if (shmring_atomic_load(shmring_slot_seq(r, p), SHMRING_RELAXED) !=
+		if (shmring_atomic_load(shmring__slot_seq(r, p), SHMRING_RELAXED) !=
 		    SHMRING_MPMC_SEQ(p, SHMRING_MPMC_PUB))
 			continue; /* passed over (cancelled or given up) */
 		if (t->has_last && p <= t->last_pos) {

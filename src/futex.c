@@ -80,7 +80,7 @@ static void stat_add(SHMRING_ATOMIC(uint64_t) *c, uint64_t n)
 
 /* ---- waker ---- */
 
-int shmring_wake_setup(struct shmring *r, uint32_t side)
+int shmring__wake_setup(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
 
@@ -98,8 +98,8 @@ int shmring_wake_setup(struct shmring *r, uint32_t side)
 		 * light == 0 after its seq_cst waiter increment is ordered
 		 * before the fence below, so our later waiter loads see it
 		 * (the setup half of the argument in wait.h). */
-		shmring_atomic_store(&shmring_wait_block(r, side)->light, 1, SHMRING_SEQ_CST);
-		shmring_wait_fence();
+		shmring_atomic_store(&shmring__wait_block(r, side)->light, 1, SHMRING_SEQ_CST);
+		shmring__wait_fence();
 		r->wait.flags |= SHMRING_WS_LIGHT;
 	}
 	r->wait.flags |= bit;
@@ -111,9 +111,9 @@ static long futex_wake(SHMRING_ATOMIC(uint32_t) *word, uint32_t n)
 	return syscall(SYS_futex, (void *)word, FUTEX_WAKE, (int)(n > INT_MAX ? INT_MAX : n), NULL, NULL, 0);
 }
 
-int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n)
+int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 {
-	struct shmring_wait *w = shmring_wait_block(r, side);
+	struct shmring_wait *w = shmring__wait_block(r, side);
 	/* The waker's own side: producers count the wakes they send. */
 	struct shmring_stats *st = side_stats(r, side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER);
 	uint32_t *last = side == SHMRING_PRODUCER ? &r->wait.woke_prod : &r->wait.woke_cons;
@@ -162,7 +162,7 @@ int shmring__arm_barrier_multi(int need_membarrier)
 {
 	/* S3 for several blocks at once: pairs with the wakers' W2 fences,
 	 * and membarrier stands in for the W2 of light wakers. */
-	shmring_wait_fence();
+	shmring__wait_fence();
 	if (need_membarrier && sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
 		return -1;
 	return 0;
@@ -235,7 +235,7 @@ static int peer_state(const struct shmring *r, uint32_t peer_role)
 		}
 		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&e->role, SHMRING_RELAXED) != peer_role)
 			continue;
-		if (shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+		if (shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
 			return 1;
 		dead = 1;
@@ -393,9 +393,9 @@ out:
 static int arm_barrier(struct shmring_wait *w)
 {
 	/* Pairs with the wakers' seq_cst fence W2 (fence mode). */
-	shmring_wait_fence();
+	shmring__wait_fence();
 	/* seq_cst load: pairs with the seq_cst store of light in
-	 * shmring_wake_setup (see there). */
+	 * shmring__wake_setup (see there). */
 	if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST) &&
 	    sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) < 0)
 		return -1;
@@ -406,7 +406,7 @@ static int arm_barrier(struct shmring_wait *w)
 static int park(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg,
 		uint64_t deadline)
 {
-	struct shmring_wait *w = shmring_wait_block(r, side);
+	struct shmring_wait *w = shmring__wait_block(r, side);
 	struct shmring_stats *st = side_stats(r, side);
 	uint64_t slice = slice_ns(r);
 	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);

@@ -18,7 +18,7 @@
 /* The claim mode (mpmc.h, SOLO): a grant stands at least this long
  * before another endpoint may take it over (it may always take it back). */
 #define SOLO_HOLD_NS 20000u
-/* How long shmring_mpmc_unsolo and a grant wait for an endpoint to leave
+/* How long shmring_mpmc__unsolo and a grant wait for an endpoint to leave
  * a claim before they give up for now. */
 #define LEAVE_WAIT_NS 1000000u
 
@@ -109,7 +109,7 @@ static int ep_can_claim(struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release store of state at registration. */
 	return shmring_atomic_load(&e->state, SHMRING_ACQUIRE) == SHMRING_EP_ACTIVE &&
-	       shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	       shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 
@@ -252,14 +252,14 @@ give_up:
 	shmring_atomic_cas(mode, &w, 0, SHMRING_SEQ_CST, SHMRING_RELAXED);
 }
 
-void shmring_mpmc_solo(struct shmring *r)
+void shmring_mpmc__solo(struct shmring *r)
 {
 	r->hwm = 0;
 	if (r->ep)
 		solo_grant(r, 0);
 }
 
-int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
+int shmring_mpmc__unsolo(struct shmring *r, uint32_t w)
 {
 	struct shmring_mpmc_block *b = shmring__mpmc_block(r->ctrl);
 	uint32_t side = r->role - 1;
@@ -353,7 +353,7 @@ int shmring_mpmc_unsolo(struct shmring *r, uint32_t w)
  * can be done through the kernel the way store_zero_guarded (region.c)
  * does a store. Freeing our entry is what ends the mode: the next
  * claimer of the side finds the word naming an entry that cannot claim
- * and takes it back (shmring_mpmc_unsolo: one barrier, no wait), and an
+ * and takes it back (shmring_mpmc__unsolo: one barrier, no wait), and an
  * endpoint that later registers in that entry holds it as its own.
  */
 static void mpmc_detach(struct shmring *r)
@@ -372,7 +372,7 @@ static void mpmc_detach(struct shmring *r)
 	}
 	for (uint64_t i = 0; i < k; i++)
 		/* Relaxed: our claim keeps the slot as C1 acquired it. */
-		lost += shmring_atomic_load(shmring_slot_seq(r, r->pos + i), SHMRING_RELAXED) ==
+		lost += shmring_atomic_load(shmring__slot_seq(r, r->pos + i), SHMRING_RELAXED) ==
 			SHMRING_MPMC_SEQ(r->pos + i, SHMRING_MPMC_PUB);
 	if (lost)
 		shmring_atomic_fetch_add(&r->ctrl->cons_stats.lost, lost, SHMRING_RELAXED);
@@ -454,7 +454,7 @@ static int mpmc_attach(struct shmring *r)
 	r->pos = t;
 	r->cached = p; /* no room known yet: the first push refreshes */
 	r->ext[0] = 0;
-	r->ext[3] = 0; /* no scan yet (shmring_mpmc_refresh) */
+	r->ext[3] = 0; /* no scan yet (shmring_mpmc__refresh) */
 	r->ext[4] = 0; /* no stall seen yet (shmring__mpmc_stall_check) */
 	r->ext[5] = 0;
 	r->ext[SHMRING_MPMCX_TOKEN] = UINT64_MAX;
@@ -472,7 +472,7 @@ static int mpmc_attach(struct shmring *r)
 	return 0;
 }
 
-int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want)
+int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want)
 {
 	struct shmring_ctrl *c = r->ctrl;
 	/* Acquire: pairs with the release store of prod.cached below, made

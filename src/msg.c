@@ -14,7 +14,7 @@
 
 static uint64_t rec_max(uint32_t slot_size)
 {
-	return shmring_msg_rec_size(slot_size);
+	return shmring_msg__rec_size(slot_size);
 }
 
 /*
@@ -69,8 +69,8 @@ static uint64_t spsc_head(const struct shmring *r, uint64_t h)
 {
 	for (uint64_t walked = 0; walked < r->capacity;) {
 		/* Acquire: pairs with the producer's release store of the header (P2). */
-		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, h), SHMRING_ACQUIRE);
-		uint64_t rec = shmring_msg_rec_of(r, h, w);
+		uint64_t w = shmring_atomic_load(shmring_msg__hdr(r, h), SHMRING_ACQUIRE);
+		uint64_t rec = shmring_msg__rec_of(r, h, w);
 
 		if (rec == 0)
 			break;
@@ -163,7 +163,7 @@ static int msg_attach(struct shmring *r)
 			 * by us (acquire), so t, z and h are in order
 			 * (msg_positions checked them). */
 			if (z != t) {
-				shmring_msg_zero(r, t, z);
+				shmring_msg__zero(r, t, z);
 				t = z;
 				/* C2: pairs with the producers' acquire load of cons.pos. */
 				shmring_atomic_store(&r->ctrl->cons.pos, t, SHMRING_RELEASE);
@@ -263,7 +263,7 @@ static bool ep_alive(struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release fence before close's store of pid
 	 * 0 (msg_detach), so its writes into the record come first. */
-	return shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_ACQUIRE),
+	return shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_ACQUIRE),
 				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED)) == 1;
 }
 
@@ -279,15 +279,15 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 	if (off + n > r->capacity) {
 		uint64_t first = r->capacity - off;
 
-		shmring_atomic_store(shmring_msg_hdr(r, from + first),
-				     shmring_msg_word((uint32_t)(n - first - SHMRING_MSG_HDR),
+		shmring_atomic_store(shmring_msg__hdr(r, from + first),
+				     shmring_msg__word((uint32_t)(n - first - SHMRING_MSG_HDR),
 						      SHMRING_MSG_T_PAD, from + first),
 				     SHMRING_RELAXED);
 		n = first;
 	}
 	/* Release: pairs with the consumer's acquire load of the header (M3). */
-	shmring_atomic_store(shmring_msg_hdr(r, from),
-			     shmring_msg_word((uint32_t)(n - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, from),
+	shmring_atomic_store(shmring_msg__hdr(r, from),
+			     shmring_msg__word((uint32_t)(n - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, from),
 			     SHMRING_RELEASE);
 }
 
@@ -356,10 +356,10 @@ int shmring__msg_recover(struct shmring *r)
 
 	while (t != c) {
 		/* Acquire: pairs with the header's release store (M2). */
-		uint64_t w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
+		uint64_t w = shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE);
 
 		if (w) {
-			uint64_t rec = shmring_msg_rec_of(r, t, w);
+			uint64_t rec = shmring_msg__rec_of(r, t, w);
 
 			if (rec == 0 || c - (t + rec) > r->capacity)
 				break; /* corrupt: peek reports it */
@@ -411,7 +411,7 @@ int shmring__msg_recover(struct shmring *r)
 		}
 		/* The owner is dead, so nothing more will be written; look once
 		 * more for a commit it made before it died. */
-		if (shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0)
+		if (shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE) != 0)
 			continue;
 		pad_span(r, t, end);
 		shmring_atomic_store(&dead->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
@@ -447,14 +447,14 @@ int shmring__msg_recover(struct shmring *r)
 /* Producer ready: a reservation of *len bytes would fit now. */
 static int ready_reserve(struct shmring *r, void *arg)
 {
-	uint64_t rec = shmring_msg_rec_size(*(const uint32_t *)arg);
+	uint64_t rec = shmring_msg__rec_size(*(const uint32_t *)arg);
 	bool mp = r->type == SHMRING_MSG_MPSC;
 	/* Acquire: pairs with the consumer's release store of cons.pos (C2). */
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 	/* Relaxed: only an estimate; reserve decides (and checks, M5). */
 	uint64_t h = mp ? shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED) : r->pos;
 	/* SPSC: also the header word after the record (P1 of msg.h). */
-	uint64_t need = shmring_msg_pad(r, h, rec) + rec + (mp ? 0 : SHMRING_MSG_HDR);
+	uint64_t need = shmring_msg__pad(r, h, rec) + rec + (mp ? 0 : SHMRING_MSG_HDR);
 
 	if (h - t > r->capacity)
 		return mp ? 1 : -EPROTO; /* MPSC: claim and cons.pos out of step; let reserve decide */
@@ -473,9 +473,9 @@ static int ready_peek(struct shmring *r, void *arg)
 		/* C1 of msg.h: pairs with the producer's release store of the
 		 * header (P2); anything but 0 is a record, or corrupt (peek
 		 * tells). */
-		return shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0;
+		return shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE) != 0;
 	/* M3: pairs with the producer's release store of the header (M2). */
-	if (shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0)
+	if (shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE) != 0)
 		return 1;
 	/* Acquire: pairs with the producers' CAS (M1). */
 	if (shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE) == t)
@@ -489,7 +489,7 @@ static int ready_peek(struct shmring *r, void *arg)
 	int k = shmring__msg_recover(r);
 
 	/* M3: pairs with the producer's release store of the header (M2). */
-	return k < 0 ? k : shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE) != 0;
+	return k < 0 ? k : shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE) != 0;
 }
 
 int shmring_msg_wake(struct shmring *r)
@@ -535,7 +535,7 @@ int shmring_msg_push_wait(struct shmring *r, const void *buf, uint32_t len,
 		return ret;
 	if (len)
 		memcpy(dst, buf, len);
-	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
+	shmring_msg__finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }
@@ -562,7 +562,7 @@ int shmring_msg_pushv_wait(struct shmring *r, const struct iovec *iov, unsigned 
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
+	shmring_msg__finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 	shmring_wake_pushed(r, 1, 0);
 	return 0;
 }

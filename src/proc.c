@@ -44,7 +44,7 @@ static int read_stat(int32_t pid, char *state, uint64_t *start)
 	return 0;
 }
 
-uint64_t shmring_proc_start_time(int32_t pid)
+uint64_t shmring__proc_start_time(int32_t pid)
 {
 	char state;
 	uint64_t start;
@@ -54,7 +54,7 @@ uint64_t shmring_proc_start_time(int32_t pid)
 	return start;
 }
 
-int shmring_pid_alive(int32_t pid, uint64_t start_time)
+int shmring__pid_alive(int32_t pid, uint64_t start_time)
 {
 	char state;
 	uint64_t start;

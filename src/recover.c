@@ -46,7 +46,7 @@ static int ep_dead(struct shmring_endpoint *e)
 	/* Acquire: pairs with the release store of state in registration. */
 	if (shmring_atomic_load(&e->state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE)
 		return 0;
-	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 
@@ -98,7 +98,7 @@ void shmring__side_gone(struct shmring *r, uint32_t role)
 		 * the waiter that reads the count checks for live peers. */
 		if (st == SHMRING_EP_ACTIVE &&
 		    shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) == role &&
-		    shmring_pid_alive(shmring_atomic_load(&eps[i].pid, SHMRING_RELAXED),
+		    shmring__pid_alive(shmring_atomic_load(&eps[i].pid, SHMRING_RELAXED),
 				      shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED)))
 			return; /* the side goes on: nobody waits for it in vain */
 	}
@@ -116,7 +116,7 @@ int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st)
 	 * entry last, and they cannot change while we hold it. */
 	if (!shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE, SHMRING_RELAXED))
 		return 0;
-	if (!shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	if (!shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 			       shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
 		return 1;
 	/* Taken over by a live process since we judged it: give it back.
@@ -188,7 +188,7 @@ static int live_producer_holds(struct shmring *r, uint32_t hi, const struct shmr
 		} else if (t - cp >= n) {
 			continue;
 		}
-		if (shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+		if (shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
 			return 1;
 	}
@@ -229,7 +229,7 @@ static int64_t mpmc_recover_producer(struct shmring *r, uint32_t hi, struct shmr
 			skipped = -1;
 			continue;
 		}
-		SHMRING_ATOMIC(uint64_t) *seq = shmring_slot_seq(r, t);
+		SHMRING_ATOMIC(uint64_t) *seq = shmring__slot_seq(r, t);
 		/* Acquire: pairs with the publication (P4), if there was one. */
 		uint64_t s = shmring_atomic_load(seq, SHMRING_ACQUIRE);
 		/* Unpublished means the slot still holds a lap before t
@@ -277,7 +277,7 @@ static int mpmc_recover_consumer(struct shmring *r, struct shmring_endpoint *e)
 	if (won || (int64_t)(cc - cp) > 0) {
 		for (uint64_t i = 0; i < n; i++) {
 			/* Acquire: pairs with the publication (P4). */
-			uint64_t s = shmring_atomic_load(shmring_slot_seq(r, cp + i), SHMRING_ACQUIRE);
+			uint64_t s = shmring_atomic_load(shmring__slot_seq(r, cp + i), SHMRING_ACQUIRE);
 
 			lost += s == SHMRING_MPMC_SEQ(cp + i, SHMRING_MPMC_PUB);
 		}
@@ -329,14 +329,14 @@ static int recover_lock(struct shmring_mpmc_block *b)
 			goto locked;
 		if (holder == me)
 			return -EBUSY; /* another thread of ours is at it */
-		if (shmring_pid_alive(holder, shmring_atomic_load(&b->recover_start, SHMRING_RELAXED)))
+		if (shmring__pid_alive(holder, shmring_atomic_load(&b->recover_start, SHMRING_RELAXED)))
 			return -EBUSY;
 		if (shmring_atomic_cas(&b->recover_pid, &holder, me, SHMRING_ACQUIRE, SHMRING_RELAXED))
 			goto locked;
 	}
 	return -EBUSY;
 locked:
-	shmring_atomic_store(&b->recover_start, shmring_proc_start_time(me), SHMRING_RELAXED);
+	shmring_atomic_store(&b->recover_start, shmring__proc_start_time(me), SHMRING_RELAXED);
 	return 0;
 }
 
@@ -477,10 +477,10 @@ int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 		return n == -EBUSY ? 0 : n; /* EBUSY: another process is at it */
 	/* Skipped slots let consumers on, dropped claims let producers on:
 	 * wake both sides' sleepers (StoreLoad first, as a waker's W2). */
-	shmring_wait_fence();
+	shmring__wait_fence();
 	for (uint32_t s = SHMRING_PRODUCER; s <= SHMRING_CONSUMER; s++)
-		if (shmring_atomic_load(&shmring_wait_block(r, s)->waiters, SHMRING_RELAXED))
-			shmring_wake_slow(r, s, UINT32_MAX >> 1);
+		if (shmring_atomic_load(&shmring__wait_block(r, s)->waiters, SHMRING_RELAXED))
+			shmring__wake_slow(r, s, UINT32_MAX >> 1);
 	return n;
 }
 

@@ -233,7 +233,7 @@ static void ep_fill(struct shmring_endpoint *e, uint32_t role)
 	shmring_atomic_store(&e->role, role, SHMRING_RELAXED);
 	shmring_atomic_store(&e->pid, (int32_t)getpid(), SHMRING_RELAXED);
 	shmring_atomic_store(&e->tid, (int32_t)syscall(SYS_gettid), SHMRING_RELAXED);
-	shmring_atomic_store(&e->start_time, shmring_proc_start_time(getpid()), SHMRING_RELAXED);
+	shmring_atomic_store(&e->start_time, shmring__proc_start_time(getpid()), SHMRING_RELAXED);
 	shmring_atomic_store(&e->attach_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
@@ -304,13 +304,13 @@ bool shmring__ep_busy_dead(uint32_t st)
 {
 	/* No start time: a holder's pid reused by a live process keeps the
 	 * entry until that process exits (a delay, never a double owner). */
-	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring_pid_alive(SHMRING_EP_BUSY_PID(st), 0);
+	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring__pid_alive(SHMRING_EP_BUSY_PID(st), 0);
 }
 
 /* Is the ACTIVE entry e held by a dead process? */
 static bool ep_active_dead(struct shmring_endpoint *e)
 {
-	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 
@@ -607,7 +607,7 @@ again:
 	h->mode = p->mode ? p->mode : SHMRING_DEFAULT_MODE;
 	h->creator_pid = (int32_t)getpid();
 	h->creator_uid = (uint32_t)geteuid();
-	h->creator_start = shmring_proc_start_time(getpid());
+	h->creator_start = shmring__proc_start_time(getpid());
 	h->create_time_ns = shmring__now_ns(CLOCK_REALTIME);
 	h->place_node = pl->req_node;
 	h->place_flags = p->place_flags | pl->outcome;

@@ -379,7 +379,7 @@ static int tab_create(struct shmring_set *s, const char *base)
 	 * before the magic; pairs with stale.c judge_set's read of the header
 	 * (a pread, ordered by the system call). */
 	t->hdr.consumer_pid = (int32_t)getpid();
-	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
+	t->hdr.consumer_start = shmring__proc_start_time((int32_t)getpid());
 	table_release_fence();
 	t->hdr.magic = SHMRING_SET_MAGIC;
 	t->hdr.abi_version = SHMRING_ABI_VERSION;
@@ -589,7 +589,7 @@ static int tab_open(struct shmring_set *s, const char *base)
 	 * old start time judges the owner dead, but we hold the control
 	 * ring's consumer entry by now, so shmring_unlink_stale keeps the
 	 * table all the same (stale.c set_ctl_live). */
-	t->hdr.consumer_start = shmring_proc_start_time((int32_t)getpid());
+	t->hdr.consumer_start = shmring__proc_start_time((int32_t)getpid());
 	t->hdr.consumer_uid = (uint32_t)geteuid();
 	t->hdr.flags = s->flags;
 	table_release_fence();
@@ -929,7 +929,7 @@ static int producer_gone(const struct member *m)
 		return shmring__ep_busy_dead(st);
 	if (st != SHMRING_EP_ACTIVE)
 		return 0;
-	return !shmring_pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
+	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
 				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
 }
 

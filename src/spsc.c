@@ -56,7 +56,7 @@ static int spsc_positions(const struct shmring *r, uint64_t *t, uint64_t *hp)
 	 * its head left slots the consumer may already have taken (its tail
 	 * can then be past the head): follow the published slots first.
 	 * Acquire: pairs with the producer's release store of seq. */
-	while (h - h0 < r->capacity && shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
+	while (h - h0 < r->capacity && shmring_atomic_load(shmring__slot_seq(r, h), SHMRING_ACQUIRE) == h + 1)
 		h++;
 	if (h - *t > r->capacity)
 		return shmring__fail(-EPROTO, "positions are inconsistent: head %llu, tail %llu, capacity %llu",

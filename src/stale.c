@@ -69,7 +69,7 @@ static int judge_set(int fd, const char *path)
 		return shmring__fail(-EIO, "cannot read the set table's header");
 	if (sh.consumer_pid <= 0)
 		return shmring__fail(-EPROTO, "the set table names no consumer (pid %d)", (int)sh.consumer_pid);
-	if (shmring_pid_alive(sh.consumer_pid, sh.consumer_start))
+	if (shmring__pid_alive(sh.consumer_pid, sh.consumer_start))
 		return shmring__fail(0, "the set's consumer, pid %d, is alive", (int)sh.consumer_pid);
 	if (set_ctl_live(path))
 		return shmring__fail(0, "the set's consumer, pid %d, is dead, but producers are linked to "
@@ -138,7 +138,7 @@ static int judge(int fd, const struct stat *st, const char *path)
 	if (h.magic != SHMRING_MAGIC)
 		return shmring__fail(-EPROTO, "not a shmring object (magic 0x%016llx)",
 				     (unsigned long long)h.magic);
-	if (shmring_pid_alive(h.creator_pid, h.creator_start))
+	if (shmring__pid_alive(h.creator_pid, h.creator_start))
 		return shmring__fail(0, "its creator, pid %d, is alive", (int)h.creator_pid);
 	/* A private copy, and the creator is dead: no ordering needed. */
 	if (shmring_atomic_load(&h.ready, SHMRING_RELAXED) != SHMRING_READY)
@@ -168,7 +168,7 @@ static int judge(int fd, const struct stat *st, const char *path)
 					    (int)SHMRING_EP_BUSY_PID(s));
 			break;
 		}
-		if (pid > 0 && shmring_pid_alive(pid, shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED))) {
+		if (pid > 0 && shmring__pid_alive(pid, shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED))) {
 			ret = shmring__fail(0, "endpoint %u belongs to live pid %d", i, (int)pid);
 			break;
 		}

@@ -109,9 +109,9 @@ Test(dump_msg, corrupt_records)
 		uint64_t *rec1 = (uint64_t *)(void *)(m + h->data_off + 16); /* second record */
 
 		switch (i) {
-		case 0: *rec1 = shmring_msg_word(16, SHMRING_MSG_T_DATA, 999 * 8); break; /* wrong tag */
-		case 1: *rec1 = shmring_msg_word(200, SHMRING_MSG_T_DATA, 16); break;     /* too long */
-		case 2: *rec1 = shmring_msg_word(16, 7, 16); break;                        /* bad type */
+		case 0: *rec1 = shmring_msg__word(16, SHMRING_MSG_T_DATA, 999 * 8); break; /* wrong tag */
+		case 1: *rec1 = shmring_msg__word(200, SHMRING_MSG_T_DATA, 16); break;     /* too long */
+		case 2: *rec1 = shmring_msg__word(16, 7, 16); break;                        /* bad type */
 		case 3: ctl->prod.pos = 61; break;
 		case 4: ctl->prod.pos = 1024; break;
 		}

@@ -116,7 +116,7 @@ Test(exclusive, producer_killed_between_seq_and_head, .timeout = 30)
 		/* Message 3: payload and sequence word, no head store. */
 		t_msg_make(&m, 1, 3);
 		memcpy(shmring_slot(&p, p.pos), &m, sizeof(m));
-		shmring_atomic_store(shmring_slot_seq(&p, p.pos), p.pos + 1, SHMRING_RELEASE);
+		shmring_atomic_store(shmring__slot_seq(&p, p.pos), p.pos + 1, SHMRING_RELEASE);
 		raise(SIGKILL);
 		_exit(3);
 	}

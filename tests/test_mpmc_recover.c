@@ -189,7 +189,7 @@ static void producer_kill_round(int point, struct totals *tot)
 		if (now_ms() >= deadline) {
 			uint64_t cc = shmring_atomic_load(&ring.ctrl->cons.claim, SHMRING_RELAXED);
 			uint64_t pc = shmring_atomic_load(&ring.ctrl->prod.claim, SHMRING_RELAXED);
-			uint64_t sq = shmring_atomic_load(shmring_slot_seq(&ring, cc), SHMRING_RELAXED);
+			uint64_t sq = shmring_atomic_load(shmring__slot_seq(&ring, cc), SHMRING_RELAXED);
 
 			cr_assert_fail("no progress: survivor %llu/%d victim %llu/%llu dead %d; "
 				       "cap %llu cons.claim %llu prod.claim %llu seq(cons.claim) = pos %llu state %llu, skipped %llu",

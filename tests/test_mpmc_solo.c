@@ -314,11 +314,11 @@ Test(mpmc_solo, a_grant_waits_out_claimers_that_read_shared, .timeout = 30)
 	sleep_ms(2);
 	a = (struct held_arg){ &p1, 3, -1 };
 	hold(&th, &a);
-	shmring_mpmc_solo(&p2);
+	shmring_mpmc__solo(&p2);
 	cr_assert_eq(word(&ring, 0), 0, "granted past a claimer inside its CAS (word 0x%x)", word(&ring, 0));
 	unhold(th, &a);
 	sleep_ms(2);
-	shmring_mpmc_solo(&p2);
+	shmring_mpmc__solo(&p2);
 	cr_assert_eq(word(&ring, 0), solo_of(&p2), "nobody in a claim: granted (word 0x%x)", word(&ring, 0));
 	push_ok(&p2, 4);
 	pop_expect(&c, 3);

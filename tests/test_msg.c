@@ -426,7 +426,7 @@ Test(msg, open_named, .timeout = 20)
 
 static SHMRING_ATOMIC(uint64_t) *hdr_at(struct shmring *r, uint64_t pos)
 {
-	return shmring_msg_hdr(r, pos);
+	return shmring_msg__hdr(r, pos);
 }
 
 /* Every kind of bad header at the consumer's read position gives -EPROTO
@@ -443,13 +443,13 @@ Test(msg, corrupt_records)
 		push_ok(&p, 100, 2);  /* [16, 128) */
 		uint64_t good = shmring_atomic_load(hdr_at(&c, 0), SHMRING_RELAXED);
 		uint64_t bad[] = {
-			shmring_msg_word(201, SHMRING_MSG_T_DATA, 0),    /* longer than max */
-			shmring_msg_word(4000, SHMRING_MSG_T_PAD, 0),    /* padding past the ring */
-			shmring_msg_word(UINT32_MAX, SHMRING_MSG_T_DATA, 0),
-			shmring_msg_word(8, 7, 0),                      /* no such type */
-			shmring_msg_word(8, SHMRING_MSG_T_DATA, 8),     /* tag of another position */
-			shmring_msg_word(200, SHMRING_MSG_T_DATA, 0),   /* chain runs past the producer */
-			shmring_msg_word(0, 0, 0) | (1ull << 40),        /* type 0 */
+			shmring_msg__word(201, SHMRING_MSG_T_DATA, 0),    /* longer than max */
+			shmring_msg__word(4000, SHMRING_MSG_T_PAD, 0),    /* padding past the ring */
+			shmring_msg__word(UINT32_MAX, SHMRING_MSG_T_DATA, 0),
+			shmring_msg__word(8, 7, 0),                      /* no such type */
+			shmring_msg__word(8, SHMRING_MSG_T_DATA, 8),     /* tag of another position */
+			shmring_msg__word(200, SHMRING_MSG_T_DATA, 0),   /* chain runs past the producer */
+			shmring_msg__word(0, 0, 0) | (1ull << 40),        /* type 0 */
 		};
 
 		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -468,7 +468,7 @@ Test(msg, corrupt_records)
 			/* The SPSC consumer does not read the producer's position
 			 * (msg.h): a well-formed header whose length runs past the
 			 * records written is delivered, and stays inside the ring. */
-			shmring_atomic_store(hdr_at(&p, 16), shmring_msg_word(200, SHMRING_MSG_T_DATA, 16),
+			shmring_atomic_store(hdr_at(&p, 16), shmring_msg__word(200, SHMRING_MSG_T_DATA, 16),
 					     SHMRING_RELAXED);
 			cr_assert_eq(shmring_msg_peek(&c, &rd), 200);
 			cr_assert_eq((const unsigned char *)rd, c.data + 24);
@@ -476,7 +476,7 @@ Test(msg, corrupt_records)
 			continue;
 		}
 		/* Second record claims to end past the producer's head. */
-		shmring_atomic_store(hdr_at(&p, 16), shmring_msg_word(200, SHMRING_MSG_T_PAD, 16),
+		shmring_atomic_store(hdr_at(&p, 16), shmring_msg__word(200, SHMRING_MSG_T_PAD, 16),
 				     SHMRING_RELAXED);
 		cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u: record past the head", type);
 		shmring_atomic_store(hdr_at(&p, 16), good, SHMRING_RELAXED);

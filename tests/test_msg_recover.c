@@ -34,9 +34,9 @@ static void child_die_at(int fd, enum point pt, uint32_t len, uint64_t seq)
 	if (shmring_open_fd(&r, fd, SHMRING_PRODUCER, NULL))
 		_exit(10);
 	struct shmring_endpoint *ep = r.ep;
-	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t rec = shmring_msg__rec_size(len);
 	uint64_t c = shmring_atomic_load(&r.ctrl->prod.claim, SHMRING_RELAXED);
-	uint64_t pad = shmring_msg_pad(&r, c, rec);
+	uint64_t pad = shmring_msg__pad(&r, c, rec);
 	uint64_t at = c + pad;
 	unsigned char *payload = r.data + ((at + SHMRING_MSG_HDR) & r.mask);
 
@@ -54,13 +54,13 @@ static void child_die_at(int fd, enum point pt, uint32_t len, uint64_t seq)
 	if (pt == AT_CONFIRMED)
 		raise(SIGKILL);
 	if (pad)
-		shmring_atomic_store(shmring_msg_hdr(&r, c),
-				     shmring_msg_word((uint32_t)(pad - 8), SHMRING_MSG_T_PAD, c),
+		shmring_atomic_store(shmring_msg__hdr(&r, c),
+				     shmring_msg__word((uint32_t)(pad - 8), SHMRING_MSG_T_PAD, c),
 				     SHMRING_RELEASE);
 	if (pt == AT_PAD)
 		raise(SIGKILL);
 	t_fill(payload, len, CHILD_STREAM, seq);
-	shmring_atomic_store(shmring_msg_hdr(&r, at), shmring_msg_word(len, SHMRING_MSG_T_DATA, at),
+	shmring_atomic_store(shmring_msg__hdr(&r, at), shmring_msg__word(len, SHMRING_MSG_T_DATA, at),
 			     SHMRING_RELEASE);
 	raise(SIGKILL);
 	_exit(12);
@@ -137,7 +137,7 @@ static void run_point(enum point pt, int explicit_recover, int rounds)
 		/* Move the claim so that the child's record crosses the end
 		 * when the point needs it, else to a varying offset. */
 		uint64_t used = shmring_atomic_load(&p.ctrl->prod.claim, SHMRING_RELAXED) & 1023;
-		uint64_t rec = shmring_msg_rec_size(len);
+		uint64_t rec = shmring_msg__rec_size(len);
 		uint64_t target = pt == AT_PAD ? 1024 - rec + 8 * (1 + (uint64_t)i % 4)
 					       : (t_mix((uint64_t)i + 99) % 128) * 8;
 

@@ -76,7 +76,7 @@ Test(wait, policy_and_arguments)
 	cr_assert_eq(shmring_spsc_pop_wait(&c, &m, &bad), -EINVAL);
 	bad.tv_nsec = -1;
 	cr_assert_eq(shmring_spsc_pop_wait(&c, &m, &bad), -EINVAL);
-	cr_assert_eq(shmring_wait_until(&c, 9, shmring_spsc_ready_pop, NULL, NULL), -EINVAL);
+	cr_assert_eq(shmring_wait_until(&c, 9, shmring_spsc__ready_pop, NULL, NULL), -EINVAL);
 	cr_assert_eq(shmring_wait_until(&c, SHMRING_CONSUMER, NULL, NULL, NULL), -EINVAL);
 	push_msg(&p, 0);
 	pop_msg(&c, 0);

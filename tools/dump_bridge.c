@@ -50,7 +50,7 @@ void dump_bridge_read(struct dump_ring *d)
 	d->bridge.durable[sizeof(d->bridge.durable) - 1] = 0;
 	d->bridge.error[sizeof(d->bridge.error) - 1] = 0;
 	d->bridge_alive = d->bridge.owner_pid > 0 &&
-			  shmring_pid_alive(d->bridge.owner_pid, d->bridge.owner_start);
+			  shmring__pid_alive(d->bridge.owner_pid, d->bridge.owner_start);
 	/* The positions belong to this ring only if the identity matches. */
 	d->bridge_same_ring = d->bridge.ring_create_ns == d->hdr.create_time_ns &&
 			      d->bridge.ring_creator == d->hdr.creator_pid;

@@ -34,7 +34,7 @@ static const struct shmring_mpmc_block *mpmc_block(const struct dump_ring *d)
 static uint64_t seq_at(const struct dump_ring *d, uint64_t pos)
 {
 	/* Acquire: pairs with the producer's release store of seq (P4). */
-	return shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_ACQUIRE);
+	return shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_ACQUIRE);
 }
 
 /* Does s hold position p in a finished state? */
@@ -333,7 +333,7 @@ static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *bu
 	/* Acquire: the payload loads above come before the re-read; a slot
 	 * reused meanwhile shows a later position. */
 	dump_acquire_fence();
-	if (shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_RELAXED) !=
+	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) !=
 	    SHMRING_MPMC_SEQ(pos, SHMRING_MPMC_PUB))
 		m->torn = true;
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.claim, SHMRING_ACQUIRE);

@@ -44,7 +44,7 @@ static uint64_t hdr_at(const struct dump_ring *d, uint64_t pos)
 {
 	/* Acquire: pairs with the producer's release store of the header
 	 * (M2, MPSC) so that the payload read after it is the committed one. */
-	return shmring_atomic_load(shmring_msg_hdr(&d->r, pos), SHMRING_ACQUIRE);
+	return shmring_atomic_load(shmring_msg__hdr(&d->r, pos), SHMRING_ACQUIRE);
 }
 
 static void pos_pair(const struct dump_ring *d, uint64_t *t, uint64_t *h)
@@ -107,7 +107,7 @@ static int rec_read(const struct dump_ring *d, uint64_t pos, uint64_t head, stru
 	}
 	r->len = (uint32_t)w;
 	r->type = (uint32_t)(w >> 32) & 0xffu;
-	r->size = shmring_msg_rec_size(r->len);
+	r->size = shmring_msg__rec_size(r->len);
 	if ((w >> 40) != ((pos >> 3) & SHMRING_MSG_TAG_MASK))
 		snprintf(why, why_len, "the header at %llu (0x%016llx) carries the tag of another position",
 			 (unsigned long long)pos, (unsigned long long)w);
@@ -261,7 +261,7 @@ static void msg_check(struct dump_ring *d)
 		/* The consumer zeroes what it releases: free space reads 0
 		 * (what producers claim after our snapshot may not). */
 		for (uint64_t p = h; p != t + cap; p += 8) {
-			uint64_t w = shmring_atomic_load(shmring_msg_hdr(&d->r, p), SHMRING_RELAXED);
+			uint64_t w = shmring_atomic_load(shmring_msg__hdr(&d->r, p), SHMRING_RELAXED);
 
 			if (w != 0 && !ring_moved(d)) {
 				dump_problem(d, false, "free-space-zero",
@@ -313,14 +313,14 @@ static int64_t msg_messages(struct dump_ring *d, bool tail, uint64_t n, dump_msg
 			m.len = r.len;
 			m.rec_type = r.type;
 			m.data = buf;
-			dump_copy(buf, (const unsigned char *)shmring_msg_hdr(&d->r, p) + SHMRING_MSG_HDR, r.len);
+			dump_copy(buf, (const unsigned char *)shmring_msg__hdr(&d->r, p) + SHMRING_MSG_HDR, r.len);
 			/* Acquire: orders the payload loads before the re-reads;
 			 * a released record is zeroed (MPSC) or rewritten. */
 			dump_acquire_fence();
 			uint64_t t2 = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
 
 			m.consumed = p - d->tail < t2 - d->tail;
-			m.torn = shmring_atomic_load(shmring_msg_hdr(&d->r, p), SHMRING_RELAXED) != w;
+			m.torn = shmring_atomic_load(shmring_msg__hdr(&d->r, p), SHMRING_RELAXED) != w;
 			int ret = fn(d, &m, arg);
 
 			if (ret < 0) {

@@ -225,7 +225,7 @@ int dump_set_snapshot(struct dump_set *s, char *why, size_t why_len)
 	int ret;
 
 	s->snap_ns = dump_now_ns(CLOCK_MONOTONIC);
-	s->consumer_alive = shmring_pid_alive(s->hdr.consumer_pid, s->hdr.consumer_start);
+	s->consumer_alive = shmring__pid_alive(s->hdr.consumer_pid, s->hdr.consumer_start);
 	ents = malloc((size_t)s->capacity * SHMRING_SET_ENTRY_SIZE);
 	free(s->m);
 	s->m = calloc(s->capacity, sizeof(*s->m));

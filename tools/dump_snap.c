@@ -205,7 +205,7 @@ int dump_open_fd(struct dump_ring *d, int fd, const char *name, char *why, size_
 		if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && h.creator_pid > 0)
 			snprintf(why, why_len, "not ready: the creator (pid %d, %s) has not finished initialising it",
 				 (int)h.creator_pid,
-				 shmring_pid_alive(h.creator_pid, h.creator_start) ? "alive"
+				 shmring__pid_alive(h.creator_pid, h.creator_start) ? "alive"
 										     : "dead: a stale object");
 		else
 			snprintf(why, why_len, "not ready: the creator has not finished initialising it");
@@ -297,7 +297,7 @@ static void read_endpoints(struct dump_ring *d)
 		o->claim_pos = LD(e->claim_pos);
 		o->claim_end = LD(e->claim_end);
 		o->ops = LD(e->ops);
-		o->alive = shmring_pid_alive(o->pid, o->start_time);
+		o->alive = shmring__pid_alive(o->pid, o->start_time);
 		if (o->role == SHMRING_PRODUCER)
 			d->n_prod++;
 		else if (o->role == SHMRING_CONSUMER)
@@ -317,7 +317,7 @@ void dump_snapshot(struct dump_ring *d)
 
 	d->n_problems = d->n_failed = 0;
 	d->snap_ns = dump_now_ns(CLOCK_MONOTONIC);
-	d->creator_alive = shmring_pid_alive(d->hdr.creator_pid, d->hdr.creator_start);
+	d->creator_alive = shmring__pid_alive(d->hdr.creator_pid, d->hdr.creator_start);
 	read_endpoints(d);
 	read_side(&d->prod, &c->prod, &c->prod_wait, &c->prod_stats);
 	read_side(&d->cons, &c->cons, &c->cons_wait, &c->cons_stats);

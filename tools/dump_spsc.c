@@ -28,7 +28,7 @@ static uint64_t seq_at(const struct dump_ring *d, uint64_t pos)
 {
 	/* Acquire: pairs with the producer's release store of seq (P2 in
 	 * spsc.h), so a payload read after it is the published one. */
-	return shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_ACQUIRE);
+	return shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_ACQUIRE);
 }
 
 static void pos_pair(const struct dump_ring *d, uint64_t *t, uint64_t *h)
@@ -200,7 +200,7 @@ static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *bu
 	 * sequence word; a producer that overwrote the slot meanwhile has
 	 * stored a later sequence (seqlock-style validation). */
 	dump_acquire_fence();
-	if (shmring_atomic_load(shmring_slot_seq(&d->r, pos), SHMRING_RELAXED) != pos + 1)
+	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) != pos + 1)
 		m->torn = true;
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
 	m->consumed = pos - d->hdr.init_pos < t - d->hdr.init_pos;

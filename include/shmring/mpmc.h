@@ -21,7 +21,7 @@
  * done reading. A producer may write position t while t - capacity is
  * below both the consumer claim counter and every announced consumer
  * position; it keeps that limit in its handle and recomputes it
- * (shmring_mpmc_refresh, out of line: one read of cons.claim and of the
+ * (shmring_mpmc__refresh, out of line: one read of cons.claim and of the
  * consumer entries) only when the cached limit runs out, about once a lap
  * while consumers keep up. A slot's cache line therefore moves only
  * producer -> consumer; in Vyukov's queue the consumer's "slot free"
@@ -64,7 +64,7 @@
  * (layout.h: shmring_mpmc_block.solo[]): 0, every claim a CAS;
  * SOLO(entry), that endpoint alone claims, with a plain store. A claim is: announce, load the word, then store (SOLO naming us)
  * or CAS (0). Any other value sends the claimer to the slow path
- * (shmring_mpmc_unsolo, src/mpmc.c), with its announcement cleared:
+ * (shmring_mpmc__unsolo, src/mpmc.c), with its announcement cleared:
  *
  *   - taking back: SOLO(i) -> REVOKING(i); membarrier(2)
  *     (MEMBARRIER_CMD_GLOBAL_EXPEDITED: every CPU that runs a thread of a
@@ -222,21 +222,21 @@ extern "C" {
  * limit in r->cached) so that `want` positions from `t` fit if they can.
  * Returns 0, or -EPROTO when the ring's positions are impossible.
  */
-SHMRING_API int shmring_mpmc_refresh(struct shmring *r, uint64_t t, uint64_t want);
+SHMRING_API int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want);
 
 /*
  * Slow paths of the claim mode (SOLO above), out of line in src/mpmc.c.
- * shmring_mpmc_unsolo: the side's mode word `w` names another endpoint (or
+ * shmring_mpmc__unsolo: the side's mode word `w` names another endpoint (or
  * us, being taken back): take it back, or help whoever is at it. Returns
  * 0 (look at the mode again), -EAGAIN (its holder is inside a claim and
  * did not finish it within about a millisecond: try again later) or
  * -EPROTO (the word names no endpoint entry).
- * shmring_mpmc_solo: we claimed SHMRING_MPMC_SOLO_RUN times in a row with
+ * shmring_mpmc__solo: we claimed SHMRING_MPMC_SOLO_RUN times in a row with
  * nobody claiming in between: become the side's solo claimer if its last
  * grant is old enough.
  */
-SHMRING_API int shmring_mpmc_unsolo(struct shmring *r, uint32_t w);
-SHMRING_API void shmring_mpmc_solo(struct shmring *r);
+SHMRING_API int shmring_mpmc__unsolo(struct shmring *r, uint32_t w);
+SHMRING_API void shmring_mpmc__solo(struct shmring *r);
 
 /* Uncontended claims in a row before asking for the mode (tests define it
  * lower, before including this header, to move the mode more often). */
@@ -268,7 +268,7 @@ SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t p
 SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 {
 	/* P5/C5: release, pairs with the acquire loads of claim_end in
-	 * shmring_mpmc_refresh and recovery: our slot accesses come first. */
+	 * shmring_mpmc__refresh and recovery: our slot accesses come first. */
 	shmring_atomic_store(&e->claim_end, shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED),
 			     SHMRING_RELEASE);
 }
@@ -277,7 +277,7 @@ SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
  * Win the announced claim of [*t, *t + k) on the side's counter: a plain
  * store while the side's mode word names us, a CAS while it is 0.
  * Returns 1 when won; 0 when lost (*t reloaded: announce again); or,
- * with the announcement cleared, a negative errno of shmring_mpmc_unsolo.
+ * with the announcement cleared, a negative errno of shmring_mpmc__unsolo.
  */
 SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
 				     uint64_t *t, uint64_t k)
@@ -316,12 +316,12 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 			r->hwm = 0;
 		else if (shmring_unlikely(++r->hwm >= SHMRING_MPMC_SOLO_RUN) &&
 			 r->ext[SHMRING_MPMCX_TOKEN] != UINT64_MAX)
-			shmring_mpmc_solo(r);
+			shmring_mpmc__solo(r);
 		r->ext[SHMRING_MPMCX_NEXT] = want + k;
 		return 1;
 	}
 	shmring_mpmc__clear(r->ep);
-	ret = shmring_mpmc_unsolo(r, w);
+	ret = shmring_mpmc__unsolo(r, w);
 	*t = shmring_atomic_load(claim, SHMRING_RELAXED);
 	return ret < 0 ? ret : 0;
 }
@@ -364,7 +364,7 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 		int64_t room = (int64_t)(r->cached - t);
 
 		if (shmring_unlikely(room < (int64_t)n)) {
-			int ret = shmring_mpmc_refresh(r, t, n);
+			int ret = shmring_mpmc__refresh(r, t, n);
 
 			room = (int64_t)(r->cached - t);
 			if (ret < 0 || room <= 0 || (all && room < (int64_t)n)) {
@@ -399,11 +399,11 @@ SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_
 {
 	for (uint64_t i = 0; i < n; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
-		shmring_atomic_store(shmring_slot_seq(r, t + i), SHMRING_MPMC_SEQ(t + i, st),
+		shmring_atomic_store(shmring__slot_seq(r, t + i), SHMRING_MPMC_SEQ(t + i, st),
 				     SHMRING_RELEASE);
 	shmring_mpmc__clear(r->ep);
 	if (r->flags & SHMRING_F_COUNTERS)
-		shmring_stat_inc1(&r->ep->ops);
+		shmring__stat_inc1(&r->ep->ops);
 }
 
 SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
@@ -416,7 +416,7 @@ SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, c
 	memcpy((unsigned char *)shmring_slot(r, t) + half, (const unsigned char *)src + half,
 	       r->slot_size - half);
 #else
-	shmring_slot_copy(shmring_slot(r, t), src, r->slot_size);
+	shmring__slot_copy(shmring_slot(r, t), src, r->slot_size);
 #endif
 }
 
@@ -430,7 +430,7 @@ SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, 
 	memcpy((unsigned char *)dst + half, (const unsigned char *)shmring_slot(r, t) + half,
 	       r->slot_size - half);
 #else
-	shmring_slot_copy(dst, shmring_slot(r, t), r->slot_size);
+	shmring__slot_copy(dst, shmring_slot(r, t), r->slot_size);
 #endif
 }
 
@@ -454,7 +454,7 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
 		while (m < n && k < r->capacity) {
 			/* C1: pairs with the producer's release store of seq
 			 * (P4): its payload stores are visible after this. */
-			uint64_t s = shmring_atomic_load(shmring_slot_seq(r, h + k), SHMRING_ACQUIRE);
+			uint64_t s = shmring_atomic_load(shmring__slot_seq(r, h + k), SHMRING_ACQUIRE);
 			uint64_t base = SHMRING_MPMC_SEQ(h + k, 0);
 
 			if (shmring_likely(s == (base | SHMRING_MPMC_PUB))) {
@@ -522,7 +522,7 @@ SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k
 		for (uint64_t i = 0; i < k; i++) {
 			/* Relaxed: C1 already acquired this value; the claim
 			 * keeps it. */
-			if (shmring_atomic_load(shmring_slot_seq(r, t + i), SHMRING_RELAXED) ==
+			if (shmring_atomic_load(shmring__slot_seq(r, t + i), SHMRING_RELAXED) ==
 			    SHMRING_MPMC_SEQ(t + i, SHMRING_MPMC_PUB)) {
 				shmring_mpmc__copy_out(r, t + i, dst + (size_t)m * r->slot_size);
 				m++;
@@ -707,7 +707,7 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_PROD_BEFORE_PUBLISH);
 	for (uint64_t i = 0; i < k; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
-		shmring_atomic_store(shmring_slot_seq(r, r->pos + i),
+		shmring_atomic_store(shmring__slot_seq(r, r->pos + i),
 				     SHMRING_MPMC_SEQ(r->pos + i, i < n ? SHMRING_MPMC_PUB : SHMRING_MPMC_CANCEL),
 				     SHMRING_RELEASE);
 	shmring_mpmc__clear(r->ep);
@@ -769,7 +769,7 @@ SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MPMC))
 		return 0;
 	/* Acquire: pairs with the claimer's release CAS or store (P2), as
-	 * P0a in shmring_mpmc_refresh: the cons.claim loaded next is at
+	 * P0a in shmring_mpmc__refresh: the cons.claim loaded next is at
 	 * least the one that claim was made against, so h - t never
 	 * exceeds the capacity; consumers that moved on in between make it
 	 * wrap (read as empty). */

@@ -123,18 +123,18 @@ SHMRING_API int shmring_msg_wake(struct shmring *r);
 #define SHMRING_MSGX_RCHK 5  /* consumer: CLOCK_MONOTONIC ns of the last recovery check while waiting */
 
 /* Bytes a record with `len` payload bytes takes. */
-SHMRING_INLINE uint64_t shmring_msg_rec_size(uint64_t len)
+SHMRING_INLINE uint64_t shmring_msg__rec_size(uint64_t len)
 {
 	return SHMRING_MSG_HDR + ((len + 7u) & ~(uint64_t)7u);
 }
 
-SHMRING_INLINE uint64_t shmring_msg_word(uint32_t len, uint32_t type, uint64_t pos)
+SHMRING_INLINE uint64_t shmring_msg__word(uint32_t len, uint32_t type, uint64_t pos)
 {
 	return (uint64_t)len | ((uint64_t)type << 32) | (((pos >> 3) & SHMRING_MSG_TAG_MASK) << 40);
 }
 
 /* The header word of the record at position `pos`. */
-SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg_hdr(const struct shmring *r, uint64_t pos)
+SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg__hdr(const struct shmring *r, uint64_t pos)
 {
 	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask));
 }
@@ -145,11 +145,11 @@ SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg_hdr(const struct shmring *r
  * position, no such type, longer than the largest message, or crossing
  * the end of the ring.
  */
-SHMRING_INLINE uint64_t shmring_msg_rec_of(const struct shmring *r, uint64_t pos, uint64_t w)
+SHMRING_INLINE uint64_t shmring_msg__rec_of(const struct shmring *r, uint64_t pos, uint64_t w)
 {
 	uint32_t len = (uint32_t)w;
 	uint32_t type = (uint32_t)(w >> 32) & 0xffu;
-	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t rec = shmring_msg__rec_size(len);
 
 	if ((w >> 40) != ((pos >> 3) & SHMRING_MSG_TAG_MASK) || rec > r->ext[SHMRING_MSGX_RMAX] ||
 	    (pos & r->mask) + rec > r->capacity ||
@@ -164,14 +164,14 @@ SHMRING_INLINE uint32_t shmring_msg_max(const struct shmring *r)
 	return r->slot_size;
 }
 
-SHMRING_INLINE int shmring_msg_corrupt(struct shmring *r, struct shmring_stats *s)
+SHMRING_INLINE int shmring_msg__corrupt(struct shmring *r, struct shmring_stats *s)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(&s->corrupt, 1, SHMRING_RELAXED);
 	return -EPROTO;
 }
 
-SHMRING_INLINE void shmring_msg_note_blocked(struct shmring *r, struct shmring_stats *s)
+SHMRING_INLINE void shmring_msg__note_blocked(struct shmring *r, struct shmring_stats *s)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(&s->blocked, 1, SHMRING_RELAXED);
@@ -182,7 +182,7 @@ SHMRING_INLINE void shmring_msg_note_blocked(struct shmring *r, struct shmring_s
  * whether `need` bytes from `from` on are free. Returns 1 (free), 0 (full)
  * or -EPROTO.
  */
-SHMRING_INLINE int shmring_msg_room(struct shmring *r, uint64_t from, uint64_t need)
+SHMRING_INLINE int shmring_msg__room(struct shmring *r, uint64_t from, uint64_t need)
 {
 	if (shmring_likely(from + need - r->cached <= r->capacity && from - r->cached <= r->capacity))
 		return 1;
@@ -191,21 +191,21 @@ SHMRING_INLINE int shmring_msg_room(struct shmring *r, uint64_t from, uint64_t n
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 
 	if (shmring_unlikely(from - t > r->capacity || (t & 7u)))
-		return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+		return shmring_msg__corrupt(r, &r->ctrl->prod_stats);
 	r->cached = t;
 	if ((r->flags & SHMRING_F_COUNTERS) && from - t > r->hwm) {
 		r->hwm = from - t;
 		shmring_atomic_store(&r->ctrl->prod_stats.high_water, r->hwm, SHMRING_RELAXED);
 	}
 	if (from + need - t > r->capacity) {
-		shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
+		shmring_msg__note_blocked(r, &r->ctrl->prod_stats);
 		return 0;
 	}
 	return 1;
 }
 
 /* Bytes of padding a record of `rec` bytes needs at `pos` to stay contiguous. */
-SHMRING_INLINE uint64_t shmring_msg_pad(const struct shmring *r, uint64_t pos, uint64_t rec)
+SHMRING_INLINE uint64_t shmring_msg__pad(const struct shmring *r, uint64_t pos, uint64_t rec)
 {
 	uint64_t off = pos & r->mask;
 
@@ -217,7 +217,7 @@ SHMRING_INLINE uint64_t shmring_msg_pad(const struct shmring *r, uint64_t pos, u
  * (bytes claimed and not yet released, as this producer saw them). Runs
  * only when the handle's own mark rises, so the CAS is off the fast path.
  */
-SHMRING_INLINE void shmring_msg_high_water(struct shmring *r, uint64_t fill)
+SHMRING_INLINE void shmring_msg__high_water(struct shmring *r, uint64_t fill)
 {
 	SHMRING_ATOMIC(uint64_t) *hw = &r->ctrl->prod_stats.high_water;
 	uint64_t cur = shmring_atomic_load(hw, SHMRING_RELAXED);
@@ -228,10 +228,10 @@ SHMRING_INLINE void shmring_msg_high_water(struct shmring *r, uint64_t fill)
 }
 
 /* MPSC reservation: claim with a CAS, intent recorded in our endpoint entry. */
-SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void **buf)
+SHMRING_INLINE int shmring_msg__reserve_mp(struct shmring *r, uint32_t len, void **buf)
 {
 	struct shmring_endpoint *ep = r->ep;
-	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t rec = shmring_msg__rec_size(len);
 	/* M5 (acquire): pairs with the CAS (M1) that wrote the claim, so the
 	 * consumer position its producer checked happens before our P0. */
 	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
@@ -242,9 +242,9 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 	for (;;) {
 		if (shmring_unlikely(c & 7u)) {
 			shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-			return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+			return shmring_msg__corrupt(r, &r->ctrl->prod_stats);
 		}
-		pad = shmring_msg_pad(r, c, rec);
+		pad = shmring_msg__pad(r, c, rec);
 		if (c + pad + rec - r->cached > r->capacity || c - r->cached > r->capacity) {
 			/* P0: pairs with the consumer's release store of cons.pos
 			 * (C2): its reads and zeroing of the space happen first.
@@ -261,14 +261,14 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 					continue;
 				}
 				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-				return shmring_msg_corrupt(r, &r->ctrl->prod_stats);
+				return shmring_msg__corrupt(r, &r->ctrl->prod_stats);
 			}
 			r->cached = t;
 			if ((r->flags & SHMRING_F_COUNTERS) && c - t > r->hwm)
-				shmring_msg_high_water(r, c - t);
+				shmring_msg__high_water(r, c - t);
 			if (c + pad + rec - t > r->capacity) {
 				shmring_atomic_store(&ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-				shmring_msg_note_blocked(r, &r->ctrl->prod_stats);
+				shmring_msg__note_blocked(r, &r->ctrl->prod_stats);
 				return -EAGAIN;
 			}
 		}
@@ -287,8 +287,8 @@ SHMRING_INLINE int shmring_msg_reserve_mp(struct shmring *r, uint32_t len, void 
 	shmring_atomic_store(&ep->claim_pos, c, SHMRING_RELAXED);
 	if (pad)
 		/* M2: pairs with the consumer's acquire load of the header (M3). */
-		shmring_atomic_store(shmring_msg_hdr(r, c),
-				     shmring_msg_word((uint32_t)(pad - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, c),
+		shmring_atomic_store(shmring_msg__hdr(r, c),
+				     shmring_msg__word((uint32_t)(pad - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, c),
 				     SHMRING_RELEASE);
 	r->ext[SHMRING_MSGX_RES] = c + pad;
 	r->ext[SHMRING_MSGX_RLEN] = len;
@@ -315,13 +315,13 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
 		return -EBUSY;
 	if (r->type == SHMRING_MSG_MPSC)
-		return shmring_msg_reserve_mp(r, len, buf);
+		return shmring_msg__reserve_mp(r, len, buf);
 
 	uint64_t h = r->pos;
-	uint64_t rec = shmring_msg_rec_size(len);
-	uint64_t pad = shmring_msg_pad(r, h, rec);
+	uint64_t rec = shmring_msg__rec_size(len);
+	uint64_t pad = shmring_msg__pad(r, h, rec);
 	/* Room for the record and for the header word after it (P1). */
-	int room = shmring_msg_room(r, h, pad + rec + SHMRING_MSG_HDR);
+	int room = shmring_msg__room(r, h, pad + rec + SHMRING_MSG_HDR);
 
 	if (shmring_unlikely(room <= 0))
 		return room == 0 ? -EAGAIN : room;
@@ -333,11 +333,11 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 
 /* End the open reservation as a message (`type` DATA) or as padding.
  * A building block: checks no key. */
-SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
+SHMRING_INLINE int shmring_msg__finish(struct shmring *r, uint32_t type)
 {
 	uint64_t p = r->ext[SHMRING_MSGX_RES];
 	uint32_t len = (uint32_t)r->ext[SHMRING_MSGX_RLEN];
-	uint64_t rec = shmring_msg_rec_size(len);
+	uint64_t rec = shmring_msg__rec_size(len);
 
 	if (shmring_unlikely(p & 7u)) /* none open, or not a producer */
 		return -EINVAL;
@@ -347,7 +347,7 @@ SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
 			len = (uint32_t)(rec - SHMRING_MSG_HDR);
 		/* M2: pairs with the consumer's acquire load of the header (M3):
 		 * the payload stores above happen before its reads. */
-		shmring_atomic_store(shmring_msg_hdr(r, p), shmring_msg_word(len, type, p),
+		shmring_atomic_store(shmring_msg__hdr(r, p), shmring_msg__word(len, type, p),
 				     SHMRING_RELEASE);
 		shmring_atomic_store(&r->ep->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
 		return 0;
@@ -356,18 +356,18 @@ SHMRING_INLINE int shmring_msg_finish(struct shmring *r, uint32_t type)
 		return 0; /* nothing was published: the space is simply reused */
 
 	uint64_t h = r->pos, e = p + rec;
-	uint64_t w = shmring_msg_word(len, type, p);
+	uint64_t w = shmring_msg__word(len, type, p);
 
 	/* P1: the header word after the record reads 0 before the record is
 	 * published (reserve made sure that word is free space). */
-	shmring_atomic_store(shmring_msg_hdr(r, e), 0, SHMRING_RELAXED);
+	shmring_atomic_store(shmring_msg__hdr(r, e), 0, SHMRING_RELAXED);
 	if (p != h) {
 		/* Padding leads to the record: the record's header first. */
-		shmring_atomic_store(shmring_msg_hdr(r, p), w, SHMRING_RELAXED);
-		w = shmring_msg_word((uint32_t)(p - h - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, h);
+		shmring_atomic_store(shmring_msg__hdr(r, p), w, SHMRING_RELAXED);
+		w = shmring_msg__word((uint32_t)(p - h - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, h);
 	}
 	/* P2: pairs with the consumer's acquire load of the header (C1). */
-	shmring_atomic_store(shmring_msg_hdr(r, h), w, SHMRING_RELEASE);
+	shmring_atomic_store(shmring_msg__hdr(r, h), w, SHMRING_RELEASE);
 	r->pos = e;
 	/* P3: for observers (dump tool, shmring_msg_used, the next producer):
 	 * pairs with their acquire loads of prod.pos. */
@@ -381,7 +381,7 @@ SHMRING_INLINE int shmring_msg_commit(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
 		return -EBADF;
-	return shmring_msg_finish(r, SHMRING_MSG_T_DATA);
+	return shmring_msg__finish(r, SHMRING_MSG_T_DATA);
 }
 
 /*
@@ -392,7 +392,7 @@ SHMRING_INLINE int shmring_msg_abort(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
 		return -EBADF;
-	return shmring_msg_finish(r, SHMRING_MSG_T_PAD);
+	return shmring_msg__finish(r, SHMRING_MSG_T_PAD);
 }
 
 /* Copy a message of `len` bytes in. Same returns as shmring_msg_reserve. */
@@ -405,7 +405,7 @@ SHMRING_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t
 		return ret;
 	if (len)
 		memcpy(dst, buf, len);
-	return shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
+	return shmring_msg__finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 }
 
 /*
@@ -433,7 +433,7 @@ SHMRING_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov,
 			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
 		dst += iov[i].iov_len;
 	}
-	return shmring_msg_finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
+	return shmring_msg__finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 }
 
 /*
@@ -442,7 +442,7 @@ SHMRING_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov,
  * polls, check for a dead producer), or corrupt.
  * Returns 1 to look again, -EAGAIN, or -EPROTO.
  */
-SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
+SHMRING_INLINE int shmring_msg__uncommitted(struct shmring *r, uint64_t t)
 {
 	/* Acquire: pairs with the producers' CAS (M1), for recovery's reads
 	 * of their endpoint entries. */
@@ -450,15 +450,15 @@ SHMRING_INLINE int shmring_msg_uncommitted(struct shmring *r, uint64_t t)
 
 	if (c == t) {
 		r->ext[SHMRING_MSGX_STALL] = 0;
-		shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+		shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 		return -EAGAIN;
 	}
 	if (shmring_unlikely(c - t > r->capacity || (c & 7u)))
-		return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+		return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
 	r->cached = c;
 	if (++r->ext[SHMRING_MSGX_STALL] % SHMRING_MSG_STALL_CHECK == 0 && shmring_recover(r) > 0)
 		return 1;
-	shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+	shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 	return -EAGAIN;
 }
 
@@ -489,14 +489,14 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 		 * at t is the first record held, one lap back, not the next
 		 * one (MPSC records may fill all `capacity` bytes). */
 		if (shmring_unlikely(t - r->pos >= r->capacity)) {
-			shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+			shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 			return -EAGAIN;
 		}
 		if (r->type == SHMRING_MSG_MPSC) {
 			/* M3: pairs with the producer's release store of the header (M2). */
-			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
+			w = shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE);
 			if (w == 0) {
-				int ret = shmring_msg_uncommitted(r, t);
+				int ret = shmring_msg__uncommitted(r, t);
 
 				if (ret > 0)
 					continue;
@@ -505,17 +505,17 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 			r->ext[SHMRING_MSGX_STALL] = 0;
 		} else {
 			/* C1: pairs with the producer's release store of the header (P2). */
-			w = shmring_atomic_load(shmring_msg_hdr(r, t), SHMRING_ACQUIRE);
+			w = shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE);
 			if (w == 0) {
-				shmring_msg_note_blocked(r, &r->ctrl->cons_stats);
+				shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 				return -EAGAIN;
 			}
 		}
 
-		uint64_t rec = shmring_msg_rec_of(r, t, w);
+		uint64_t rec = shmring_msg__rec_of(r, t, w);
 
 		if (shmring_unlikely(rec == 0))
-			return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+			return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
 		if (r->type == SHMRING_MSG_MPSC && shmring_unlikely(r->cached - (t + rec) > r->capacity)) {
 			/* Ends past the producer's position as last seen: only a
 			 * fresh MPSC claim can vindicate it (acquire: pairs with
@@ -523,7 +523,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 			uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 			if (c - t > r->capacity || c - (t + rec) > r->capacity || (c & 7u))
-				return shmring_msg_corrupt(r, &r->ctrl->cons_stats);
+				return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
 			r->cached = c;
 		}
 		r->ext[SHMRING_MSGX_CUR] = t + rec;
@@ -544,7 +544,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 }
 
 /* MPSC consumer: zero [from, to) of the ring, in at most two spans (M4). */
-SHMRING_INLINE void shmring_msg_zero(struct shmring *r, uint64_t from, uint64_t to)
+SHMRING_INLINE void shmring_msg__zero(struct shmring *r, uint64_t from, uint64_t to)
 {
 	uint64_t off = from & r->mask, n = to - from;
 
@@ -568,7 +568,7 @@ SHMRING_INLINE void shmring_msg__release(struct shmring *r)
 		/* A consumer that dies while zeroing leaves cons.claim for its
 		 * successor to finish the job (see attach). */
 		shmring_atomic_store(&r->ctrl->cons.claim, cur, SHMRING_RELAXED);
-		shmring_msg_zero(r, r->pos, cur);
+		shmring_msg__zero(r, r->pos, cur);
 	}
 	r->pos = cur;
 	/* C2: pairs with the producers' acquire load of cons.pos (P0). */
@@ -599,7 +599,7 @@ SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
 	if (n < 0)
 		return n;
 	if (shmring_unlikely((uint32_t)n > cap)) {
-		r->ext[SHMRING_MSGX_CUR] -= shmring_msg_rec_size((uint32_t)n);
+		r->ext[SHMRING_MSGX_CUR] -= shmring_msg__rec_size((uint32_t)n);
 		return -EMSGSIZE;
 	}
 	if (n)

@@ -304,10 +304,10 @@ SHMRING_API const char *shmring_strerror(int err);
 SHMRING_API const char *shmring_errdetail(void);
 
 /* Liveness of an endpoint entry's process: 1 alive, 0 gone (or pid reused). */
-SHMRING_API int shmring_pid_alive(int32_t pid, uint64_t start_time);
+SHMRING_API int shmring__pid_alive(int32_t pid, uint64_t start_time);
 
 /* Start time (clock ticks after boot) of a process, 0 if it does not exist. */
-SHMRING_API uint64_t shmring_proc_start_time(int32_t pid);
+SHMRING_API uint64_t shmring__proc_start_time(int32_t pid);
 
 /*
  * Find endpoints whose process died (pid gone, or reused: the start time

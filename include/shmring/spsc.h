@@ -49,7 +49,7 @@ SHMRING_INLINE void *shmring_slot(const struct shmring *r, uint64_t pos)
 }
 
 /* Sequence word of the slot at position `pos`. */
-SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_slot_seq(const struct shmring *r, uint64_t pos)
+SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring__slot_seq(const struct shmring *r, uint64_t pos)
 {
 	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask) * r->stride);
 }
@@ -62,7 +62,7 @@ SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_slot_seq(const struct shmring *
  * 8-byte push + pop in one thread take ~180 ns instead of ~20 ns (2-vCPU
  * AMD EPYC VM; see docs/bench.md).
  */
-SHMRING_INLINE void shmring_slot_copy(void *dst, const void *src, uint32_t n)
+SHMRING_INLINE void shmring__slot_copy(void *dst, const void *src, uint32_t n)
 {
 	if (shmring_likely(n <= 64 && (n & 7u) == 0)) {
 		unsigned char *d = (unsigned char *)dst;
@@ -88,15 +88,15 @@ SHMRING_INLINE void shmring_slot_copy(void *dst, const void *src, uint32_t n)
 }
 
 /* Single-writer counter bump (one producer or one consumer owns it). */
-SHMRING_INLINE void shmring_stat_inc1(SHMRING_ATOMIC(uint64_t) *c)
+SHMRING_INLINE void shmring__stat_inc1(SHMRING_ATOMIC(uint64_t) *c)
 {
 	shmring_atomic_store(c, shmring_atomic_load(c, SHMRING_RELAXED) + 1, SHMRING_RELAXED);
 }
 
-SHMRING_INLINE void shmring_spsc_note_corrupt(struct shmring *r, struct shmring_stats *s)
+SHMRING_INLINE void shmring_spsc__note_corrupt(struct shmring *r, struct shmring_stats *s)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
-		shmring_stat_inc1(&s->corrupt);
+		shmring__stat_inc1(&s->corrupt);
 }
 
 /*
@@ -105,7 +105,7 @@ SHMRING_INLINE void shmring_spsc_note_corrupt(struct shmring *r, struct shmring_
  * Returns the count (0..want), or -EPROTO if the consumer's position is
  * impossible.
  */
-SHMRING_INLINE int64_t shmring_spsc_free(struct shmring *r, uint64_t want)
+SHMRING_INLINE int64_t shmring_spsc__free(struct shmring *r, uint64_t want)
 {
 	uint64_t h = r->pos;
 	uint64_t used = h - r->cached;
@@ -117,7 +117,7 @@ SHMRING_INLINE int64_t shmring_spsc_free(struct shmring *r, uint64_t want)
 	uint64_t t = shmring_atomic_load(&r->ctrl->cons.pos, SHMRING_ACQUIRE);
 	used = h - t;
 	if (shmring_unlikely(used > r->capacity)) {
-		shmring_spsc_note_corrupt(r, &r->ctrl->prod_stats);
+		shmring_spsc__note_corrupt(r, &r->ctrl->prod_stats);
 		return -EPROTO;
 	}
 	r->cached = t;
@@ -134,7 +134,7 @@ SHMRING_INLINE int64_t shmring_spsc_free(struct shmring *r, uint64_t want)
  * Consumer: messages ready to read, up to `want`. Uses the cached producer
  * head, then the shared head. Returns the count, or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_spsc_avail(struct shmring *r, uint64_t want)
+SHMRING_INLINE int64_t shmring_spsc__avail(struct shmring *r, uint64_t want)
 {
 	uint64_t t = r->pos;
 	uint64_t avail = r->cached - t;
@@ -148,7 +148,7 @@ SHMRING_INLINE int64_t shmring_spsc_avail(struct shmring *r, uint64_t want)
 		/* We may be ahead of the head by what we took through the
 		 * slot sequence words before the producer's head store. */
 		if (t - h > r->capacity) {
-			shmring_spsc_note_corrupt(r, &r->ctrl->cons_stats);
+			shmring_spsc__note_corrupt(r, &r->ctrl->cons_stats);
 			return -EPROTO;
 		}
 		return 0;
@@ -159,20 +159,20 @@ SHMRING_INLINE int64_t shmring_spsc_avail(struct shmring *r, uint64_t want)
 }
 
 /* Producer: publish `n` slots written from r->pos on (P2 + P3). */
-SHMRING_INLINE void shmring_spsc_publish(struct shmring *r, uint64_t n)
+SHMRING_INLINE void shmring_spsc__publish(struct shmring *r, uint64_t n)
 {
 	uint64_t h = r->pos;
 
 	for (uint64_t i = 0; i < n; i++)
 		/* P2: pairs with the consumer's acquire load of seq (C1). */
-		shmring_atomic_store(shmring_slot_seq(r, h + i), h + i + 1, SHMRING_RELEASE);
+		shmring_atomic_store(shmring__slot_seq(r, h + i), h + i + 1, SHMRING_RELEASE);
 	r->pos = h + n;
 	/* P3: pairs with the consumer's acquire load of head (C1). */
 	shmring_atomic_store(&r->ctrl->prod.pos, h + n, SHMRING_RELEASE);
 }
 
 /* Consumer: give back `n` slots read from r->pos on (C2). */
-SHMRING_INLINE void shmring_spsc_consume(struct shmring *r, uint64_t n)
+SHMRING_INLINE void shmring_spsc__consume(struct shmring *r, uint64_t n)
 {
 	r->pos += n;
 	/* C2: pairs with the producer's acquire load of tail (P0). */
@@ -196,15 +196,15 @@ SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
 
-	int64_t room = shmring_spsc_free(r, 1);
+	int64_t room = shmring_spsc__free(r, 1);
 
 	if (shmring_unlikely(room <= 0)) {
 		if (room == 0 && (r->flags & SHMRING_F_COUNTERS))
-			shmring_stat_inc1(&r->ctrl->prod_stats.blocked);
+			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
 		return room == 0 ? -EAGAIN : (int)room;
 	}
-	shmring_slot_copy(shmring_slot(r, r->pos), elem, r->slot_size);
-	shmring_spsc_publish(r, 1);
+	shmring__slot_copy(shmring_slot(r, r->pos), elem, r->slot_size);
+	shmring_spsc__publish(r, 1);
 	return 0;
 }
 
@@ -224,15 +224,15 @@ SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 	 * at it, watch the slot's own sequence word. */
 	if (r->cached == t &&
 	    /* C1: pairs with the producer's release store of seq (P2). */
-	    shmring_atomic_load(shmring_slot_seq(r, t), SHMRING_ACQUIRE) != t + 1) {
+	    shmring_atomic_load(shmring__slot_seq(r, t), SHMRING_ACQUIRE) != t + 1) {
 		if (r->flags & SHMRING_F_COUNTERS)
-			shmring_stat_inc1(&r->ctrl->cons_stats.blocked);
+			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
 		return -EAGAIN;
 	}
 	if (r->cached == t)
 		r->cached = t + 1;
-	shmring_slot_copy(elem, shmring_slot(r, t), r->slot_size);
-	shmring_spsc_consume(r, 1);
+	shmring__slot_copy(elem, shmring_slot(r, t), r->slot_size);
+	shmring_spsc__consume(r, 1);
 	return 0;
 }
 
@@ -242,9 +242,9 @@ SHMRING_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, ui
 	const unsigned char *src = (const unsigned char *)elems;
 
 	for (uint64_t i = 0; i < k; i++)
-		shmring_slot_copy(shmring_slot(r, r->pos + i), src + (size_t)i * r->slot_size,
+		shmring__slot_copy(shmring_slot(r, r->pos + i), src + (size_t)i * r->slot_size,
 				  r->slot_size);
-	shmring_spsc_publish(r, k);
+	shmring_spsc__publish(r, k);
 }
 
 /* Consumer: copy k elements out from r->pos on and free them (k there). */
@@ -253,9 +253,9 @@ SHMRING_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t 
 	unsigned char *dst = (unsigned char *)elems;
 
 	for (uint64_t i = 0; i < k; i++)
-		shmring_slot_copy(dst + (size_t)i * r->slot_size, shmring_slot(r, r->pos + i),
+		shmring__slot_copy(dst + (size_t)i * r->slot_size, shmring_slot(r, r->pos + i),
 				  r->slot_size);
-	shmring_spsc_consume(r, k);
+	shmring_spsc__consume(r, k);
 }
 
 /*
@@ -268,11 +268,11 @@ SHMRING_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *el
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
 
-	int64_t k = shmring_spsc_free(r, n);
+	int64_t k = shmring_spsc__free(r, n);
 
 	if (shmring_unlikely(k <= 0)) {
 		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
-			shmring_stat_inc1(&r->ctrl->prod_stats.blocked);
+			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
 		return k;
 	}
 	shmring_spsc__write(r, elems, (uint64_t)k);
@@ -289,7 +289,7 @@ SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *ele
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
 
-	int64_t k = shmring_spsc_free(r, n);
+	int64_t k = shmring_spsc__free(r, n);
 
 	if (k < 0)
 		return k;
@@ -306,11 +306,11 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, ui
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
 
-	int64_t k = shmring_spsc_avail(r, n);
+	int64_t k = shmring_spsc__avail(r, n);
 
 	if (shmring_unlikely(k <= 0)) {
 		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
-			shmring_stat_inc1(&r->ctrl->cons_stats.blocked);
+			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
 		return k;
 	}
 	shmring_spsc__read(r, elems, (uint64_t)k);
@@ -326,7 +326,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uin
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
 
-	int64_t k = shmring_spsc_avail(r, n);
+	int64_t k = shmring_spsc__avail(r, n);
 
 	if (k < 0)
 		return k;
@@ -347,7 +347,7 @@ SHMRING_INLINE int64_t shmring_spsc_reserve(struct shmring *r, uint64_t n, uint6
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
 
-	int64_t k = shmring_spsc_free(r, n);
+	int64_t k = shmring_spsc__free(r, n);
 
 	*pos = r->pos;
 	return k;
@@ -359,7 +359,7 @@ SHMRING_INLINE int shmring_spsc_commit(struct shmring *r, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
-	shmring_spsc_publish(r, n);
+	shmring_spsc__publish(r, n);
 	return 0;
 }
 
@@ -378,10 +378,10 @@ SHMRING_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t
 	*pos = t;
 	if (n == 1 && r->cached == t) {
 		/* C1: pairs with the producer's release store of seq (P2). */
-		if (shmring_atomic_load(shmring_slot_seq(r, t), SHMRING_ACQUIRE) == t + 1)
+		if (shmring_atomic_load(shmring__slot_seq(r, t), SHMRING_ACQUIRE) == t + 1)
 			return 1;
 	}
-	return shmring_spsc_avail(r, n);
+	return shmring_spsc__avail(r, n);
 }
 
 /* Free the first n peeked slots for the producer. Returns 0, or -EBADF. */
@@ -391,7 +391,7 @@ SHMRING_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 		return -EBADF;
 	if (r->cached - r->pos < n)
 		r->cached = r->pos + n;
-	shmring_spsc_consume(r, n);
+	shmring_spsc__consume(r, n);
 	return 0;
 }
 

@@ -175,15 +175,15 @@ typedef int shmring_wait_ready_fn(struct shmring *r, void *arg);
 SHMRING_API int shmring_wait_until(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready,
 				   void *arg, const struct timespec *deadline);
 
-/* Slow paths of shmring_wake(); not for direct use. shmring_wake_setup
+/* Slow paths of shmring_wake(); not for direct use. shmring__wake_setup
  * returns 0, or -EBADF (closed or observer handle). */
-SHMRING_API int shmring_wake_setup(struct shmring *r, uint32_t side);
-SHMRING_API int shmring_wake_slow(struct shmring *r, uint32_t side, uint32_t n);
+SHMRING_API int shmring__wake_setup(struct shmring *r, uint32_t side);
+SHMRING_API int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n);
 
 /* Is the process that runs the calling thread membarrier-registered? (1/0) */
 SHMRING_API int shmring_wait_light(void);
 
-SHMRING_INLINE struct shmring_wait *shmring_wait_block(const struct shmring *r, uint32_t side)
+SHMRING_INLINE struct shmring_wait *shmring__wait_block(const struct shmring *r, uint32_t side)
 {
 	return side == SHMRING_PRODUCER ? &r->ctrl->prod_wait : &r->ctrl->cons_wait;
 }
@@ -205,14 +205,14 @@ SHMRING_INLINE struct shmring_wait *shmring_wait_block(const struct shmring *r, 
 #endif
 #endif
 #ifdef SHMRING__TSAN
-SHMRING_INLINE void shmring_wait_fence(void)
+SHMRING_INLINE void shmring__wait_fence(void)
 {
 	static SHMRING_ATOMIC(uint32_t) dummy;
 
 	shmring_atomic_fetch_add(&dummy, 0, SHMRING_SEQ_CST);
 }
 #else
-#define shmring_wait_fence() shmring_atomic_fence(SHMRING_SEQ_CST)
+#define shmring__wait_fence() shmring_atomic_fence(SHMRING_SEQ_CST)
 #endif
 
 /*
@@ -226,7 +226,7 @@ SHMRING_INLINE int shmring_wake(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
 
-	if (shmring_unlikely(!(r->wait.flags & bit)) && shmring_wake_setup(r, side) < 0)
+	if (shmring_unlikely(!(r->wait.flags & bit)) && shmring__wake_setup(r, side) < 0)
 		return -EBADF;
 	/* W2 of the argument above: StoreLoad between the publishing stores
 	 * and the waiter load. Light: the sleeper's membarrier (S3) supplies
@@ -234,13 +234,13 @@ SHMRING_INLINE int shmring_wake(struct shmring *r, uint32_t side)
 	if (shmring_likely(r->wait.flags & SHMRING_WS_LIGHT))
 		shmring_compiler_fence();
 	else
-		shmring_wait_fence();
+		shmring__wait_fence();
 	/* W3: relaxed; the barrier above orders it after the publication.
 	 * The epoch half of W3 is in the slow path. */
-	if (shmring_likely(shmring_atomic_load(&shmring_wait_block(r, side)->waiters,
+	if (shmring_likely(shmring_atomic_load(&shmring__wait_block(r, side)->waiters,
 					       SHMRING_RELAXED) == 0))
 		return 0;
-	return shmring_wake_slow(r, side, UINT32_MAX >> 1);
+	return shmring__wake_slow(r, side, UINT32_MAX >> 1);
 }
 
 /*
@@ -266,15 +266,15 @@ SHMRING_INLINE void shmring_wake_pushed(struct shmring *r, uint64_t n, uint64_t 
 /* ---- SPSC blocking operations ---- */
 
 /* Ready predicates: the producer has a free slot, the consumer a message. */
-SHMRING_INLINE int shmring_spsc_ready_push(struct shmring *r, void *arg)
+SHMRING_INLINE int shmring_spsc__ready_push(struct shmring *r, void *arg)
 {
-	int64_t k = shmring_spsc_free(r, 1);
+	int64_t k = shmring_spsc__free(r, 1);
 
 	(void)arg;
 	return k < 0 ? (int)k : k > 0;
 }
 
-SHMRING_INLINE int shmring_spsc_ready_pop(struct shmring *r, void *arg)
+SHMRING_INLINE int shmring_spsc__ready_pop(struct shmring *r, void *arg)
 {
 	uint64_t t = r->pos;
 
@@ -282,7 +282,7 @@ SHMRING_INLINE int shmring_spsc_ready_pop(struct shmring *r, void *arg)
 	if (r->cached != t)
 		return 1;
 	/* C1 of spsc.h: pairs with the producer's release store of seq (P2). */
-	return shmring_atomic_load(shmring_slot_seq(r, t), SHMRING_ACQUIRE) == t + 1;
+	return shmring_atomic_load(shmring__slot_seq(r, t), SHMRING_ACQUIRE) == t + 1;
 }
 
 /*
@@ -328,7 +328,7 @@ SHMRING_INLINE int shmring_spsc_push_wait(struct shmring *r, const void *elem,
 		if (ret != -EAGAIN)
 			return ret;
 		shmring_spsc__flush(r);
-		ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_spsc_ready_push, NULL, deadline);
+		ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_spsc__ready_push, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -351,7 +351,7 @@ SHMRING_INLINE int shmring_spsc_pop_wait(struct shmring *r, void *elem,
 		}
 		if (ret != -EAGAIN)
 			return ret;
-		ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_spsc_ready_pop, NULL, deadline);
+		ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_spsc__ready_pop, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -376,7 +376,7 @@ SHMRING_INLINE int64_t shmring_spsc_push_burst_wait(struct shmring *r, const voi
 		if (k < 0)
 			return k;
 		shmring_spsc__flush(r);
-		int ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_spsc_ready_push, NULL, deadline);
+		int ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_spsc__ready_push, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -400,7 +400,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst_wait(struct shmring *r, void *elem
 		}
 		if (k < 0)
 			return k;
-		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_spsc_ready_pop, NULL, deadline);
+		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_spsc__ready_pop, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -411,7 +411,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst_wait(struct shmring *r, void *elem
 
 /* Ready predicates: room below the producers' write limit; a message (or
  * a slot to pass over) at the consumers' claim position. */
-SHMRING_INLINE int shmring_mpmc_ready_push(struct shmring *r, void *arg)
+SHMRING_INLINE int shmring_mpmc__ready_push(struct shmring *r, void *arg)
 {
 	uint64_t t = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_RELAXED);
 
@@ -419,16 +419,16 @@ SHMRING_INLINE int shmring_mpmc_ready_push(struct shmring *r, void *arg)
 	if ((int64_t)(r->cached - t) > 0)
 		return 1;
 	/* Acquire loads of the consumers' positions inside refresh (P0). */
-	int ret = shmring_mpmc_refresh(r, t, 1);
+	int ret = shmring_mpmc__refresh(r, t, 1);
 
 	return ret < 0 ? ret : (int64_t)(r->cached - t) > 0;
 }
 
-SHMRING_INLINE int shmring_mpmc_ready_pop(struct shmring *r, void *arg)
+SHMRING_INLINE int shmring_mpmc__ready_pop(struct shmring *r, void *arg)
 {
 	uint64_t h = shmring_atomic_load(&r->ctrl->cons.claim, SHMRING_RELAXED);
 	/* C1 of mpmc.h: pairs with the producer's release store of seq (P4). */
-	uint64_t s = shmring_atomic_load(shmring_slot_seq(r, h), SHMRING_ACQUIRE);
+	uint64_t s = shmring_atomic_load(shmring__slot_seq(r, h), SHMRING_ACQUIRE);
 
 	(void)arg;
 	return (s >> 2) == (h & (UINT64_MAX >> 2)) && (s & 3u) != 0;
@@ -501,7 +501,7 @@ SHMRING_INLINE int shmring_mpmc_push_wait(struct shmring *r, const void *elem,
 		if (ret != -EAGAIN)
 			return ret;
 		shmring_mpmc__flush(r);
-		ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc_ready_push, NULL, deadline);
+		ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc__ready_push, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -529,7 +529,7 @@ SHMRING_INLINE int shmring_mpmc_pop_wait(struct shmring *r, void *elem,
 		}
 		if (ret != -EAGAIN)
 			return ret;
-		ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc_ready_pop, NULL, deadline);
+		ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc__ready_pop, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -552,7 +552,7 @@ SHMRING_INLINE int64_t shmring_mpmc_push_burst_wait(struct shmring *r, const voi
 		if (k < 0)
 			return k;
 		shmring_mpmc__flush(r);
-		int ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc_ready_push, NULL, deadline);
+		int ret = shmring_wait_until(r, SHMRING_PRODUCER, shmring_mpmc__ready_push, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}
@@ -576,7 +576,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst_wait(struct shmring *r, void *elem
 		}
 		if (k < 0)
 			return k;
-		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc_ready_pop, NULL, deadline);
+		int ret = shmring_wait_until(r, SHMRING_CONSUMER, shmring_mpmc__ready_pop, NULL, deadline);
 		if (ret < 0)
 			return ret;
 	}

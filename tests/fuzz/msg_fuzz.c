@@ -166,7 +166,7 @@ static void forge_header(struct ctx *x, struct in *in)
 	uint32_t type = t % 4 == 0 ? SHMRING_MSG_T_PAD : t % 4 == 1 ? (uint32_t)(t >> 2) : SHMRING_MSG_T_DATA;
 	uint64_t tagpos = u8(in) % 8 == 0 ? pos + 8 * (uint64_t)u8(in) : pos;
 
-	shmring_atomic_store(shmring_msg_hdr(&x->r, pos), shmring_msg_word(len, type, tagpos),
+	shmring_atomic_store(shmring_msg__hdr(&x->r, pos), shmring_msg__word(len, type, tagpos),
 			     SHMRING_RELAXED);
 }
 

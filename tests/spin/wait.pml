@@ -21,7 +21,7 @@
  *   once if E != v (EAGAIN), or early (EINTR, a liveness slice, a
  *   spurious return) }, and every return goes back to S1 (re-arm and
  *   re-check); leave: b.waiters-- (RMW).
- * Waker (shmring_wake + shmring_wake_slow), after its publishing store W1:
+ * Waker (shmring_wake + shmring__wake_slow), after its publishing store W1:
  *   first wake only: setup: choose light (membarrier registered) or not;
  *   light: b.light = 1 (seq_cst store + fence);
  *   W2 StoreLoad: a seq_cst fence (drain own buffer), or, when light,
