@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include <shmring/bridge.h>
 #include <shmring/shmring.h>
 #include <shmring/topo.h>
 
@@ -105,6 +106,12 @@ struct dump_ring {
 	struct shmring_placement place;
 	int place_ret; /* 0, or -ENOTSUP (no hwloc), -errno; 1: not queried */
 
+	/* the bridge's sidecar "<name>.bridge", if any (dump_bridge.c) */
+	bool has_bridge;
+	bool bridge_alive;     /* its owner process runs */
+	bool bridge_same_ring; /* its positions belong to this ring (same identity) */
+	struct shmring_bridge_shared bridge;
+
 	struct dump_problem problems[DUMP_PROBLEMS_MAX];
 	uint32_t n_problems;
 	uint32_t n_failed; /* problems that are not warnings */
@@ -175,6 +182,12 @@ const char *dump_state_name(uint32_t state);
 /* Copy n bytes from shared memory with relaxed atomic loads (no data race
  * with a writer; the caller validates the copy afterwards). */
 void dump_copy(void *dst, const unsigned char *src, size_t n);
+
+/* dump_bridge.c: the bridge's sidecar (read by dump_snapshot), and its
+ * lines of the report. */
+void dump_bridge_read(struct dump_ring *d);
+void dump_bridge_print_text(FILE *f, const struct dump_ring *d);
+void dump_bridge_print_json(FILE *f, const struct dump_ring *d);
 
 /* dump_msg.c: records between the consumer and the producers (message rings). */
 uint64_t dump_msg_records(const struct dump_ring *d);

@@ -243,6 +243,7 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 	ROW("lost by recovery", lost);
 	ROW("corruption seen", corrupt);
 #undef ROW
+	dump_bridge_print_text(f, d);
 }
 
 static void json_counters(FILE *f, const struct dump_counters *c)
@@ -336,4 +337,5 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 	fputs(", \"consumer\": ", f);
 	json_counters(f, &d->cons.st);
 	fputs("}", f);
+	dump_bridge_print_json(f, d);
 }

@@ -331,6 +331,7 @@ void dump_snapshot(struct dump_ring *d)
 		d->fill = d->head - d->tail;
 		d->consistent = d->stable = false;
 	}
+	dump_bridge_read(d);
 }
 
 static void check_header(struct dump_ring *d)

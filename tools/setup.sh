@@ -26,6 +26,8 @@ packages=(
 	curl
 	# the Python binding (python/), its tests, numpy interop in them
 	python3-cffi python3-pytest python3-dev python3-numpy
+	# the bridge to NATS JetStream (libnats) and its tests' server
+	libnats-dev nats-server
 )
 
 missing=()
