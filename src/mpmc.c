@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 /* The claim mode (mpmc.h, SOLO): a grant stands at least this long
  * before another endpoint may take it over (it may always take it back). */
@@ -109,8 +109,7 @@ static int ep_can_claim(struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release store of state at registration. */
 	return shmring_atomic_load(&e->state, SHMRING_ACQUIRE) == SHMRING_EP_ACTIVE &&
-	       shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+	       shmring__ep_alive(e);
 }
 
 /* One step of waiting on another endpoint: spin first, then yield, so a
@@ -581,6 +580,8 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.attach = mpmc_attach,
 	.detach = mpmc_detach,
 	.ep_settle = shmring__mpmc_ep_settle,
+	.recover = shmring__mpmc_recover,
+	.stall_check = shmring__mpmc_stall_check,
 	.ready_prod = shmring_mpmc__ready_push,
 	.ready_cons = shmring_mpmc__ready_pop,
 	.positions = mpmc_fill_positions,

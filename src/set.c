@@ -37,7 +37,7 @@
 #include <shmring/set.h>
 #include <shmring/wait.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define SET_TSAN 1
@@ -929,8 +929,7 @@ static int producer_gone(const struct member *m)
 		return shmring__ep_busy_dead(st);
 	if (st != SHMRING_EP_ACTIVE)
 		return 0;
-	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+	return !shmring__ep_alive(e);
 }
 
 static int member_has_data(const struct member *m)

@@ -29,7 +29,7 @@
  *
  * Producers also announce their claims before claiming. That costs two
  * stores to a line the endpoint owns, and is what makes recovery exact:
- * shmring_recover() (src/recover.c) finds a dead process's announced
+ * shmring_recover() (src/mpmc_recover.c) finds a dead process's announced
  * positions, marks the ones it never published SKIP (a consumer passes a
  * SKIP slot and counts it in cons_stats.skipped; its bytes are never
  * delivered) and drops a dead consumer's announcement, counting what it
