@@ -348,14 +348,11 @@ int shmring__mpmc_ep_settle(struct shmring *r)
 	return n;
 }
 
-/* A waiter's slices (wait.h): ext[4] the consumer claim at the last
- * check, ext[5] 1 while it is a stall seen once. */
-#define STALL_POS 4
-#define STALL_SEEN 5
-
 int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 {
 	struct shmring_ctrl *c = r->ctrl;
+	/* A waiter's slices (wait.h): the stall seen at its last check. */
+	struct shmring_mpmc__hstate *hs = shmring_mpmc__hs(r);
 	/* Acquire: pairs with the consumers' release CAS of cons.claim (C3). */
 	uint64_t h = shmring_atomic_load(&c->cons.claim, SHMRING_ACQUIRE);
 	uint64_t p = shmring_atomic_load(&c->prod.claim, SHMRING_RELAXED);
@@ -368,17 +365,17 @@ int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead)
 	 * room: a dead consumer's claim, or consumers stopped at a dead
 	 * producer's slot, show as consumers that do not move. */
 	if (side == SHMRING_CONSUMER && p == h) {
-		r->ext[STALL_SEEN] = 0;
+		hs->stall_seen = 0;
 		return 0;
 	}
-	if (!peers_dead && !(r->ext[STALL_SEEN] && r->ext[STALL_POS] == h)) {
-		r->ext[STALL_POS] = h;
-		r->ext[STALL_SEEN] = 1;
+	if (!peers_dead && !(hs->stall_seen && hs->stall_pos == h)) {
+		hs->stall_pos = h;
+		hs->stall_seen = 1;
 		return 0;
 	}
 	/* No progress for a whole slice (or nobody left alive to make it):
 	 * check liveness ourselves. The next scan needs another slice. */
-	r->ext[STALL_SEEN] = 0;
+	hs->stall_seen = 0;
 	n = mpmc_recover(r, 1);
 	if (n <= 0)
 		return n == -EBUSY ? 0 : n; /* EBUSY: another process is at it */

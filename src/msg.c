@@ -133,7 +133,7 @@ static int msg_check(const struct shmring *r)
 	struct shmring c = *r;
 	uint64_t t, h, z;
 
-	c.ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	shmring_msg__hs(&c)->rmax = rec_max(r->slot_size);
 	return msg_positions(&c, &t, &h, &z);
 }
 
@@ -144,8 +144,8 @@ static int msg_attach(struct shmring *r)
 	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
-	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
-	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	shmring_msg__hs(r)->res = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
+	shmring_msg__hs(r)->rmax = rec_max(r->slot_size);
 	/* Again: a peer may have changed them since msg_check. */
 	ret = msg_positions(r, &t, &h, &z);
 	if (ret < 0)
@@ -170,7 +170,7 @@ static int msg_attach(struct shmring *r)
 			}
 		}
 		r->pos = t;
-		r->ext[SHMRING_MSGX_CUR] = t;
+		shmring_msg__hs(r)->cur = t;
 		r->cached = t;
 	}
 	return 0;
@@ -193,10 +193,10 @@ static int msg_attach(struct shmring *r)
  */
 static void msg_detach(struct shmring *r)
 {
-	if (r->role != SHMRING_PRODUCER || r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM ||
-	    (r->ext[SHMRING_MSGX_RES] & 7u))
+	if (r->role != SHMRING_PRODUCER || shmring_msg__hs(r)->res == SHMRING_NO_CLAIM ||
+	    (shmring_msg__hs(r)->res & 7u))
 		return;
-	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	shmring_msg__hs(r)->res = SHMRING_NO_CLAIM;
 	if (r->type != SHMRING_MSG_MPSC || !r->ep)
 		return;
 	SHMRING__FAULT(SHMRING_FAULT_MSG_DETACH);
@@ -323,7 +323,7 @@ static bool ep_needed(const struct shmring_endpoint *e, uint64_t cur)
  * a claim that ends after its read position. */
 static bool ep_needed_at_cur(const struct shmring *r, const struct shmring_endpoint *e)
 {
-	return ep_needed(e, r->ext[SHMRING_MSGX_CUR]);
+	return ep_needed(e, shmring_msg__hs_const(r)->cur);
 }
 
 /*
@@ -347,7 +347,7 @@ static int msg_mpsc_recover(struct shmring *r)
 
 	if (r->role != SHMRING_CONSUMER || !r->ep)
 		return shmring__fail(-EPERM, "message ring recovery runs in the consumer's handle");
-	t = r->ext[SHMRING_MSGX_CUR];
+	t = shmring_msg__hs(r)->cur;
 	/* Acquire: pairs with the producers' CAS (M1): their intents in the
 	 * endpoint table are visible for every claim below c. */
 	c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
@@ -403,7 +403,7 @@ static int msg_mpsc_recover(struct shmring *r)
 		 * that disagree, a live intent not yet settled, or a span
 		 * that does not add up. */
 		if ((!live && !dead) || end == t || end - t > c - t ||
-		    end - t > 2 * r->ext[SHMRING_MSGX_RMAX] || ((end - t) & 7u))
+		    end - t > 2 * shmring_msg__hs(r)->rmax || ((end - t) & 7u))
 			break;
 		if (live) {
 			t = end;
@@ -472,7 +472,7 @@ static int ready_room(struct shmring *r, void *arg)
 /* Consumer ready: a record (or the end of a dead producer's) is there. */
 static int ready_peek(struct shmring *r, void *arg)
 {
-	uint64_t t = r->ext[SHMRING_MSGX_CUR];
+	uint64_t t = shmring_msg__hs(r)->cur;
 
 	(void)arg;
 	if (t - r->pos >= r->capacity)
@@ -491,9 +491,9 @@ static int ready_peek(struct shmring *r, void *arg)
 	/* Claimed, not committed: is its producer dead? At most once a ms. */
 	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
 
-	if (now - r->ext[SHMRING_MSGX_RCHK] < 1000000u)
+	if (now - shmring_msg__hs(r)->rchk < 1000000u)
 		return 0;
-	r->ext[SHMRING_MSGX_RCHK] = now;
+	shmring_msg__hs(r)->rchk = now;
 	int k = msg_mpsc_recover(r);
 
 	/* M3: pairs with the producer's release store of the header (M2). */
