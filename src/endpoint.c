@@ -14,6 +14,7 @@
  * `needed` test of shmring__ep_free_dead); this file only asks them.
  */
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -215,11 +216,38 @@ int shmring__ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_
 	}
 }
 
+/* ---- stores the kernel makes for us ---- */
+
+/*
+ * Store 0 into a 32-bit word of the mapping without risking SIGBUS. Any
+ * process that may open a named ring may also ftruncate it, and a plain
+ * store to a page past the object's new end raises SIGBUS. FUTEX_WAKE_OP
+ * has the kernel do the store (an atomic exchange under its fault
+ * handling; wake counts 0 wake nobody): a page that is gone gives EFAULT
+ * instead of a signal, with no signal handler involved. Slow paths only.
+ * Returns 0 or -errno (-EFAULT: the word is no longer in the object).
+ */
+static int store_zero_guarded(void *word)
+{
+	if (syscall(SYS_futex, word, FUTEX_WAKE_OP, 0, NULL, word,
+		    FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) < 0)
+		return -errno;
+	return 0;
+}
+
+int shmring__store_zero_guarded(void *word)
+{
+	/* Release: the caller's writes happen before the kernel's store is
+	 * seen; pairs with the acquire load of that word by its readers. */
+	atomic_thread_fence(memory_order_release);
+	return store_zero_guarded(word);
+}
+
 /*
  * Leave the endpoint table. The entry is written only through
- * shmring__store_zero_guarded(), so a peer that shrank the object cannot
- * make this raise SIGBUS: returns 0, or -EIO when the entry is gone with
- * the part of the object a peer cut off (nothing left to free).
+ * store_zero_guarded(), so a peer that shrank the object cannot make this
+ * raise SIGBUS: returns 0, or -EIO when the entry is gone with the part
+ * of the object a peer cut off (nothing left to free).
  */
 int shmring__ep_unregister(struct shmring *r)
 {
@@ -229,13 +257,14 @@ int shmring__ep_unregister(struct shmring *r)
 	if (!e)
 		return 0;
 	r->ep = NULL;
-	/* Release (the fence in shmring__store_zero_guarded): our last ring
-	 * operations happen before the entry is seen free; pairs with the
-	 * acquire load of state in shmring__ep_register, recovery and the
-	 * dump reader (the kernel's exchange is the store that fence orders). */
-	ret = shmring__store_zero_guarded(&e->pid);
+	/* Release: our last ring operations happen before the entry is
+	 * seen free; pairs with the acquire load of state in registration,
+	 * recovery and the dump reader (the kernel's exchange below is the
+	 * store that fence orders). */
+	atomic_thread_fence(memory_order_release);
+	ret = store_zero_guarded(&e->pid);
 	if (ret == 0)
-		ret = shmring__store_zero_guarded(&e->state); /* SHMRING_EP_FREE */
+		ret = store_zero_guarded(&e->state); /* SHMRING_EP_FREE */
 	if (ret < 0)
 		return shmring__fail(-EIO, "endpoint entry %u not cleared: %s (the object was shrunk by "
 				     "another process?); the handle is released",

@@ -70,6 +70,7 @@ struct shmring_kind_ops {
 	void (*positions)(const struct shmring *r, uint64_t *head, uint64_t *tail);
 };
 
+/* The kind of ring type `type` (kinds.c), NULL if none. */
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__spsc_ops;
 /* Slot rings' geometry: sequence word + payload, rounded (spsc.c). */
@@ -126,7 +127,7 @@ SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 	} while (0)
 
 /* Store 0 into a 32-bit word of the mapping through the kernel
- * (FUTEX_WAKE_OP, region.c): never SIGBUS, -EFAULT where a peer cut the
+ * (FUTEX_WAKE_OP, endpoint.c): never SIGBUS, -EFAULT where a peer cut the
  * object short. Slow paths only (close, detach). */
 SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release fence */
 

@@ -344,12 +344,12 @@ int shmring_mpmc__unsolo(struct shmring *r, uint32_t w)
  * the claim with it; the ring is unusable anyway). A peer that shrinks
  * the object between that fstat and these stores still raises SIGBUS:
  * settling means slot and counter stores, which the kernel cannot do
- * for us the way store_zero_guarded (region.c) stores one word. Close
+ * for us the way store_zero_guarded (endpoint.c) stores one word. Close
  * with nothing open writes nothing but the entry and has no such window.
  *
  * A claim mode we hold is not handed back here: the word lives in the
  * control page, which a peer may have cut off, and no compare-and-swap
- * can be done through the kernel the way store_zero_guarded (region.c)
+ * can be done through the kernel the way store_zero_guarded (endpoint.c)
  * does a store. Freeing our entry is what ends the mode: the next
  * claimer of the side finds the word naming an entry that cannot claim
  * and takes it back (shmring_mpmc__unsolo: one barrier, no wait), and an

@@ -77,21 +77,6 @@ const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r)
 	return &((const struct shmring_mapping *)r->shared)->hdr;
 }
 
-static const struct shmring_kind_ops *const kinds[] = {
-	&shmring__spsc_ops,
-	&shmring__mpmc_ops,
-	&shmring__msg_spsc_ops,
-	&shmring__msg_mpsc_ops,
-};
-
-const struct shmring_kind_ops *shmring__kind_ops(uint32_t type)
-{
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (kinds[i]->type == type)
-			return kinds[i];
-	return NULL;
-}
-
 static const struct {
 	uint32_t type, kind, prod_mode, cons_mode;
 } type_map[] = {
@@ -277,31 +262,6 @@ static void handle_arm(struct shmring *r, uint32_t role)
 		r->wait.gone[1] = shmring_atomic_load(&r->ctrl->cons.gone, SHMRING_ACQUIRE);
 	}
 	r->key = SHMRING_KEY_NOW(key_class(r->type), role);
-}
-
-/*
- * Store 0 into a 32-bit word of the mapping without risking SIGBUS. Any
- * process that may open a named ring may also ftruncate it, and a plain
- * store to a page past the object's new end raises SIGBUS. FUTEX_WAKE_OP
- * has the kernel do the store (an atomic exchange under its fault
- * handling; wake counts 0 wake nobody): a page that is gone gives EFAULT
- * instead of a signal, with no signal handler involved. Slow paths only.
- * Returns 0 or -errno (-EFAULT: the word is no longer in the object).
- */
-static int store_zero_guarded(void *word)
-{
-	if (syscall(SYS_futex, word, FUTEX_WAKE_OP, 0, NULL, word,
-		    FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) < 0)
-		return -errno;
-	return 0;
-}
-
-int shmring__store_zero_guarded(void *word)
-{
-	/* Release: the caller's writes happen before the kernel's store is
-	 * seen; pairs with the acquire load of that word by its readers. */
-	atomic_thread_fence(memory_order_release);
-	return store_zero_guarded(word);
 }
 
 /*
