@@ -62,10 +62,11 @@ SHMRING_HIDDEN void shmring__ep_untake(struct shmring_endpoint *e);
  * test, for shmring__ep_free_dead)? */
 typedef bool shmring__ep_needed_fn(const struct shmring *r, const struct shmring_endpoint *e);
 /*
- * Free entry e, whose state word read st (acquire), if its holder is
- * dead: an entry left BUSY by a holder killed while it took or freed it,
- * or the ACTIVE entry of a dead process that holds nothing (`needed`,
- * if given, asked before and again once the entry is ours). A freed
+ * Free entry e, whose state word read st (with acquire where ACTIVE),
+ * if its holder is dead: an entry left BUSY by a holder killed while it
+ * took or freed it, or the ACTIVE entry of a dead process that holds
+ * nothing (`needed`, if given, asked before and again once the entry is
+ * ours). A freed
  * ACTIVE entry counts its side gone when no live endpoint of its role is
  * left (layout.h: shmring_side.gone), so that the other side's waits
  * learn of the death after the entry is gone. Returns 1 if freed, else 0.
