@@ -135,7 +135,7 @@ static int rd_take(struct ts *t, struct infl *m)
 		return 0;
 	if (n < 0)
 		return n;
-	m->end = r->ext[SHMRING_MSGX_CUR];
+	m->end = shmring_msg__hs(r)->cur;
 	m->pos = m->end - shmring_msg__rec_size((uint32_t)n);
 	m->data = buf;
 	m->len = (uint32_t)n;
@@ -211,11 +211,11 @@ static void rd_release(struct ts *t, uint64_t end)
 		/* shmring_msg_release frees everything peeked: free the
 		 * acknowledged prefix only, by releasing with the peek
 		 * cursor set back to its end. */
-		uint64_t cur = r->ext[SHMRING_MSGX_CUR];
+		uint64_t cur = shmring_msg__hs(r)->cur;
 
-		r->ext[SHMRING_MSGX_CUR] = end;
+		shmring_msg__hs(r)->cur = end;
 		shmring_msg_release(r);
-		r->ext[SHMRING_MSGX_CUR] = cur;
+		shmring_msg__hs(r)->cur = cur;
 		shmring_msg_wake(r);
 	}
 }

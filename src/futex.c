@@ -21,7 +21,7 @@
 
 #include <shmring/wait.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 #define SPIN_CHECK_EVERY 32u     /* spin iterations between clock reads */
 #define FALLBACK_SLICE_NS 1000000ull /* sleeper without membarrier while `light` is set */
@@ -212,41 +212,6 @@ void shmring_deadline_after(struct timespec *ts, uint64_t ns)
 	ts->tv_nsec = (long)(t % 1000000000ull);
 }
 
-/*
- * The other side's state from the endpoint table: 1 if some endpoint of
- * that role belongs to a live process, 2 if none does but an entry is
- * being taken (BUSY, by a registrant or a reaper, whose role is not
- * known yet), -EPIPE if neither and at least one registered endpoint of
- * that role is a dead process, 0 if nobody of that role is attached (not
- * yet, or closed cleanly: keep waiting).
- */
-static int peer_state(const struct shmring *r, uint32_t peer_role)
-{
-	const struct shmring_endpoint *eps = shmring__ep_table(r);
-	int dead = 0, busy = 0;
-
-	for (uint32_t i = 0; i < r->ep_count; i++) {
-		const struct shmring_endpoint *e = &eps[i];
-		/* Acquire: pairs with the release store of state when the entry
-		 * was filled in (region.c), so pid and start_time are complete. */
-		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
-
-		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY) {
-			/* Being attached or taken over: maybe someone is
-			 * coming; a holder killed mid-way: nobody is. */
-			busy |= !shmring__ep_busy_dead(st);
-			continue;
-		}
-		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&e->role, SHMRING_RELAXED) != peer_role)
-			continue;
-		if (shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				      shmring_atomic_load(&e->start_time, SHMRING_RELAXED)))
-			return 1;
-		dead = 1;
-	}
-	return busy ? 2 : dead ? -EPIPE : 0;
-}
-
 static int ts_to_ns(const struct timespec *ts, uint64_t *ns)
 {
 	if (!ts) {
@@ -314,17 +279,17 @@ static int gone_moved(const struct shmring *r, uint32_t peer_role)
  * shmring_recover(), a message ring consumer's own recovery), only the
  * side's death count does: a count that moved since this handle last
  * took it, with no live peer attached now, is reported once as -EPIPE,
- * and the handle takes the new count. On an MPMC ring, also the
- * automatic recovery (recover.c): a ring that made no progress since the
- * previous check (a slice or more ago), or whose peers are all dead, is
- * recovered by this waiter itself.
+ * and the handle takes the new count. Where the kind has a stall_check
+ * hook (MPMC: mpmc_recover.c), also the automatic recovery: a ring that
+ * made no progress since the previous check (a slice or more ago), or
+ * whose peers are all dead, is recovered by this waiter itself.
  * Returns 0 to keep waiting, 1 ready, else the result of the wait (a
  * last ready() so that what a dead peer left behind is still taken).
  */
 static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *ready, void *arg)
 {
 	uint32_t peer_role = side == SHMRING_PRODUCER ? SHMRING_CONSUMER : SHMRING_PRODUCER;
-	/* Acquire: pairs with the release increment (shmring__side_gone),
+	/* Acquire: pairs with the release increment (endpoint.c: side_gone),
 	 * made after the entry was freed: the scan below sees the table as
 	 * it was then or later. */
 	uint64_t gone = shmring_atomic_load(gone_word(r, peer_role), SHMRING_ACQUIRE);
@@ -332,7 +297,7 @@ static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *r
 	int ret;
 
 	r->wait.checked_ns = shmring__now_ns(CLOCK_MONOTONIC);
-	ret = peer_state(r, peer_role);
+	ret = shmring__ep_peer_state(r, peer_role);
 	/* A BUSY entry (2) may be a registrant of either side or a reaper:
 	 * keep the count for a later check to judge. */
 	if (ret != 2)
@@ -340,8 +305,10 @@ static int check_peer(struct shmring *r, uint32_t side, shmring_wait_ready_fn *r
 	if (ret == 0 && moved)
 		ret = -EPIPE; /* died, and its entry was freed before we looked */
 
-	if (r->type == SHMRING_MPMC && !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER)) {
-		int k = shmring__mpmc_stall_check(r, side, ret == -EPIPE);
+	const struct shmring_kind_ops *ops = shmring__kind_ops(r->type);
+
+	if (ops->stall_check && !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER)) {
+		int k = ops->stall_check(r, side, ret == -EPIPE);
 
 		if (k > 0 && (k = ready(r, arg)) != 0)
 			return k > 0 ? 1 : k;

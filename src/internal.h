@@ -45,6 +45,17 @@ struct shmring_kind_ops {
 	 * any handle (MPMC recovery), when the table is full. Returns how many
 	 * entries it freed, or -errno. */
 	int (*ep_settle)(struct shmring *r);
+	/* Recover from dead endpoints, behind shmring_recover() (recover.c):
+	 * find them, release or skip what they held, free their entries.
+	 * Returns how many it recovered, or -errno (with detail). */
+	int (*recover)(struct shmring *r);
+	/* Optional: at each liveness check of a wait (futex.c, ready.c,
+	 * unless SHMRING_WAIT_F_NO_RECOVER), let the waiter recover a ring
+	 * stalled by a dead endpoint itself. side: the waiter's side;
+	 * peers_dead: the check found the other side dead. Returns the
+	 * number of dead endpoints whose holdings were released (> 0: the
+	 * wait re-checks), 0, or -errno. */
+	int (*stall_check)(struct shmring *r, uint32_t side, int peers_dead);
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */
 	void (*detach)(struct shmring *r);
@@ -59,6 +70,7 @@ struct shmring_kind_ops {
 	void (*positions)(const struct shmring *r, uint64_t *head, uint64_t *tail);
 };
 
+/* The kind of ring type `type` (kinds.c), NULL if none. */
 SHMRING_HIDDEN const struct shmring_kind_ops *shmring__kind_ops(uint32_t type);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__spsc_ops;
 /* Slot rings' geometry: sequence word + payload, rounded (spsc.c). */
@@ -70,68 +82,16 @@ SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_mpsc_ops;
 /* MPMC: the ring's kind block (layout.h struct shmring_mpmc_block). */
 SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctrl *c);
 
-/*
- * Per-kind recovery behind shmring_recover() (src/recover.c dispatches by
- * r->type). Each finds dead endpoints, releases or skips what they held,
- * frees their entries and returns how many it recovered, or -errno.
- */
+/* MPMC recovery (mpmc_recover.c): shmring__mpmc_ops' recover, ep_settle
+ * (recover, and so free, dead entries for a registration that finds the
+ * table full, waiting briefly for another recoverer) and stall_check. */
 SHMRING_HIDDEN int shmring__mpmc_recover(struct shmring *r);
-/* MPMC, for a registration that finds the table full: recover (and so
- * free) dead entries, waiting briefly for another recoverer. */
 SHMRING_HIDDEN int shmring__mpmc_ep_settle(struct shmring *r);
-/*
- * MPMC, at each liveness check of a wait (futex.c): a waiter that finds
- * the ring stalled at the same consumer position as at its previous check
- * (or whose peers are all dead) runs recovery itself and wakes both sides
- * if that released something. Returns the number of dead endpoints whose
- * claims were released (> 0: re-check), 0, or -errno.
- */
 SHMRING_HIDDEN int shmring__mpmc_stall_check(struct shmring *r, uint32_t side, int peers_dead);
-/* Message rings (src/msg.c). */
-SHMRING_HIDDEN int shmring__msg_recover(struct shmring *r);
-/* MSG_MPSC: a dead producer's entry holds no record the consumer needs. */
-SHMRING_HIDDEN bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e);
-/* Free the entries of dead endpoints that hold nothing kind-specific. */
-SHMRING_HIDDEN int shmring__ep_reap(struct shmring *r);
-/*
- * A dead endpoint of `role` was just freed from the table (its entry's
- * new state stored): if that left the side with no live endpoint, count
- * it in ctrl->prod.gone or cons.gone (layout.h), so that waiters of the
- * other side learn that their peer died even though its entry is gone
- * (futex.c). Every path that frees a dead process's ACTIVE entry calls
- * it once per entry (recover.c).
- */
-SHMRING_HIDDEN void shmring__side_gone(struct shmring *r, uint32_t role);
-
-/* Free one entry left BUSY by a dead holder; 1 if it did (recover.c). */
-SHMRING_HIDDEN int shmring__ep_reclaim_busy(struct shmring_endpoint *e);
-/*
- * Take the ACTIVE entry e of a dead process (state read as st) to free
- * it: CAS to our BUSY word, then check again that its process is dead
- * (registration may have taken the entry over and made it ACTIVE again in
- * between); if it is alive after all, give it back. 1 if the entry is now
- * ours (BUSY), 0 if not. The caller frees it (recover.c). Not for MPMC
- * entries: its producers ignore the claim of an entry that is not ACTIVE,
- * so even a moment of BUSY on a live consumer's entry is unsafe there
- * (MPMC recovery frees entries under its lock instead).
- */
-SHMRING_HIDDEN int shmring__ep_take_dead(struct shmring_endpoint *e, uint32_t st);
 
 /* The validated private copy of an attached handle's header (region.c):
  * what open checked, never re-read from the shared page. */
 SHMRING_HIDDEN const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r);
-
-/* The endpoint table of a mapped ring (entry i is shmring__ep_table(r)[i]). */
-static inline struct shmring_endpoint *shmring__ep_table(const struct shmring *r)
-{
-	return (struct shmring_endpoint *)(void *)((unsigned char *)r->map + SHMRING_EP_OFF);
-}
-
-/* The index of entry e in its ring's table. */
-static inline uint32_t shmring__ep_index(const struct shmring *r, const struct shmring_endpoint *e)
-{
-	return (uint32_t)(e - shmring__ep_table(r));
-}
 
 /* An MPMC endpoint's claim, from its claim_pos cp and claim_end ce
  * (the encoding is in mpmc.h): 1 won, 0 announced but not yet won, -1 none
@@ -148,12 +108,6 @@ static inline int shmring__claim_decode(uint64_t cp, uint64_t ce, uint64_t capac
 	}
 	return -1;
 }
-
-/* The BUSY word this process writes when it takes an endpoint entry. */
-SHMRING_HIDDEN uint32_t shmring__ep_busy_word(void);
-/* Is st a BUSY word whose holder is dead (killed between taking the entry
- * and filling it in or freeing it)? Such an entry may be taken back. */
-SHMRING_HIDDEN bool shmring__ep_busy_dead(uint32_t st);
 
 /*
  * Test hook: tests (which link the static library) set it, in a child
@@ -173,7 +127,7 @@ SHMRING_HIDDEN extern void (*shmring__test_fault_hook)(int point);
 	} while (0)
 
 /* Store 0 into a 32-bit word of the mapping through the kernel
- * (FUTEX_WAKE_OP, region.c): never SIGBUS, -EFAULT where a peer cut the
+ * (FUTEX_WAKE_OP, endpoint.c): never SIGBUS, -EFAULT where a peer cut the
  * object short. Slow paths only (close, detach). */
 SHMRING_HIDDEN int shmring__store_zero_guarded(void *word); /* after a release fence */
 

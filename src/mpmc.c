@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 /* The claim mode (mpmc.h, SOLO): a grant stands at least this long
  * before another endpoint may take it over (it may always take it back). */
@@ -109,8 +109,7 @@ static int ep_can_claim(struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release store of state at registration. */
 	return shmring_atomic_load(&e->state, SHMRING_ACQUIRE) == SHMRING_EP_ACTIVE &&
-	       shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+	       shmring__ep_alive(e);
 }
 
 /* One step of waiting on another endpoint: spin first, then yield, so a
@@ -177,7 +176,7 @@ static int wait_granted(struct shmring *r, SHMRING_ATOMIC(uint32_t) *mode, uint3
 /* May this handle hold the mode? Its grant time check is the caller's. */
 static int solo_eligible(struct shmring *r)
 {
-	return r->ext[SHMRING_MPMCX_TOKEN] != UINT64_MAX && barrier_register() == 0;
+	return shmring_mpmc__hs(r)->token != UINT64_MAX && barrier_register() == 0;
 }
 
 /*
@@ -240,7 +239,7 @@ static void solo_grant(struct shmring *r, int alone_only)
 	w = granting;
 	/* Release: pairs with S2: the counter values the waited-out
 	 * claimers stored are ours to continue from. */
-	if (shmring_atomic_cas(mode, &w, (uint32_t)r->ext[SHMRING_MPMCX_TOKEN], SHMRING_SEQ_CST,
+	if (shmring_atomic_cas(mode, &w, (uint32_t)shmring_mpmc__hs(r)->token, SHMRING_SEQ_CST,
 			       SHMRING_RELAXED))
 		shmring_atomic_fetch_add(&side_stats(r)->solo_grants, 1, SHMRING_RELAXED);
 	return;
@@ -320,7 +319,7 @@ int shmring_mpmc__unsolo(struct shmring *r, uint32_t w)
 		    shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) == seen && solo_eligible(r) &&
 		    shmring__now_ns(CLOCK_MONOTONIC) - shmring_atomic_load(&b->solo_ns[side], SHMRING_RELAXED) >=
 			    SOLO_HOLD_NS)
-			next = (uint32_t)r->ext[SHMRING_MPMCX_TOKEN];
+			next = (uint32_t)shmring_mpmc__hs(r)->token;
 		/* S4: release, pairs with S2: the holder's counter stores,
 		 * seen through wait_leave's acquire, come first. */
 		if (shmring_atomic_cas(mode, &w, next, SHMRING_SEQ_CST, SHMRING_RELAXED) && next) {
@@ -345,12 +344,12 @@ int shmring_mpmc__unsolo(struct shmring *r, uint32_t w)
  * the claim with it; the ring is unusable anyway). A peer that shrinks
  * the object between that fstat and these stores still raises SIGBUS:
  * settling means slot and counter stores, which the kernel cannot do
- * for us the way store_zero_guarded (region.c) stores one word. Close
+ * for us the way store_zero_guarded (endpoint.c) stores one word. Close
  * with nothing open writes nothing but the entry and has no such window.
  *
  * A claim mode we hold is not handed back here: the word lives in the
  * control page, which a peer may have cut off, and no compare-and-swap
- * can be done through the kernel the way store_zero_guarded (region.c)
+ * can be done through the kernel the way store_zero_guarded (endpoint.c)
  * does a store. Freeing our entry is what ends the mode: the next
  * claimer of the side finds the word naming an entry that cannot claim
  * and takes it back (shmring_mpmc__unsolo: one barrier, no wait), and an
@@ -358,7 +357,7 @@ int shmring_mpmc__unsolo(struct shmring *r, uint32_t w)
  */
 static void mpmc_detach(struct shmring *r)
 {
-	uint64_t k = r->ext[0], lost = 0;
+	uint64_t k = shmring_mpmc__hs(r)->pending, lost = 0;
 	struct stat st;
 
 	if (!r->ep || k == 0)
@@ -453,12 +452,12 @@ static int mpmc_attach(struct shmring *r)
 	}
 	r->pos = t;
 	r->cached = p; /* no room known yet: the first push refreshes */
-	r->ext[0] = 0;
-	r->ext[3] = 0; /* no scan yet (shmring_mpmc__refresh) */
-	r->ext[4] = 0; /* no stall seen yet (shmring__mpmc_stall_check) */
-	r->ext[5] = 0;
-	r->ext[SHMRING_MPMCX_TOKEN] = UINT64_MAX;
-	r->ext[SHMRING_MPMCX_NEXT] = 0;
+	shmring_mpmc__hs(r)->pending = 0;
+	shmring_mpmc__hs(r)->scanned = 0; /* no scan yet (shmring_mpmc__refresh) */
+	shmring_mpmc__hs(r)->stall_pos = 0; /* no stall seen yet (shmring__mpmc_stall_check) */
+	shmring_mpmc__hs(r)->stall_seen = 0;
+	shmring_mpmc__hs(r)->token = UINT64_MAX;
+	shmring_mpmc__hs(r)->next = 0;
 	r->hwm = 0;
 	/* The claim mode only where the creator asked for it, and only for a
 	 * process the holder's barrier reaches: a word left naming our entry
@@ -466,7 +465,7 @@ static int mpmc_attach(struct shmring *r)
 	 * stores only once we are registered. */
 	if (r->ep && (r->flags & SHMRING_F_SOLO) && !(r->flags & SHMRING_F_NO_SOLO) &&
 	    barrier_register() == 0) {
-		r->ext[SHMRING_MPMCX_TOKEN] = SHMRING_MPMC_SOLO_WORD(shmring__ep_index(r, r->ep), SHMRING_MPMC_SOLO);
+		shmring_mpmc__hs(r)->token = SHMRING_MPMC_SOLO_WORD(shmring__ep_index(r, r->ep), SHMRING_MPMC_SOLO);
 		solo_grant(r, 1);
 	}
 	return 0;
@@ -520,12 +519,12 @@ int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want)
 	/* A producer spinning on a full ring: if the consumers have not
 	 * moved since our last scan and no announcement held us back then,
 	 * a scan can find nothing new; skip it rather than pull every
-	 * consumer's entry line over again (ext[1], ext[2]: the consumer
-	 * claim and the limit base of the last scan). */
-	if (min == r->ext[1] && r->ext[2] == min && r->ext[3])
+	 * consumer's entry line over again (scan_claim, scan_min: the
+	 * consumer claim and the limit base of the last scan). */
+	if (min == shmring_mpmc__hs(r)->scan_claim && shmring_mpmc__hs(r)->scan_min == min && shmring_mpmc__hs(r)->scanned)
 		return 0;
-	r->ext[1] = min;
-	r->ext[3] = 1;
+	shmring_mpmc__hs(r)->scan_claim = min;
+	shmring_mpmc__hs(r)->scanned = 1;
 	struct shmring_endpoint *eps = shmring__ep_table(r);
 	/* Acquire: pairs with the release update in mpmc_attach. */
 	uint32_t hi = shmring_atomic_load(&shmring__mpmc_block(c)->ep_hi, SHMRING_ACQUIRE);
@@ -553,7 +552,7 @@ int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t want)
 		if ((int64_t)(min - cp) > 0)
 			min = cp;
 	}
-	r->ext[2] = min;
+	shmring_mpmc__hs(r)->scan_min = min;
 	r->cached = min + r->capacity;
 	/* Release: pairs with the acquire load of prod.cached above, in
 	 * other producers. A stale smaller value only costs a refresh. */
@@ -581,6 +580,8 @@ const struct shmring_kind_ops shmring__mpmc_ops = {
 	.attach = mpmc_attach,
 	.detach = mpmc_detach,
 	.ep_settle = shmring__mpmc_ep_settle,
+	.recover = shmring__mpmc_recover,
+	.stall_check = shmring__mpmc_stall_check,
 	.ready_prod = shmring_mpmc__ready_push,
 	.ready_cons = shmring_mpmc__ready_pop,
 	.positions = mpmc_fill_positions,

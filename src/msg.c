@@ -10,7 +10,7 @@
 
 #include <shmring/wait.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 static uint64_t rec_max(uint32_t slot_size)
 {
@@ -133,7 +133,7 @@ static int msg_check(const struct shmring *r)
 	struct shmring c = *r;
 	uint64_t t, h, z;
 
-	c.ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	shmring_msg__hs(&c)->rmax = rec_max(r->slot_size);
 	return msg_positions(&c, &t, &h, &z);
 }
 
@@ -144,8 +144,8 @@ static int msg_attach(struct shmring *r)
 	int ret;
 
 	/* Only a producer may reserve: anything else reads "open" (-EINVAL). */
-	r->ext[SHMRING_MSGX_RES] = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
-	r->ext[SHMRING_MSGX_RMAX] = rec_max(r->slot_size);
+	shmring_msg__hs(r)->res = r->role == SHMRING_PRODUCER && (!mp || r->ep) ? SHMRING_NO_CLAIM : 1;
+	shmring_msg__hs(r)->rmax = rec_max(r->slot_size);
 	/* Again: a peer may have changed them since msg_check. */
 	ret = msg_positions(r, &t, &h, &z);
 	if (ret < 0)
@@ -170,7 +170,7 @@ static int msg_attach(struct shmring *r)
 			}
 		}
 		r->pos = t;
-		r->ext[SHMRING_MSGX_CUR] = t;
+		shmring_msg__hs(r)->cur = t;
 		r->cached = t;
 	}
 	return 0;
@@ -186,23 +186,23 @@ static int msg_attach(struct shmring *r)
  * bits. So close leaves the record as a killed producer does: it stores
  * pid 0 into its endpoint entry through the kernel and keeps the entry
  * ACTIVE, claim and all, so that nobody takes it over; the consumer's
- * recovery (shmring__msg_recover: after SHMRING_MSG_STALL_CHECK polls, or
+ * recovery (msg_mpsc_recover: after SHMRING_MSG_STALL_CHECK polls, or
  * within a millisecond of waiting) turns the record into padding, counts
  * it in cons_stats.skipped, and frees the entry. Where the entry itself
  * was cut off, the store fails and close reports -EIO as for any entry.
  */
 static void msg_detach(struct shmring *r)
 {
-	if (r->role != SHMRING_PRODUCER || r->ext[SHMRING_MSGX_RES] == SHMRING_NO_CLAIM ||
-	    (r->ext[SHMRING_MSGX_RES] & 7u))
+	if (r->role != SHMRING_PRODUCER || shmring_msg__hs(r)->res == SHMRING_NO_CLAIM ||
+	    (shmring_msg__hs(r)->res & 7u))
 		return;
-	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	shmring_msg__hs(r)->res = SHMRING_NO_CLAIM;
 	if (r->type != SHMRING_MSG_MPSC || !r->ep)
 		return;
 	SHMRING__FAULT(SHMRING_FAULT_MSG_DETACH);
 	/* Release (a fence in shmring__store_zero_guarded): our writes into
 	 * the record happen before recovery pads it and the consumer zeroes
-	 * it; pairs with the acquire load of pid in ep_alive. */
+	 * it; pairs with the acquire load of pid in shmring__ep_alive. */
 	if (shmring__store_zero_guarded(&r->ep->pid) == 0)
 		r->ep = NULL; /* left to recovery: close does not free it */
 }
@@ -216,7 +216,7 @@ static void msg_detach(struct shmring *r)
  * the consumer's read position) is needed by nobody. No claim at all
  * (committed, aborted, or never reserved) holds nothing either.
  */
-bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
+static bool msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 {
 	/* Acquire: pairs with the release store of cons.pos (C2); relaxed
 	 * loads of the dead owner's claim (no one writes it any more). */
@@ -231,6 +231,7 @@ bool shmring__msg_ep_idle(const struct shmring *r, struct shmring_endpoint *e)
 
 static int ready_room(struct shmring *r, void *arg);
 static int ready_peek(struct shmring *r, void *arg);
+static int msg_mpsc_recover(struct shmring *r);
 /* Stats: the consumer's released position and the producer's published
  * one (SPSC) or the producers' claim (MPSC). */
 static void msg_spsc_fill_positions(const struct shmring *r, uint64_t *head, uint64_t *tail)
@@ -257,6 +258,7 @@ const struct shmring_kind_ops shmring__msg_spsc_ops = {
 	.init = msg_init,
 	.check = msg_check,
 	.attach = msg_attach,
+	.recover = shmring__ep_reap,
 	.detach = msg_detach,
 	.ready_prod = ready_room,
 	.ready_cons = ready_peek,
@@ -272,7 +274,8 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 	.check = msg_check,
 	.attach = msg_attach,
 	.detach = msg_detach,
-	.ep_idle = shmring__msg_ep_idle,
+	.ep_idle = msg_ep_idle,
+	.recover = msg_mpsc_recover,
 	.ready_prod = ready_room,
 	.ready_cons = ready_peek,
 	.positions = msg_mpsc_fill_positions,
@@ -283,14 +286,6 @@ const struct shmring_kind_ops shmring__msg_mpsc_ops = {
 static struct shmring_endpoint *ep_at(const struct shmring *r, uint32_t i)
 {
 	return &shmring__ep_table(r)[i];
-}
-
-static bool ep_alive(struct shmring_endpoint *e)
-{
-	/* Acquire: pairs with the release fence before close's store of pid
-	 * 0 (msg_detach), so its writes into the record come first. */
-	return shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_ACQUIRE),
-				 shmring_atomic_load(&e->start_time, SHMRING_RELAXED)) == 1;
 }
 
 /*
@@ -318,36 +313,17 @@ static void pad_span(struct shmring *r, uint64_t from, uint64_t to)
 }
 
 /* Does the entry hold a claim that ends after the read position cur? */
-static bool ep_needed(struct shmring_endpoint *e, uint64_t cur)
+static bool ep_needed(const struct shmring_endpoint *e, uint64_t cur)
 {
 	return shmring_atomic_load(&e->claim_pos, SHMRING_RELAXED) != SHMRING_NO_CLAIM &&
 	       (int64_t)(shmring_atomic_load(&e->claim_end, SHMRING_RELAXED) - cur) > 0;
 }
 
-/* Give a dead producer's entry, which holds nothing needed after the
- * read position cur, back to the table. Returns 1 if we did. */
-static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint64_t cur)
+/* A dead producer's entry the consumer r still needs (shmring__ep_free_dead):
+ * a claim that ends after its read position. */
+static bool ep_needed_at_cur(const struct shmring *r, const struct shmring_endpoint *e)
 {
-	uint32_t busy = shmring__ep_busy_word();
-
-	/* We own the entry (and its process is still dead) before touching
-	 * its fields: registration may take dead entries over meanwhile. */
-	if (!shmring__ep_take_dead(e, st))
-		return 0;
-	if (ep_needed(e, cur)) {
-		/* Another dead owner's since we looked, holding a record:
-		 * back to ACTIVE (release: pairs with readers' acquire). */
-		shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE, SHMRING_RELAXED);
-		return 0;
-	}
-	SHMRING__FAULT(SHMRING_FAULT_EP_REAPING);
-	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-	shmring_atomic_store(&e->pid, 0, SHMRING_RELAXED);
-	/* Release: pairs with the acquire CAS of the next registrant. */
-	shmring_atomic_store(&e->state, SHMRING_EP_FREE, SHMRING_RELEASE);
-	shmring__side_gone(r, SHMRING_PRODUCER);
-	return 1;
+	return ep_needed(e, shmring_msg__hs_const(r)->cur);
 }
 
 /*
@@ -360,20 +336,18 @@ static int ep_reap(struct shmring *r, struct shmring_endpoint *e, uint32_t st, u
  * producers that hold nothing the consumer still needs give their entry
  * back. Returns the number of dead producers recovered (entries freed),
  * or -EPERM (not the consumer's handle), -EPROTO (inconsistent positions).
- * Single-producer message rings: a dead producer never published a
- * partial record and its successor takes its entry over; dead entries are
- * only freed.
+ * (Single-producer message rings: a dead producer never published a
+ * partial record and its successor takes its entry over; their recovery,
+ * shmring__ep_reap, only frees dead entries.)
  */
-int shmring__msg_recover(struct shmring *r)
+static int msg_mpsc_recover(struct shmring *r)
 {
 	uint64_t t, c;
 	int reaped = 0;
 
-	if (r->type != SHMRING_MSG_MPSC)
-		return shmring__ep_reap(r);
 	if (r->role != SHMRING_CONSUMER || !r->ep)
 		return shmring__fail(-EPERM, "message ring recovery runs in the consumer's handle");
-	t = r->ext[SHMRING_MSGX_CUR];
+	t = shmring_msg__hs(r)->cur;
 	/* Acquire: pairs with the producers' CAS (M1): their intents in the
 	 * endpoint table are visible for every claim below c. */
 	c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
@@ -405,7 +379,7 @@ int shmring__msg_recover(struct shmring *r)
 			if (cp == SHMRING_NO_CLAIM ||
 			    (confirmed ? !(cp <= t && t < ce) : (cp & ~(uint64_t)1u) != t))
 				continue;
-			if (ep_alive(e)) {
+			if (shmring__ep_alive(e)) {
 				/* Still writing: step over a confirmed claim,
 				 * wait for an unconfirmed one to settle. */
 				live = true;
@@ -429,7 +403,7 @@ int shmring__msg_recover(struct shmring *r)
 		 * that disagree, a live intent not yet settled, or a span
 		 * that does not add up. */
 		if ((!live && !dead) || end == t || end - t > c - t ||
-		    end - t > 2 * r->ext[SHMRING_MSGX_RMAX] || ((end - t) & 7u))
+		    end - t > 2 * shmring_msg__hs(r)->rmax || ((end - t) & 7u))
 			break;
 		if (live) {
 			t = end;
@@ -453,17 +427,15 @@ int shmring__msg_recover(struct shmring *r)
 		/* Acquire: pairs with the release store of state at registration. */
 		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
-		if (shmring__ep_reclaim_busy(e)) {
-			reaped++; /* left BUSY by a killed registrant or reaper */
+		if (SHMRING_EP_STATE(st) == SHMRING_EP_BUSY) {
+			/* left BUSY by a killed registrant or reaper? */
+			reaped += shmring__ep_free_dead(r, e, st, NULL);
 			continue;
 		}
 		if (st != SHMRING_EP_ACTIVE ||
 		    shmring_atomic_load(&e->role, SHMRING_RELAXED) != SHMRING_PRODUCER)
 			continue;
-		if (ep_needed(e, r->ext[SHMRING_MSGX_CUR]))
-			continue; /* ends after the read position: still needed */
-		if (!ep_alive(e))
-			reaped += ep_reap(r, e, st, r->ext[SHMRING_MSGX_CUR]);
+		reaped += shmring__ep_free_dead(r, e, st, ep_needed_at_cur);
 	}
 	return reaped;
 }
@@ -500,7 +472,7 @@ static int ready_room(struct shmring *r, void *arg)
 /* Consumer ready: a record (or the end of a dead producer's) is there. */
 static int ready_peek(struct shmring *r, void *arg)
 {
-	uint64_t t = r->ext[SHMRING_MSGX_CUR];
+	uint64_t t = shmring_msg__hs(r)->cur;
 
 	(void)arg;
 	if (t - r->pos >= r->capacity)
@@ -519,10 +491,10 @@ static int ready_peek(struct shmring *r, void *arg)
 	/* Claimed, not committed: is its producer dead? At most once a ms. */
 	uint64_t now = shmring__now_ns(CLOCK_MONOTONIC);
 
-	if (now - r->ext[SHMRING_MSGX_RCHK] < 1000000u)
+	if (now - shmring_msg__hs(r)->rchk < 1000000u)
 		return 0;
-	r->ext[SHMRING_MSGX_RCHK] = now;
-	int k = shmring__msg_recover(r);
+	shmring_msg__hs(r)->rchk = now;
+	int k = msg_mpsc_recover(r);
 
 	/* M3: pairs with the producer's release store of the header (M2). */
 	return k < 0 ? k : shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE) != 0;

@@ -33,7 +33,7 @@
 
 #include <shmring/ready.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 /* io_uring's futex operations (kernel 6.7), absent from older headers. */
 #define READY_OP_FUTEX_WAIT 51
@@ -305,7 +305,7 @@ static void peers_refresh(struct shmring_ready *rd)
 
 	for (uint32_t i = 0; i < r->ep_count; i++) {
 		/* Acquire: pairs with the release store of state when the
-		 * entry was filled in (region.c). */
+		 * entry was filled in (endpoint.c). */
 		uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE);
 
 		if (st != SHMRING_EP_ACTIVE || shmring_atomic_load(&eps[i].role, SHMRING_RELAXED) != peer_role)
@@ -353,7 +353,8 @@ static void peers_refresh(struct shmring_ready *rd)
 		if (rd->peer[k].fd >= 0 && !seen[k])
 			peer_drop(rd, k);
 	rd->need_timer = uncovered || live == 0 ||
-			 (r->type == SHMRING_MPMC && !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER));
+			 (shmring__kind_ops(r->type)->stall_check &&
+			  !(r->wait.flags & SHMRING_WAIT_F_NO_RECOVER));
 }
 
 /* ---- the API ---- */

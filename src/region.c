@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 #define CAPACITY_MAX (1ull << 40)
 #define DATA_MAX (1ull << 46)
@@ -72,21 +72,6 @@ static void mapping_put(struct shmring_mapping *m)
 const struct shmring_hdr *shmring__hdr_copy(const struct shmring *r)
 {
 	return &((const struct shmring_mapping *)r->shared)->hdr;
-}
-
-static const struct shmring_kind_ops *const kinds[] = {
-	&shmring__spsc_ops,
-	&shmring__mpmc_ops,
-	&shmring__msg_spsc_ops,
-	&shmring__msg_mpsc_ops,
-};
-
-const struct shmring_kind_ops *shmring__kind_ops(uint32_t type)
-{
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (kinds[i]->type == type)
-			return kinds[i];
-	return NULL;
 }
 
 static const struct {
@@ -225,27 +210,6 @@ int shmring__check_role(uint32_t role, bool observer_ok)
 	return shmring__fail(-EINVAL, "role %u is invalid here", role);
 }
 
-static bool role_single(const struct shmring_hdr *h, uint32_t role)
-{
-	return (role == SHMRING_PRODUCER ? h->prod_mode : h->cons_mode) == SHMRING_MODE_SINGLE;
-}
-
-static void ep_fill(struct shmring_endpoint *e, uint32_t role)
-{
-	shmring_atomic_store(&e->role, role, SHMRING_RELAXED);
-	shmring_atomic_store(&e->pid, (int32_t)getpid(), SHMRING_RELAXED);
-	shmring_atomic_store(&e->tid, (int32_t)syscall(SYS_gettid), SHMRING_RELAXED);
-	shmring_atomic_store(&e->start_time, shmring__proc_start_time(getpid()), SHMRING_RELAXED);
-	shmring_atomic_store(&e->attach_ns, shmring__now_ns(CLOCK_REALTIME), SHMRING_RELAXED);
-	shmring_atomic_store(&e->claim_pos, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-	shmring_atomic_store(&e->claim_end, SHMRING_NO_CLAIM, SHMRING_RELAXED);
-	shmring_atomic_store(&e->ops, 0, SHMRING_RELAXED);
-	shmring_atomic_store(&e->taken, 0, SHMRING_RELAXED);
-	/* Release: pairs with the acquire load of state by readers of the
-	 * table (dump, recovery, takeover), who then read the fields above. */
-	shmring_atomic_store(&e->state, SHMRING_EP_ACTIVE, SHMRING_RELEASE);
-}
-
 void (*shmring__test_fault_hook)(int point);
 
 /* ---- handle keys and fork() (shmring.h) ---- */
@@ -289,210 +253,12 @@ static void handle_arm(struct shmring *r, uint32_t role)
 {
 	pthread_once(&fork_gen_once, fork_gen_init);
 	if (role != SHMRING_OBSERVER) {
-		/* Acquire: pairs with the release increments (shmring__side_gone),
+		/* Acquire: pairs with the release increments (endpoint.c: side_gone),
 		 * so deaths counted before this are not reported to this handle. */
 		r->wait.gone[0] = shmring_atomic_load(&r->ctrl->prod.gone, SHMRING_ACQUIRE);
 		r->wait.gone[1] = shmring_atomic_load(&r->ctrl->cons.gone, SHMRING_ACQUIRE);
 	}
 	r->key = SHMRING_KEY_NOW(key_class(r->type), role);
-}
-
-uint32_t shmring__ep_busy_word(void)
-{
-	return SHMRING_EP_BUSY_BY(getpid());
-}
-
-bool shmring__ep_busy_dead(uint32_t st)
-{
-	/* No start time: a holder's pid reused by a live process keeps the
-	 * entry until that process exits (a delay, never a double owner). */
-	return SHMRING_EP_STATE(st) == SHMRING_EP_BUSY && !shmring__pid_alive(SHMRING_EP_BUSY_PID(st), 0);
-}
-
-/* Is the ACTIVE entry e held by a dead process? */
-static bool ep_active_dead(struct shmring_endpoint *e)
-{
-	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
-}
-
-/*
- * Take entry e, whose state word read st, for `role`: one CAS from st to
- * our BUSY word, then fill it in. Returns 1 if it is ours. An ACTIVE
- * entry is taken only from a dead process (and, with idle_ops, only if it
- * holds nothing the ring needs): the CAS cannot tell the dead owner's
- * ACTIVE from the ACTIVE of a live process that took the entry over
- * between our look and our CAS, so both are checked again once the entry
- * is ours (shmring__ep_take_dead), and it is given back otherwise.
- */
-static int ep_take(struct shmring *r, struct shmring_endpoint *e, uint32_t st, uint32_t role,
-		   const struct shmring_kind_ops *idle_ops)
-{
-	uint32_t busy = shmring__ep_busy_word();
-
-	if (st == SHMRING_EP_ACTIVE) {
-		if (!shmring__ep_take_dead(e, st))
-			return 0;
-		if (idle_ops && !idle_ops->ep_idle(r, e)) {
-			/* Release: pairs with the acquire loads of state of
-			 * the table's readers; nothing of it was changed. */
-			shmring_atomic_cas(&e->state, &busy, SHMRING_EP_ACTIVE, SHMRING_RELEASE,
-					   SHMRING_RELAXED);
-			return 0;
-		}
-	} else if (!shmring_atomic_cas(&e->state, &st, busy, SHMRING_ACQUIRE, SHMRING_RELAXED)) {
-		/* Acquire on success: we read nothing of the previous
-		 * owner's before we own the entry; ep_fill overwrites it. */
-		return 0;
-	}
-	SHMRING__FAULT(SHMRING_FAULT_EP_CLAIMED);
-	ep_fill(e, role);
-	r->ep = e;
-	return 1;
-}
-
-/*
- * Multi mode: take a free entry, or one left BUSY by a process killed
- * while it took it; else one whose process is dead and that holds nothing
- * the ring still needs (ops->ep_idle), of our own role first so that the
- * other side's waiters keep seeing their dead peer while they can; else
- * let the kind settle dead entries that hold something (ops->ep_settle:
- * MPMC recovery) and look again. The detail of -ENOSPC counts the dead.
- */
-static int ep_register_multi(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
-			     const struct shmring_kind_ops *ops)
-{
-	struct shmring_endpoint *eps = shmring__ep_table(r);
-	uint32_t dead = 0;
-
-	for (int round = 0; round < 2; round++) {
-		for (uint32_t i = 2; i < h->ep_count; i++) {
-			/* Relaxed: the CAS in ep_take is the acquire that owns it. */
-			uint32_t st = shmring_atomic_load(&eps[i].state, SHMRING_RELAXED);
-
-			if ((st == SHMRING_EP_FREE || shmring__ep_busy_dead(st)) && ep_take(r, &eps[i], st, role, NULL))
-				return 0;
-		}
-		dead = 0;
-		for (int pass = 0; pass < 2; pass++) {
-			for (uint32_t i = 2; i < h->ep_count; i++) {
-				struct shmring_endpoint *e = &eps[i];
-				/* Acquire: pairs with the release store of state in
-				 * ep_fill: pid, start time and claim are the owner's. */
-				uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
-
-				if (st != SHMRING_EP_ACTIVE || !ep_active_dead(e))
-					continue;
-				dead += pass == 0;
-				if ((shmring_atomic_load(&e->role, SHMRING_RELAXED) == role) != (pass == 0))
-					continue;
-				if (ops->ep_idle && ops->ep_idle(r, e) && ep_take(r, e, st, role, ops))
-					return 0;
-			}
-		}
-		if (round > 0 || !dead || !ops->ep_settle || ops->ep_settle(r) <= 0)
-			break;
-	}
-	if (dead)
-		return shmring__fail(-ENOSPC,
-				     "all %u endpoint entries are taken, %u of them by dead processes that "
-				     "still hold %s (shmring_recover() in %s frees them)",
-				     h->ep_count - 2, dead,
-				     ops->ep_settle ? "claims" : "records the consumer has not read",
-				     ops->ep_settle ? "any handle" : "the consumer's handle");
-	return shmring__fail(-ENOSPC, "all %u endpoint entries are taken by live processes",
-			     h->ep_count - 2);
-}
-
-/*
- * Take an entry in the endpoint table. A single producer or consumer owns a
- * fixed entry; a live owner makes it -EBUSY, a dead one is taken over. An
- * entry left BUSY by a process killed while taking it is taken back.
- */
-static int ep_register(struct shmring *r, const struct shmring_hdr *h, uint32_t role,
-		       uint32_t timeout_ms, const struct shmring_kind_ops *ops)
-{
-	struct shmring_endpoint *eps = shmring__ep_table(r);
-	uint64_t deadline = shmring__now_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000ull;
-
-	if (!role_single(h, role))
-		return ep_register_multi(r, h, role, ops);
-
-	struct shmring_endpoint *e = &eps[role == SHMRING_PRODUCER ? 0 : 1];
-
-	for (;;) {
-		/* Acquire: pairs with the release store in ep_fill. */
-		uint32_t st = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
-
-		if (st == SHMRING_EP_FREE || st == SHMRING_EP_ACTIVE || shmring__ep_busy_dead(st)) {
-			if (st == SHMRING_EP_ACTIVE && !ep_active_dead(e))
-				return shmring__fail(-EBUSY, "the %s endpoint is held by live pid %d",
-						     role == SHMRING_PRODUCER ? "producer" : "consumer",
-						     (int)shmring_atomic_load(&e->pid, SHMRING_RELAXED));
-			if (ep_take(r, e, st, role, NULL))
-				return 0;
-			continue;
-		}
-		if (shmring__now_ns(CLOCK_MONOTONIC) > deadline)
-			return shmring__fail(-EBUSY, "the %s endpoint stayed busy",
-					     role == SHMRING_PRODUCER ? "producer" : "consumer");
-		usleep(1000);
-	}
-}
-
-/*
- * Store 0 into a 32-bit word of the mapping without risking SIGBUS. Any
- * process that may open a named ring may also ftruncate it, and a plain
- * store to a page past the object's new end raises SIGBUS. FUTEX_WAKE_OP
- * has the kernel do the store (an atomic exchange under its fault
- * handling; wake counts 0 wake nobody): a page that is gone gives EFAULT
- * instead of a signal, with no signal handler involved. Slow paths only.
- * Returns 0 or -errno (-EFAULT: the word is no longer in the object).
- */
-static int store_zero_guarded(void *word)
-{
-	if (syscall(SYS_futex, word, FUTEX_WAKE_OP, 0, NULL, word,
-		    FUTEX_OP(FUTEX_OP_SET, 0, FUTEX_OP_CMP_EQ, 0)) < 0)
-		return -errno;
-	return 0;
-}
-
-int shmring__store_zero_guarded(void *word)
-{
-	/* Release: the caller's writes happen before the kernel's store is
-	 * seen; pairs with the acquire load of that word by its readers. */
-	atomic_thread_fence(memory_order_release);
-	return store_zero_guarded(word);
-}
-
-/*
- * Leave the endpoint table. The entry is written only through
- * store_zero_guarded(), so a peer that shrank the object cannot make this
- * raise SIGBUS: returns 0, or -EIO when the entry is gone with the part
- * of the object a peer cut off (nothing left to free).
- */
-static int ep_unregister(struct shmring *r)
-{
-	struct shmring_endpoint *e = r->ep;
-	int ret;
-
-	if (!e)
-		return 0;
-	r->ep = NULL;
-	/* Release: our last ring operations happen before the entry is
-	 * seen free; pairs with the acquire load of state in ep_register,
-	 * recovery and the dump reader (the kernel's exchange below is the
-	 * store that fence orders). */
-	atomic_thread_fence(memory_order_release);
-	ret = store_zero_guarded(&e->pid);
-	if (ret == 0)
-		ret = store_zero_guarded(&e->state); /* SHMRING_EP_FREE */
-	if (ret < 0)
-		return shmring__fail(-EIO, "endpoint entry %u not cleared: %s (the object was shrunk by "
-				     "another process?); the handle is released",
-				     (unsigned)shmring__ep_index(r, e),
-				     strerror(-ret));
-	return 0;
 }
 
 /*
@@ -535,13 +301,13 @@ static int attach(struct shmring *r, struct shmring_mapping *m, uint32_t role, u
 				goto fail;
 		}
 		if (role == SHMRING_PRODUCER || role == SHMRING_CONSUMER) {
-			ret = ep_register(r, h, role, timeout_ms, ops);
+			ret = shmring__ep_register(r, h, role, timeout_ms, ops);
 			if (ret < 0)
 				goto fail;
 		}
 		ret = ops->attach(r);
 		if (ret < 0) {
-			(void)ep_unregister(r);
+			(void)shmring__ep_unregister(r);
 			goto fail;
 		}
 	}
@@ -760,7 +526,7 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 /* Give back what build() attached, on a ring nobody else can reach. */
 static void unbuild(struct shmring *r)
 {
-	(void)ep_unregister(r);
+	(void)shmring__ep_unregister(r);
 	mapping_put((struct shmring_mapping *)r->shared);
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
@@ -916,7 +682,7 @@ int shmring_close(struct shmring *r)
 		shmring__wait_release(r);
 		if (ops && ops->detach)
 			ops->detach(r);
-		ret = ep_unregister(r);
+		ret = shmring__ep_unregister(r);
 	}
 	mapping_put((struct shmring_mapping *)r->shared);
 	/* Every later operation on the handle: -EBADF (key), -EINVAL. */

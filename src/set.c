@@ -34,6 +34,7 @@
 #include <shmring/set.h>
 #include <shmring/wait.h>
 
+#include "endpoint.h"
 #include "internal.h"
 #include "set_internal.h"
 
@@ -619,8 +620,7 @@ static int producer_gone(const struct member *m)
 		return shmring__ep_busy_dead(st);
 	if (st != SHMRING_EP_ACTIVE)
 		return 0;
-	return !shmring__pid_alive(shmring_atomic_load(&e->pid, SHMRING_RELAXED),
-				  shmring_atomic_load(&e->start_time, SHMRING_RELAXED));
+	return !shmring__ep_alive(e);
 }
 
 int shmring__set_member_has_data(const struct member *m)

@@ -6,7 +6,7 @@
 
 #include <shmring/wait.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 /* A slot is the sequence word plus the payload. Small slots round up to a
  * power of two so that none straddles a cache line; larger ones to 64.
@@ -115,4 +115,7 @@ const struct shmring_kind_ops shmring__spsc_ops = {
 	.ready_prod = shmring_spsc__ready_push,
 	.ready_cons = shmring_spsc__ready_pop,
 	.positions = spsc_fill_positions,
+	/* A new SPSC endpoint takes a dead one's entry over and resumes
+	 * from the slots; recovery only frees the entries. */
+	.recover = shmring__ep_reap,
 };

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 #define SHM_DIR "/dev/shm"
 
@@ -168,7 +168,7 @@ static int judge(int fd, const struct stat *st, const char *path)
 					    (int)SHMRING_EP_BUSY_PID(s));
 			break;
 		}
-		if (pid > 0 && shmring__pid_alive(pid, shmring_atomic_load(&eps[i].start_time, SHMRING_RELAXED))) {
+		if (shmring__ep_alive(&eps[i])) {
 			ret = shmring__fail(0, "endpoint %u belongs to live pid %d", i, (int)pid);
 			break;
 		}

@@ -13,7 +13,7 @@
 
 #include <shmring/stats.h>
 
-#include "internal.h"
+#include "endpoint.h"
 
 #define STATS_SIZE_MAX 65536u
 #define PAIR_TRIES 64 /* reads of (tail, head) before the fill is an estimate */
@@ -115,7 +115,7 @@ static void endpoints_count(const struct shmring *r, struct shmring_ring_stats *
 	for (uint32_t i = 0; i < r->ep_count; i++) {
 		const struct shmring_endpoint *e = &eps[i];
 		/* Acquire: pairs with the release store of state when the entry
-		 * was filled in (region.c), so role, pid and start time are the
+		 * was filled in (endpoint.c), so role, pid and start time are the
 		 * owner's. */
 		uint32_t state = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 		struct shmring_ring_side *side;
@@ -201,7 +201,7 @@ int shmring_endpoint_stats(const struct shmring *r, uint32_t index, struct shmri
 		return shmring__fail(-EINVAL, "endpoint index %u: the table has %u entries", index,
 				     r->ep_count);
 	e = &shmring__ep_table(r)[index];
-	/* Acquire: pairs with the release store of state in ep_fill (region.c). */
+	/* Acquire: pairs with the release store of state in ep_fill (endpoint.c). */
 	state = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 	if (state == SHMRING_EP_FREE)
 		return shmring__fail(-ENOENT, "endpoint entry %u is free", index);

@@ -277,7 +277,7 @@ Test(msg_recover, consumer_dies_mid_release, .timeout = 30)
 			if (shmring_msg_peek(&q, &rd) != 56)
 				_exit(2);
 		/* What release does, cut short after half the zeroing. */
-		shmring_atomic_store(&q.ctrl->cons.claim, q.ext[SHMRING_MSGX_CUR], SHMRING_RELAXED);
+		shmring_atomic_store(&q.ctrl->cons.claim, shmring_msg__hs(&q)->cur, SHMRING_RELAXED);
 		memset(q.data, 0, 64);
 		raise(SIGKILL);
 	}

@@ -29,7 +29,7 @@
  *
  * Producers also announce their claims before claiming. That costs two
  * stores to a line the endpoint owns, and is what makes recovery exact:
- * shmring_recover() (src/recover.c) finds a dead process's announced
+ * shmring_recover() (src/mpmc_recover.c) finds a dead process's announced
  * positions, marks the ones it never published SKIP (a consumer passes a
  * SKIP slot and counts it in cons_stats.skipped; its bytes are never
  * delivered) and drops a dead consumer's announcement, counting what it
@@ -174,10 +174,9 @@
  * claims are recorded per endpoint, and recovery tells processes apart by
  * pid. A handle used by a child after fork() still names the parent in the
  * endpoint table: the child must dup its own. Handle fields used here:
- * r->cached (producer's write limit), r->pos and r->ext[0] (position and
- * count of an outstanding reserve or peek), r->ext[1..3] (refresh state),
- * r->ext[4..5] (the waits' stall check, src/recover.c), r->ext[6] (our
- * SOLO word), r->ext[7] and r->hwm (the run of uncontended claims).
+ * r->cached (producer's write limit), r->pos (position of an outstanding
+ * reserve or peek), r->hwm (the run of uncontended claims), and the
+ * kind's own state in r->ext (struct shmring_mpmc__hstate below).
  *
  * Test hook: define SHMRING_FAULT_HOOK(point) before including this header
  * to call code at the labelled points below (the test's own inlined copy;
@@ -245,8 +244,30 @@ SHMRING_API void shmring_mpmc__solo(struct shmring *r);
 #ifndef SHMRING_MPMC_SOLO_RUN
 #define SHMRING_MPMC_SOLO_RUN 1024u
 #endif
-#define SHMRING_MPMCX_TOKEN 6     /* r->ext[]: our SOLO word, or UINT64_MAX: never solo */
-#define SHMRING_MPMCX_NEXT 7      /* r->ext[]: the position after our last claim */
+
+/*
+ * An MPMC handle's own state (process-local), laid over struct shmring's
+ * ext[] (shmring_mpmc__hs): one named field per slot, so that no two uses
+ * can share a slot by accident.
+ */
+struct shmring_mpmc__hstate {
+	uint64_t pending;    /* count of an outstanding reserve or peek (r->pos: its position) */
+	uint64_t scan_claim; /* refresh: the consumer claim at the last scan */
+	uint64_t scan_min;   /* refresh: the limit base the last scan found */
+	uint64_t scanned;    /* refresh: 1 once a scan was made */
+	uint64_t stall_pos;  /* the waits' stall check: the consumer claim at the last check */
+	uint64_t stall_seen; /* the waits' stall check: 1 while it is a stall seen once */
+	uint64_t token;      /* our SOLO word, or UINT64_MAX: never solo */
+	uint64_t next;       /* the position after our last claim */
+};
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_mpmc__hstate) <= sizeof(((struct shmring *)0)->ext),
+		      "MPMC handle state fits in struct shmring's ext");
+
+/* The MPMC state of handle r (an address inside *r: no load). */
+static inline struct shmring_mpmc__hstate *shmring_mpmc__hs(struct shmring *r)
+{
+	return (struct shmring_mpmc__hstate *)(void *)r->ext;
+}
 
 SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
@@ -296,7 +317,7 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 	 * (S4): the solo claimer's stores of the counter come before ours. */
 	w = shmring_atomic_load(&b->solo[r->role - 1], SHMRING_ACQUIRE);
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CLAIM_MODE_READ);
-	if (shmring_likely(w == r->ext[SHMRING_MPMCX_TOKEN])) {
+	if (shmring_likely(w == shmring_mpmc__hs(r)->token)) {
 		/* P2/C3 (solo): nobody else writes the counter while the
 		 * word names us. Release as the CAS below. */
 		shmring_atomic_store(claim, *t + k, SHMRING_RELEASE);
@@ -314,12 +335,12 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 		}
 		/* Claims in a row that nobody came between: ask for the
 		 * mode after a run of them (out of line, rare). */
-		if (want != r->ext[SHMRING_MPMCX_NEXT])
+		if (want != shmring_mpmc__hs(r)->next)
 			r->hwm = 0;
 		else if (shmring_unlikely(++r->hwm >= SHMRING_MPMC_SOLO_RUN) &&
-			 r->ext[SHMRING_MPMCX_TOKEN] != UINT64_MAX)
+			 shmring_mpmc__hs(r)->token != UINT64_MAX)
 			shmring_mpmc__solo(r);
-		r->ext[SHMRING_MPMCX_NEXT] = want + k;
+		shmring_mpmc__hs(r)->next = want + k;
 		return 1;
 	}
 	shmring_mpmc__clear(r->ep);
@@ -678,14 +699,14 @@ SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint6
 
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
-	if (shmring_unlikely(r->ext[0] != 0))
+	if (shmring_unlikely(shmring_mpmc__hs(r)->pending != 0))
 		return -EBUSY;
 	if (n == 0)
 		return 0;
 	k = shmring_mpmc__claim_prod(r, n, 0, pos);
 	if (k > 0) {
 		r->pos = *pos;
-		r->ext[0] = (uint64_t)k;
+		shmring_mpmc__hs(r)->pending = (uint64_t)k;
 	}
 	return k;
 }
@@ -701,7 +722,7 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
 
-	uint64_t k = r->ext[0];
+	uint64_t k = shmring_mpmc__hs(r)->pending;
 
 	if (shmring_unlikely(n > k))
 		return -EINVAL;
@@ -714,7 +735,7 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 				     SHMRING_MPMC_SEQ(r->pos + i, i < n ? SHMRING_MPMC_PUB : SHMRING_MPMC_CANCEL),
 				     SHMRING_RELEASE);
 	shmring_mpmc__clear(r->ep);
-	r->ext[0] = 0;
+	shmring_mpmc__hs(r)->pending = 0;
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_store(&r->ep->ops,
 				     shmring_atomic_load(&r->ep->ops, SHMRING_RELAXED) + n,
@@ -737,7 +758,7 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
-	if (shmring_unlikely(r->ext[0] != 0))
+	if (shmring_unlikely(shmring_mpmc__hs(r)->pending != 0))
 		return -EBUSY;
 	if (n == 0)
 		return 0;
@@ -747,7 +768,7 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 		 * are its last m slots. */
 		*pos = h + (k - (uint64_t)m);
 		r->pos = h;
-		r->ext[0] = k;
+		shmring_mpmc__hs(r)->pending = k;
 	}
 	return m;
 }
@@ -758,11 +779,11 @@ SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
-	if (r->ext[0] == 0)
+	if (shmring_mpmc__hs(r)->pending == 0)
 		return 0;
 	SHMRING_MPMC_FAULT(SHMRING_FAULT_CONS_BEFORE_RELEASE);
 	shmring_mpmc__clear(r->ep);
-	r->ext[0] = 0;
+	shmring_mpmc__hs(r)->pending = 0;
 	return 0;
 }
 

@@ -114,13 +114,33 @@ SHMRING_API int shmring_msg_wake(struct shmring *r);
  * whether its producer is dead. */
 #define SHMRING_MSG_STALL_CHECK 1024u
 
-/* Per-handle state in struct shmring.ext[] (process-local). */
-#define SHMRING_MSGX_RES 0   /* producer: header position of the open reservation, or SHMRING_NO_CLAIM */
-#define SHMRING_MSGX_RLEN 1  /* producer: its payload length */
-#define SHMRING_MSGX_CUR 2   /* consumer: next record to peek (r->pos: released up to) */
-#define SHMRING_MSGX_STALL 3 /* consumer: polls of the same uncommitted record */
-#define SHMRING_MSGX_RMAX 4  /* largest record, bytes */
-#define SHMRING_MSGX_RCHK 5  /* consumer: CLOCK_MONOTONIC ns of the last recovery check while waiting */
+/*
+ * A message ring handle's own state (process-local), laid over struct
+ * shmring's ext[] (shmring_msg__hs): one named field per slot, so that no
+ * two uses can share a slot by accident.
+ */
+struct shmring_msg__hstate {
+	uint64_t res;   /* producer: header position of the open reservation, or SHMRING_NO_CLAIM */
+	uint64_t rlen;  /* producer: its payload length */
+	uint64_t cur;   /* consumer: next record to peek (r->pos: released up to) */
+	uint64_t stall; /* consumer: polls of the same uncommitted record */
+	uint64_t rmax;  /* largest record, bytes */
+	uint64_t rchk;  /* consumer: CLOCK_MONOTONIC ns of the last recovery check while waiting */
+};
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_msg__hstate) <= sizeof(((struct shmring *)0)->ext),
+		      "message ring handle state fits in struct shmring's ext");
+
+/* The message ring state of handle r (an address inside *r: no load). */
+static inline struct shmring_msg__hstate *shmring_msg__hs(struct shmring *r)
+{
+	return (struct shmring_msg__hstate *)(void *)r->ext;
+}
+
+/* The same, read-only, for a const handle. */
+static inline const struct shmring_msg__hstate *shmring_msg__hs_const(const struct shmring *r)
+{
+	return (const struct shmring_msg__hstate *)(const void *)r->ext;
+}
 
 /* Bytes a record with `len` payload bytes takes. */
 SHMRING_INLINE uint64_t shmring_msg__rec_size(uint64_t len)
@@ -151,7 +171,7 @@ SHMRING_INLINE uint64_t shmring_msg__rec_of(const struct shmring *r, uint64_t po
 	uint32_t type = (uint32_t)(w >> 32) & 0xffu;
 	uint64_t rec = shmring_msg__rec_size(len);
 
-	if ((w >> 40) != ((pos >> 3) & SHMRING_MSG_TAG_MASK) || rec > r->ext[SHMRING_MSGX_RMAX] ||
+	if ((w >> 40) != ((pos >> 3) & SHMRING_MSG_TAG_MASK) || rec > shmring_msg__hs_const(r)->rmax ||
 	    (pos & r->mask) + rec > r->capacity ||
 	    (type == SHMRING_MSG_T_DATA ? len > r->slot_size : type != SHMRING_MSG_T_PAD))
 		return 0;
@@ -290,8 +310,8 @@ SHMRING_INLINE int shmring_msg__reserve_mp(struct shmring *r, uint32_t len, void
 		shmring_atomic_store(shmring_msg__hdr(r, c),
 				     shmring_msg__word((uint32_t)(pad - SHMRING_MSG_HDR), SHMRING_MSG_T_PAD, c),
 				     SHMRING_RELEASE);
-	r->ext[SHMRING_MSGX_RES] = c + pad;
-	r->ext[SHMRING_MSGX_RLEN] = len;
+	shmring_msg__hs(r)->res = c + pad;
+	shmring_msg__hs(r)->rlen = len;
 	*buf = r->data + (size_t)((c + pad + SHMRING_MSG_HDR) & r->mask);
 	return 0;
 }
@@ -312,7 +332,7 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 		return -EBADF;
 	if (shmring_unlikely(len > r->slot_size))
 		return -EMSGSIZE;
-	if (shmring_unlikely(r->ext[SHMRING_MSGX_RES] != SHMRING_NO_CLAIM))
+	if (shmring_unlikely(shmring_msg__hs(r)->res != SHMRING_NO_CLAIM))
 		return -EBUSY;
 	if (r->type == SHMRING_MSG_MPSC)
 		return shmring_msg__reserve_mp(r, len, buf);
@@ -325,8 +345,8 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 
 	if (shmring_unlikely(room <= 0))
 		return room == 0 ? -EAGAIN : room;
-	r->ext[SHMRING_MSGX_RES] = h + pad;
-	r->ext[SHMRING_MSGX_RLEN] = len;
+	shmring_msg__hs(r)->res = h + pad;
+	shmring_msg__hs(r)->rlen = len;
 	*buf = r->data + (size_t)((h + pad + SHMRING_MSG_HDR) & r->mask);
 	return 0;
 }
@@ -335,13 +355,13 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
  * A building block: checks no key. */
 SHMRING_INLINE int shmring_msg__finish(struct shmring *r, uint32_t type)
 {
-	uint64_t p = r->ext[SHMRING_MSGX_RES];
-	uint32_t len = (uint32_t)r->ext[SHMRING_MSGX_RLEN];
+	uint64_t p = shmring_msg__hs(r)->res;
+	uint32_t len = (uint32_t)shmring_msg__hs(r)->rlen;
 	uint64_t rec = shmring_msg__rec_size(len);
 
 	if (shmring_unlikely(p & 7u)) /* none open, or not a producer */
 		return -EINVAL;
-	r->ext[SHMRING_MSGX_RES] = SHMRING_NO_CLAIM;
+	shmring_msg__hs(r)->res = SHMRING_NO_CLAIM;
 	if (r->type == SHMRING_MSG_MPSC) {
 		if (type == SHMRING_MSG_T_PAD)
 			len = (uint32_t)(rec - SHMRING_MSG_HDR);
@@ -449,14 +469,14 @@ SHMRING_INLINE int shmring_msg__uncommitted(struct shmring *r, uint64_t t)
 	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 	if (c == t) {
-		r->ext[SHMRING_MSGX_STALL] = 0;
+		shmring_msg__hs(r)->stall = 0;
 		shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 		return -EAGAIN;
 	}
 	if (shmring_unlikely(c - t > r->capacity || (c & 7u)))
 		return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
 	r->cached = c;
-	if (++r->ext[SHMRING_MSGX_STALL] % SHMRING_MSG_STALL_CHECK == 0 && shmring_recover(r) > 0)
+	if (++shmring_msg__hs(r)->stall % SHMRING_MSG_STALL_CHECK == 0 && shmring_recover(r) > 0)
 		return 1;
 	shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 	return -EAGAIN;
@@ -482,7 +502,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_CONSUMER))
 		return -EBADF;
 	for (;;) {
-		uint64_t t = r->ext[SHMRING_MSGX_CUR];
+		uint64_t t = shmring_msg__hs(r)->cur;
 		uint64_t w;
 
 		/* Peeked a whole ring ahead of what is released: the header
@@ -502,7 +522,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 					continue;
 				return ret;
 			}
-			r->ext[SHMRING_MSGX_STALL] = 0;
+			shmring_msg__hs(r)->stall = 0;
 		} else {
 			/* C1: pairs with the producer's release store of the header (P2). */
 			w = shmring_atomic_load(shmring_msg__hdr(r, t), SHMRING_ACQUIRE);
@@ -526,7 +546,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 				return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
 			r->cached = c;
 		}
-		r->ext[SHMRING_MSGX_CUR] = t + rec;
+		shmring_msg__hs(r)->cur = t + rec;
 		if (((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD) {
 			/* Nothing held before it: free it now, since no
 			 * message may follow (an abort, a dead producer's
@@ -560,7 +580,7 @@ SHMRING_INLINE void shmring_msg__zero(struct shmring *r, uint64_t from, uint64_t
  * no key). */
 SHMRING_INLINE void shmring_msg__release(struct shmring *r)
 {
-	uint64_t cur = r->ext[SHMRING_MSGX_CUR];
+	uint64_t cur = shmring_msg__hs(r)->cur;
 
 	if (cur == r->pos)
 		return;
@@ -599,7 +619,7 @@ SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
 	if (n < 0)
 		return n;
 	if (shmring_unlikely((uint32_t)n > cap)) {
-		r->ext[SHMRING_MSGX_CUR] -= shmring_msg__rec_size((uint32_t)n);
+		shmring_msg__hs(r)->cur -= shmring_msg__rec_size((uint32_t)n);
 		return -EMSGSIZE;
 	}
 	if (n)
