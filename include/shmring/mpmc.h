@@ -248,7 +248,7 @@ SHMRING_API void shmring_mpmc__solo(struct shmring *r);
 #define SHMRING_MPMCX_TOKEN 6     /* r->ext[]: our SOLO word, or UINT64_MAX: never solo */
 #define SHMRING_MPMCX_NEXT 7      /* r->ext[]: the position after our last claim */
 
-SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* P1: release, pairs with recovery's acquire loads of the entry: an
 	 * announcement seen there comes after our earlier publications. */
@@ -256,7 +256,7 @@ SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t 
 	shmring_atomic_store(&e->claim_end, pos - n, SHMRING_RELEASE);
 }
 
-SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* Release: pairs with the acquire load of claim_end by whoever
 	 * waits for us to leave a claim (src/mpmc.c, mid_claim): our store
@@ -267,7 +267,7 @@ SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t p
 /* Drop the endpoint's claim: claim_end = claim_pos means none. (Any
  * position, UINT64_MAX included, can be claimed, so no claim_pos value
  * can stand for "none".) */
-SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
+SHMRING_FORCE_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 {
 	/* P5/C5: release, pairs with the acquire loads of claim_end in
 	 * shmring_mpmc__refresh and recovery: our slot accesses come first. */
@@ -281,8 +281,8 @@ SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
  * Returns 1 when won; 0 when lost (*t reloaded: announce again); or,
  * with the announcement cleared, a negative errno of shmring_mpmc__unsolo.
  */
-SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
-				     uint64_t *t, uint64_t k)
+SHMRING_FORCE_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
+				           uint64_t *t, uint64_t k)
 {
 	struct shmring_mpmc_block *b = (struct shmring_mpmc_block *)(void *)r->ctrl->kind_blocks;
 	uint32_t w;
@@ -328,7 +328,7 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 	return ret < 0 ? ret : 0;
 }
 
-SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
+SHMRING_FORCE_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(c, 1, SHMRING_RELAXED);
@@ -355,8 +355,8 @@ SHMRING_INLINE void shmring_mpmc__high_water(struct shmring *r, uint64_t end)
  * Producer: claim up to n positions (exactly n when `all`). Returns the
  * count claimed with *pos the first, 0 when full, or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
-						uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
+						      uint64_t *pos)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->prod.claim;
 	uint64_t t = shmring_atomic_load(claim, SHMRING_RELAXED);
@@ -397,7 +397,7 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 }
 
 /* Producer: mark n claimed slots from t in state st, then drop the claim. */
-SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
+SHMRING_FORCE_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
 {
 	for (uint64_t i = 0; i < n; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
@@ -408,7 +408,7 @@ SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_
 		shmring__stat_inc1(&r->ep->ops);
 }
 
-SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
+SHMRING_FORCE_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -422,7 +422,7 @@ SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, c
 #endif
 }
 
-SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
+SHMRING_FORCE_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -443,8 +443,8 @@ SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, 
  * producer inside the run are claimed and passed over. Returns the number
  * of messages m, with the run [*pos, *pos + *slots); 0 when empty.
  */
-SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
-						int contig, uint64_t *pos, uint64_t *slots)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
+						      int contig, uint64_t *pos, uint64_t *slots)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->cons.claim;
 	uint64_t h = shmring_atomic_load(claim, SHMRING_RELAXED);
@@ -511,8 +511,8 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
  * before they return), the entry's `taken` says m messages are ours until
  * the caller clears it: recovery counts them lost if we die in between.
  */
-SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
-				       void *elems, int held)
+SHMRING_FORCE_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
+				             void *elems, int held)
 {
 	unsigned char *dst = (unsigned char *)elems;
 
@@ -548,7 +548,7 @@ SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k
  * Returns 0, -EAGAIN (full), -EBADF (not a producer handle) or -EPROTO
  * (the ring's positions are impossible).
  */
-SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
+SHMRING_FORCE_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
 {
 	uint64_t t;
 	int64_t k;
@@ -570,7 +570,7 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
  * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
+SHMRING_FORCE_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -585,13 +585,13 @@ SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 	return 0;
 }
 
-SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+SHMRING_FORCE_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 {
 	return shmring_mpmc__pop1(r, elem, 0);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
-					    int all)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
+					          int all)
 {
 	const unsigned char *src = (const unsigned char *)elems;
 	uint64_t t;
@@ -616,7 +616,7 @@ SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems
  * Copy up to n elements (contiguous, slot_size bytes each) in with one
  * claim. Returns the count pushed (0 when full), -EBADF or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *elems, uint64_t n)
 {
 	return shmring_mpmc__push_n(r, elems, n, 0);
 }
@@ -625,13 +625,13 @@ SHMRING_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *el
  * All or nothing: push n elements, or none. Returns n, -EAGAIN (not
  * enough room), -EINVAL (n larger than the capacity), -EBADF or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
 {
 	return shmring_mpmc__push_n(r, elems, n, 1);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
-					   int held)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
+					         int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -650,7 +650,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 
 /* Copy up to n elements out. Returns the count (0 when empty), -EBADF or
  * -EPROTO. */
-SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
 	return shmring_mpmc__pop_n(r, elems, n, 0, 0);
 }
@@ -660,7 +660,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, ui
  * available), -EINVAL (n larger than the capacity), -EBADF or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
 	return shmring_mpmc__pop_n(r, elems, n, 1, 0);
 }
@@ -672,7 +672,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uin
  * -EBADF or -EPROTO. Claimed slots are ours until shmring_mpmc_commit:
  * consumers wait at them, so commit soon.
  */
-SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	int64_t k;
 
@@ -696,7 +696,7 @@ SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint6
  * -EINVAL when n exceeds the reservation (nothing is published), or
  * -EBADF (not a producer handle).
  */
-SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -730,7 +730,7 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
  * cannot reuse the slots (nor, after a lap, any slot) until
  * shmring_mpmc_release: release soon.
  */
-SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -754,7 +754,7 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 
 /* Give back everything the last peek claimed. Returns 0 (also when none),
  * or -EBADF (not a consumer handle). */
-SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_mpmc_release(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -768,7 +768,7 @@ SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 
 /* Claimed but not yet taken positions (an estimate while others run);
  * 0 for a handle that is not this process's handle of an MPMC ring. */
-SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
+SHMRING_FORCE_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 {
 	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MPMC))
 		return 0;
