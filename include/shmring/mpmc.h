@@ -2,7 +2,7 @@
 /*
  * Multi-producer multi-consumer ring of fixed-size slots: inline fast path.
  *
- * ALGORITHM (chosen by measurement; figures below)
+ * ALGORITHM (docs/mpmc.md has the measurements behind the choices)
  *
  * Each side claims positions on its claim counter (ctrl->prod.claim,
  * ctrl->cons.claim) with one compare-and-swap, as in Vyukov's bounded
@@ -51,11 +51,11 @@
  * Concurrency Kit's MP rings, which is what makes those collapse when two
  * producers share a core.
  *
- * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Measured first
- * (docs/mpmc.md): with both claim CASes replaced by plain stores, 1P1C ran
- * 2.1-2.4x faster. A locked instruction waits for the stores before it,
- * and the previous message's slot stores are waiting for the line the
- * consumer is reading. It is not the default because taking the mode back
+ * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Why: a locked
+ * instruction waits for the stores before it, and the previous message's
+ * slot stores are waiting for the line the consumer is reading; with both
+ * claim CASes replaced by plain stores 1P1C runs several times faster
+ * (docs/mpmc.md). It is not the default because taking the mode back
  * waits for the holder to leave its claim: a holder stopped (SIGSTOP, a
  * debugger, a long preemption) inside its claim stops every other
  * endpoint of its side for as long as it stays stopped; and each take-back
@@ -114,27 +114,6 @@
  * try_push must not take a ticket it may not be able to use, recovery
  * would have to skip abandoned tickets, and a fetch-and-add is as locked
  * as a CAS.
- *
- * MEASURED (shmring-bench, threads, 8-byte messages, capacity 1024, the
- * producers pinned to one vCPU and the consumers to the other of a 2-vCPU
- * AMD EPYC KVM guest; Mmsg/s, medians of 5; 1P1C / 2P2C / 4P4C), one run
- * of shmring-bench with the subjects named as now (shmring-mpmc-solo,
- * shmring-mpmc), load average 0.8:
- *
- *       shmring-mpmc-solo  196 / 134 / 133   (SHMRING_F_SOLO: claim mode)
- *       shmring-mpmc       79.5 / 55.7 / 55.5 (default: every claim a CAS)
- *       vyukov             75.3 / 51.1 / 50.9
- *
- * With the claim mode 1P1C is 2.6x Vyukov's queue; with every claim a
- * CAS (the default) it is 1.06x. With two or four endpoints per side on one CPU
- * the mode moves with the CPU (hand-on to an endpoint that finds the
- * holder not running). Three runs of the default suite (`bash
- * tools/bench.sh`, docs/bench.md, next to Concurrency Kit's and DPDK's
- * rings): 1P1C 1.47x, 2.77x, 2.35x Vyukov's; 2P2C 1.48x, 1.34x, 0.70x
- * and 4P4C 1.10x, 1.35x, 0.76x of the ring's own 1P1C. Bursts of 32 stay
- * below DPDK's MP/MC bursts at 1P1C (0.75x, 0.77x, 0.84x; 0.98x in a
- * sustained run, docs/mpmc.md): a slot is a sequence word and a payload,
- * so a burst of 8-byte messages touches twice DPDK's cache lines.
  *
  * ORDERING (P producer, C consumer, R recovery, S claim mode):
  *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS or

@@ -58,9 +58,8 @@ SHMRING_FORCE_INLINE SHMRING_ATOMIC(uint64_t) *shmring__slot_seq(const struct sh
  * Copy one slot's payload; small slots move as 8-byte words (the slot
  * payload is 8-byte aligned), so the common sizes need no call. Each word
  * passes through a register the compiler must keep (empty asm): without
- * it gcc -O2 turns the loop into `rep movsq`, whose start-up cost made an
- * 8-byte push + pop in one thread take ~180 ns instead of ~20 ns (2-vCPU
- * AMD EPYC VM; see docs/bench.md).
+ * it gcc -O2 turns the loop into `rep movsq`, whose start-up cost is many
+ * times that of a small push + pop (docs/bench.md).
  */
 SHMRING_FORCE_INLINE void shmring__slot_copy(void *dst, const void *src, uint32_t n)
 {

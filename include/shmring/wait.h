@@ -46,15 +46,8 @@
  * at S4 without sleeping, in the window W looked.
  *
  * THE BARRIER: who pays. A seq_cst fence per push (W2) costs more than the
- * push: measured here (2-vCPU AMD EPYC VM, noisy, two processes streaming
- * 8-byte elements through a 4096-slot ring, 20 M messages, best of three):
- *
- *   try_push alone                                 20-26 ns/msg
- *   + compiler barrier + waiter load (light)       22-30 ns/msg (noise)
- *   + seq_cst fence + waiter load                  50-61 ns/msg
- *   bursts of 16, either barrier                   19-22 ns/msg (noise)
- *
- * (the fence waits for the slot line's store miss to drain). So the
+ * push itself (docs/wait.md has the figures): the fence waits for the slot
+ * line's store miss to drain. So the
  * sleeper pays instead: a waker process registers with
  * membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) once, sets
  * `light` in the block it wakes, and from then on W2 is a compiler
@@ -63,10 +56,9 @@
  * (any process: GLOBAL, not PRIVATE) before it returns. Either W's
  * barrier point falls after W1 (then W1 is visible before S4) or before
  * W3 (then S2, made visible by membarrier's entry barrier, is seen by
- * W3). That syscall cost 0.5 us here with the peer idle and 15 us with
- * the peer busy on the other vCPU (an IPI in a VM); it is paid once per
- * sleep, which costs a futex round trip anyway, and mostly overlaps the
- * peer's own wakeup. Where membarrier is missing (old kernel, seccomp) or
+ * W3). That system call (an IPI to each CPU running a registered process)
+ * is paid once per sleep, which costs a futex round trip anyway, and
+ * mostly overlaps the peer's own wakeup. Where membarrier is missing (old kernel, seccomp) or
  * the handle asks for SHMRING_WAIT_F_FENCE, W2 is a seq_cst fence (S3
  * is always one too: it is on the slow path).
  *
@@ -76,9 +68,8 @@
  * where wakes are frequent and a membarrier per sleep costs more than a
  * fence per push: in a blocking ping-pong (bench/pingpong_wait.c) every
  * sleeper's membarrier lands, as an IPI, on the CPU of the peer that is
- * answering: round trip p50 0.97-1.13x the raw futex floor with fence
- * wakers, 1.5x with light ones (2-vCPU VM under load; docs/wait.md has
- * the table). A block's `light` flag stays 0 while only fence wakers use
+ * answering, so light wakers there make the round trip slower than fence
+ * wakers (docs/wait.md has the figures). A block's `light` flag stays 0 while only fence wakers use
  * it, and its sleepers then skip membarrier.
  *
  * A sleeper whose membarrier fails while `light`
