@@ -47,8 +47,8 @@
  *
  * THE BARRIER: who pays. A seq_cst fence per push (W2) costs more than the
  * push itself (docs/wait.md has the figures): the fence waits for the slot
- * line's store miss to drain. So the
- * sleeper pays instead: a waker process registers with
+ * line's store miss to drain. So the sleeper pays instead: a waker
+ * process registers with
  * membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) once, sets
  * `light` in the block it wakes, and from then on W2 is a compiler
  * barrier only; S3 is then membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED),
