@@ -5,5 +5,6 @@
  */
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #define SHMRING_INLINE __attribute__((visibility("default")))
+#define SHMRING_FORCE_INLINE SHMRING_INLINE
 #include <shmring/shmring.h>
 #include <shmring/wait.h>

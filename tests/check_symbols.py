@@ -14,7 +14,7 @@ functions, compiled into the user's program, refer to them (names with the
     shmring symbols are what a user's program needs from the library);
   - the inline code refers to a library symbol the map does not export;
   - the public names of the map differ from the functions the public
-    headers declare SHMRING_API or SHMRING_INLINE without the marker;
+    headers declare SHMRING_API or SHMRING_(FORCE_)INLINE without the marker;
   - a list is not sorted.
 
 Usage: check_symbols.py [--without=HEADER.h]... MAP LIBSHMRING_SO
@@ -63,8 +63,8 @@ def nm(nm_prog, args):
 
 
 def header_names(include_dir, only=None):
-    """Function (and data) names declared SHMRING_API / SHMRING_INLINE
-    (in the headers named `only`, or in all)."""
+    """Function (and data) names declared SHMRING_API / SHMRING_INLINE /
+    SHMRING_FORCE_INLINE (in the headers named `only`, or in all)."""
     import glob
     import os
 
@@ -73,7 +73,7 @@ def header_names(include_dir, only=None):
         if only is not None and os.path.basename(path) not in only:
             continue
         text = strip_comments(open(path, encoding="utf-8").read())
-        for m in re.finditer(r"\bSHMRING_(?:API|INLINE)\b", text):
+        for m in re.finditer(r"\bSHMRING_(?:API|INLINE|FORCE_INLINE)\b", text):
             line_start = text.rfind("\n", 0, m.start()) + 1
             if text[line_start:m.start()].strip().startswith("#"):
                 continue  # the macro's own definition

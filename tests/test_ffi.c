@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Every public SHMRING_INLINE function of every public header is also an
- * exported symbol of libshmring.so (src/ffi.c), so bindings and dlsym users
- * can call the fast path (functions that exist only in some configurations,
- * inside an #if, are not required; internal ones, named with the `__`
- * marker, are not exported: tests/check_symbols.py holds that line). The test reads the headers for the names (comments
- * stripped), dlopen()s the shared library the build made, finds each one
- * with dlsym, and drives a ring through the symbols, mixed with the inline
+ * Every public inline function (SHMRING_INLINE, SHMRING_FORCE_INLINE) of
+ * every public header is also an exported symbol of libshmring.so
+ * (src/ffi.c), so bindings and dlsym users can call the fast path
+ * (functions that exist only in some configurations, inside an #if, are
+ * not required; internal ones, named with the `__` marker, are not
+ * exported: tests/check_symbols.py holds that line). The test reads the
+ * headers for the names (comments stripped), dlopen()s the shared library
+ * the build made, finds each one with dlsym, and drives a ring through the
+ * symbols, mixed with the inline
  * versions on the same ring.
  */
 #include <ctype.h>
@@ -81,9 +83,10 @@ static int cond_depth(const char *s, const char *at)
 }
 
 /*
- * The function names declared SHMRING_INLINE in one header, outside any
- * conditional other than the include guard (a function that exists only
- * in some configurations, such as a sanitizer build, is not required).
+ * The function names declared SHMRING_INLINE or SHMRING_FORCE_INLINE in
+ * one header, outside any conditional other than the include guard (a
+ * function that exists only in some configurations, such as a sanitizer
+ * build, is not required).
  */
 static int inline_names(const char *path, char names[][96], int max)
 {
@@ -91,7 +94,13 @@ static int inline_names(const char *path, char names[][96], int max)
 	int n = 0;
 
 	strip_comments(s);
-	for (char *p = s; (p = strstr(p, "SHMRING_INLINE")) != NULL; p += 14) {
+	for (char *p = s; (p = strstr(p, "INLINE")) != NULL; p += 6) {
+		/* SHMRING_INLINE or SHMRING_FORCE_INLINE, as a whole word. */
+		char *m = p - (p - s >= 6 && strncmp(p - 6, "FORCE_", 6) == 0 ? 6 : 0);
+
+		if (m - s < 8 || strncmp(m - 8, "SHMRING_", 8) != 0 ||
+		    isalnum((unsigned char)p[6]) || p[6] == '_')
+			continue;
 		/* Skip the macro's own definition or tests of it. */
 		char *line = p;
 
@@ -104,7 +113,7 @@ static int inline_names(const char *path, char names[][96], int max)
 		/* The name: the first lowercase shmring_ identifier followed by
 		 * '(' before the body or the end of the declaration. */
 		char *stop = p + strcspn(p, "{;");
-		char *q = p + 14;
+		char *q = p + 6;
 		char *found = NULL;
 
 		while ((q = strstr(q, "shmring_")) != NULL && q < stop) {

@@ -122,7 +122,7 @@ Test(msg, reserve_commit_state)
 {
 	struct shmring p, c;
 	uint32_t type;
-	void *w, *w2;
+	void *w, *w2 = NULL;
 
 	FOR_TYPES(type) {
 		pair_open(&p, &c, type, 1024, 100, 0);
@@ -555,8 +555,8 @@ Test(msg, random_scribble)
 	FOR_TYPES(type) {
 		pair_open(&p, &c, type, 256, 64, 0);
 		for (int round = 0; round < 20000; round++) {
-			const void *rd;
-			void *w;
+			const void *rd = NULL;
+			void *w = NULL;
 			x = t_mix(x);
 			uint64_t *words = (uint64_t *)(void *)p.data;
 

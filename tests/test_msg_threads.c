@@ -111,7 +111,7 @@ static int run(uint32_t type, int nprod, uint64_t per, uint64_t init_pos)
 		pthread_create(&t[k], NULL, producer, &jobs[k]);
 	}
 	for (uint64_t got = 0; got < per * (uint64_t)nprod && !bad; got++) {
-		const void *p;
+		const void *p = NULL;
 		int n;
 		uint64_t h[2];
 

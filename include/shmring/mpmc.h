@@ -2,7 +2,7 @@
 /*
  * Multi-producer multi-consumer ring of fixed-size slots: inline fast path.
  *
- * ALGORITHM (chosen by measurement; figures below)
+ * ALGORITHM (docs/mpmc.md has the measurements behind the choices)
  *
  * Each side claims positions on its claim counter (ctrl->prod.claim,
  * ctrl->cons.claim) with one compare-and-swap, as in Vyukov's bounded
@@ -51,11 +51,11 @@
  * Concurrency Kit's MP rings, which is what makes those collapse when two
  * producers share a core.
  *
- * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Measured first
- * (docs/mpmc.md): with both claim CASes replaced by plain stores, 1P1C ran
- * 2.1-2.4x faster. A locked instruction waits for the stores before it,
- * and the previous message's slot stores are waiting for the line the
- * consumer is reading. It is not the default because taking the mode back
+ * CLAIM MODE (opt-in: SHMRING_F_SOLO at create). Why: a locked
+ * instruction waits for the stores before it, and the previous message's
+ * slot stores are waiting for the line the consumer is reading; with both
+ * claim CASes replaced by plain stores 1P1C runs several times faster
+ * (docs/mpmc.md). It is not the default because taking the mode back
  * waits for the holder to leave its claim: a holder stopped (SIGSTOP, a
  * debugger, a long preemption) inside its claim stops every other
  * endpoint of its side for as long as it stays stopped; and each take-back
@@ -114,27 +114,6 @@
  * try_push must not take a ticket it may not be able to use, recovery
  * would have to skip abandoned tickets, and a fetch-and-add is as locked
  * as a CAS.
- *
- * MEASURED (shmring-bench, threads, 8-byte messages, capacity 1024, the
- * producers pinned to one vCPU and the consumers to the other of a 2-vCPU
- * AMD EPYC KVM guest; Mmsg/s, medians of 5; 1P1C / 2P2C / 4P4C), one run
- * of shmring-bench with the subjects named as now (shmring-mpmc-solo,
- * shmring-mpmc), load average 0.8:
- *
- *       shmring-mpmc-solo  196 / 134 / 133   (SHMRING_F_SOLO: claim mode)
- *       shmring-mpmc       79.5 / 55.7 / 55.5 (default: every claim a CAS)
- *       vyukov             75.3 / 51.1 / 50.9
- *
- * With the claim mode 1P1C is 2.6x Vyukov's queue; with every claim a
- * CAS (the default) it is 1.06x. With two or four endpoints per side on one CPU
- * the mode moves with the CPU (hand-on to an endpoint that finds the
- * holder not running). Three runs of the default suite (`bash
- * tools/bench.sh`, docs/bench.md, next to Concurrency Kit's and DPDK's
- * rings): 1P1C 1.47x, 2.77x, 2.35x Vyukov's; 2P2C 1.48x, 1.34x, 0.70x
- * and 4P4C 1.10x, 1.35x, 0.76x of the ring's own 1P1C. Bursts of 32 stay
- * below DPDK's MP/MC bursts at 1P1C (0.75x, 0.77x, 0.84x; 0.98x in a
- * sustained run, docs/mpmc.md): a slot is a sequence word and a payload,
- * so a burst of 8-byte messages touches twice DPDK's cache lines.
  *
  * ORDERING (P producer, C consumer, R recovery, S claim mode):
  *   P1 release stores of claim_pos/claim_end (announce), then P2 CAS or
@@ -269,7 +248,7 @@ static inline struct shmring_mpmc__hstate *shmring_mpmc__hs(struct shmring *r)
 	return (struct shmring_mpmc__hstate *)(void *)r->ext;
 }
 
-SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* P1: release, pairs with recovery's acquire loads of the entry: an
 	 * announcement seen there comes after our earlier publications. */
@@ -277,7 +256,7 @@ SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t 
 	shmring_atomic_store(&e->claim_end, pos - n, SHMRING_RELEASE);
 }
 
-SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* Release: pairs with the acquire load of claim_end by whoever
 	 * waits for us to leave a claim (src/mpmc.c, mid_claim): our store
@@ -288,7 +267,7 @@ SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t p
 /* Drop the endpoint's claim: claim_end = claim_pos means none. (Any
  * position, UINT64_MAX included, can be claimed, so no claim_pos value
  * can stand for "none".) */
-SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
+SHMRING_FORCE_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 {
 	/* P5/C5: release, pairs with the acquire loads of claim_end in
 	 * shmring_mpmc__refresh and recovery: our slot accesses come first. */
@@ -302,8 +281,8 @@ SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
  * Returns 1 when won; 0 when lost (*t reloaded: announce again); or,
  * with the announcement cleared, a negative errno of shmring_mpmc__unsolo.
  */
-SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
-				     uint64_t *t, uint64_t k)
+SHMRING_FORCE_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
+				           uint64_t *t, uint64_t k)
 {
 	struct shmring_mpmc_block *b = (struct shmring_mpmc_block *)(void *)r->ctrl->kind_blocks;
 	uint32_t w;
@@ -349,7 +328,7 @@ SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t)
 	return ret < 0 ? ret : 0;
 }
 
-SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
+SHMRING_FORCE_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(c, 1, SHMRING_RELAXED);
@@ -376,8 +355,8 @@ SHMRING_INLINE void shmring_mpmc__high_water(struct shmring *r, uint64_t end)
  * Producer: claim up to n positions (exactly n when `all`). Returns the
  * count claimed with *pos the first, 0 when full, or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
-						uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
+						      uint64_t *pos)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->prod.claim;
 	uint64_t t = shmring_atomic_load(claim, SHMRING_RELAXED);
@@ -418,7 +397,7 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, i
 }
 
 /* Producer: mark n claimed slots from t in state st, then drop the claim. */
-SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
+SHMRING_FORCE_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
 {
 	for (uint64_t i = 0; i < n; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
@@ -429,7 +408,7 @@ SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_
 		shmring__stat_inc1(&r->ep->ops);
 }
 
-SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
+SHMRING_FORCE_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -443,7 +422,7 @@ SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, c
 #endif
 }
 
-SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
+SHMRING_FORCE_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -464,8 +443,8 @@ SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, 
  * producer inside the run are claimed and passed over. Returns the number
  * of messages m, with the run [*pos, *pos + *slots); 0 when empty.
  */
-SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
-						int contig, uint64_t *pos, uint64_t *slots)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
+						      int contig, uint64_t *pos, uint64_t *slots)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->cons.claim;
 	uint64_t h = shmring_atomic_load(claim, SHMRING_RELAXED);
@@ -532,8 +511,8 @@ SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, i
  * before they return), the entry's `taken` says m messages are ours until
  * the caller clears it: recovery counts them lost if we die in between.
  */
-SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
-				       void *elems, int held)
+SHMRING_FORCE_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
+				             void *elems, int held)
 {
 	unsigned char *dst = (unsigned char *)elems;
 
@@ -569,7 +548,7 @@ SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k
  * Returns 0, -EAGAIN (full), -EBADF (not a producer handle) or -EPROTO
  * (the ring's positions are impossible).
  */
-SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
+SHMRING_FORCE_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
 {
 	uint64_t t;
 	int64_t k;
@@ -591,7 +570,7 @@ SHMRING_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *elem)
  * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
+SHMRING_FORCE_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -606,13 +585,13 @@ SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 	return 0;
 }
 
-SHMRING_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
+SHMRING_FORCE_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 {
 	return shmring_mpmc__pop1(r, elem, 0);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
-					    int all)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
+					          int all)
 {
 	const unsigned char *src = (const unsigned char *)elems;
 	uint64_t t;
@@ -637,7 +616,7 @@ SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems
  * Copy up to n elements (contiguous, slot_size bytes each) in with one
  * claim. Returns the count pushed (0 when full), -EBADF or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *elems, uint64_t n)
 {
 	return shmring_mpmc__push_n(r, elems, n, 0);
 }
@@ -646,13 +625,13 @@ SHMRING_INLINE int64_t shmring_mpmc_push_burst(struct shmring *r, const void *el
  * All or nothing: push n elements, or none. Returns n, -EAGAIN (not
  * enough room), -EINVAL (n larger than the capacity), -EBADF or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
 {
 	return shmring_mpmc__push_n(r, elems, n, 1);
 }
 
-SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
-					   int held)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
+					         int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -671,7 +650,7 @@ SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint6
 
 /* Copy up to n elements out. Returns the count (0 when empty), -EBADF or
  * -EPROTO. */
-SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
 	return shmring_mpmc__pop_n(r, elems, n, 0, 0);
 }
@@ -681,7 +660,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_burst(struct shmring *r, void *elems, ui
  * available), -EINVAL (n larger than the capacity), -EBADF or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
 	return shmring_mpmc__pop_n(r, elems, n, 1, 0);
 }
@@ -693,7 +672,7 @@ SHMRING_INLINE int64_t shmring_mpmc_pop_bulk(struct shmring *r, void *elems, uin
  * -EBADF or -EPROTO. Claimed slots are ours until shmring_mpmc_commit:
  * consumers wait at them, so commit soon.
  */
-SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	int64_t k;
 
@@ -717,7 +696,7 @@ SHMRING_INLINE int64_t shmring_mpmc_reserve(struct shmring *r, uint64_t n, uint6
  * -EINVAL when n exceeds the reservation (nothing is published), or
  * -EBADF (not a producer handle).
  */
-SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -751,7 +730,7 @@ SHMRING_INLINE int shmring_mpmc_commit(struct shmring *r, uint64_t n)
  * cannot reuse the slots (nor, after a lap, any slot) until
  * shmring_mpmc_release: release soon.
  */
-SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -775,7 +754,7 @@ SHMRING_INLINE int64_t shmring_mpmc_peek(struct shmring *r, uint64_t n, uint64_t
 
 /* Give back everything the last peek claimed. Returns 0 (also when none),
  * or -EBADF (not a consumer handle). */
-SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_mpmc_release(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MPMC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -789,7 +768,7 @@ SHMRING_INLINE int shmring_mpmc_release(struct shmring *r)
 
 /* Claimed but not yet taken positions (an estimate while others run);
  * 0 for a handle that is not this process's handle of an MPMC ring. */
-SHMRING_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
+SHMRING_FORCE_INLINE uint64_t shmring_mpmc_count(const struct shmring *r)
 {
 	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_MPMC))
 		return 0;

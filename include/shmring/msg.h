@@ -143,18 +143,18 @@ static inline const struct shmring_msg__hstate *shmring_msg__hs_const(const stru
 }
 
 /* Bytes a record with `len` payload bytes takes. */
-SHMRING_INLINE uint64_t shmring_msg__rec_size(uint64_t len)
+SHMRING_FORCE_INLINE uint64_t shmring_msg__rec_size(uint64_t len)
 {
 	return SHMRING_MSG_HDR + ((len + 7u) & ~(uint64_t)7u);
 }
 
-SHMRING_INLINE uint64_t shmring_msg__word(uint32_t len, uint32_t type, uint64_t pos)
+SHMRING_FORCE_INLINE uint64_t shmring_msg__word(uint32_t len, uint32_t type, uint64_t pos)
 {
 	return (uint64_t)len | ((uint64_t)type << 32) | (((pos >> 3) & SHMRING_MSG_TAG_MASK) << 40);
 }
 
 /* The header word of the record at position `pos`. */
-SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg__hdr(const struct shmring *r, uint64_t pos)
+SHMRING_FORCE_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg__hdr(const struct shmring *r, uint64_t pos)
 {
 	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask));
 }
@@ -165,7 +165,7 @@ SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring_msg__hdr(const struct shmring *
  * position, no such type, longer than the largest message, or crossing
  * the end of the ring.
  */
-SHMRING_INLINE uint64_t shmring_msg__rec_of(const struct shmring *r, uint64_t pos, uint64_t w)
+SHMRING_FORCE_INLINE uint64_t shmring_msg__rec_of(const struct shmring *r, uint64_t pos, uint64_t w)
 {
 	uint32_t len = (uint32_t)w;
 	uint32_t type = (uint32_t)(w >> 32) & 0xffu;
@@ -179,7 +179,7 @@ SHMRING_INLINE uint64_t shmring_msg__rec_of(const struct shmring *r, uint64_t po
 }
 
 /* Largest message the ring carries (payload bytes). */
-SHMRING_INLINE uint32_t shmring_msg_max(const struct shmring *r)
+SHMRING_FORCE_INLINE uint32_t shmring_msg_max(const struct shmring *r)
 {
 	return r->slot_size;
 }
@@ -191,7 +191,7 @@ SHMRING_INLINE int shmring_msg__corrupt(struct shmring *r, struct shmring_stats 
 	return -EPROTO;
 }
 
-SHMRING_INLINE void shmring_msg__note_blocked(struct shmring *r, struct shmring_stats *s)
+SHMRING_FORCE_INLINE void shmring_msg__note_blocked(struct shmring *r, struct shmring_stats *s)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(&s->blocked, 1, SHMRING_RELAXED);
@@ -202,7 +202,7 @@ SHMRING_INLINE void shmring_msg__note_blocked(struct shmring *r, struct shmring_
  * whether `need` bytes from `from` on are free. Returns 1 (free), 0 (full)
  * or -EPROTO.
  */
-SHMRING_INLINE int shmring_msg__room(struct shmring *r, uint64_t from, uint64_t need)
+SHMRING_FORCE_INLINE int shmring_msg__room(struct shmring *r, uint64_t from, uint64_t need)
 {
 	if (shmring_likely(from + need - r->cached <= r->capacity && from - r->cached <= r->capacity))
 		return 1;
@@ -225,7 +225,7 @@ SHMRING_INLINE int shmring_msg__room(struct shmring *r, uint64_t from, uint64_t 
 }
 
 /* Bytes of padding a record of `rec` bytes needs at `pos` to stay contiguous. */
-SHMRING_INLINE uint64_t shmring_msg__pad(const struct shmring *r, uint64_t pos, uint64_t rec)
+SHMRING_FORCE_INLINE uint64_t shmring_msg__pad(const struct shmring *r, uint64_t pos, uint64_t rec)
 {
 	uint64_t off = pos & r->mask;
 
@@ -248,7 +248,7 @@ SHMRING_INLINE void shmring_msg__high_water(struct shmring *r, uint64_t fill)
 }
 
 /* MPSC reservation: claim with a CAS, intent recorded in our endpoint entry. */
-SHMRING_INLINE int shmring_msg__reserve_mp(struct shmring *r, uint32_t len, void **buf)
+SHMRING_FORCE_INLINE int shmring_msg__reserve_mp(struct shmring *r, uint32_t len, void **buf)
 {
 	struct shmring_endpoint *ep = r->ep;
 	uint64_t rec = shmring_msg__rec_size(len);
@@ -326,7 +326,7 @@ SHMRING_INLINE int shmring_msg__reserve_mp(struct shmring *r, uint32_t len, void
  * checks the handle's key first, shmring.h), -EPROTO (consumer state
  * corrupt).
  */
-SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **buf)
+SHMRING_FORCE_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **buf)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
 		return -EBADF;
@@ -353,7 +353,7 @@ SHMRING_INLINE int shmring_msg_reserve(struct shmring *r, uint32_t len, void **b
 
 /* End the open reservation as a message (`type` DATA) or as padding.
  * A building block: checks no key. */
-SHMRING_INLINE int shmring_msg__finish(struct shmring *r, uint32_t type)
+SHMRING_FORCE_INLINE int shmring_msg__finish(struct shmring *r, uint32_t type)
 {
 	uint64_t p = shmring_msg__hs(r)->res;
 	uint32_t len = (uint32_t)shmring_msg__hs(r)->rlen;
@@ -397,7 +397,7 @@ SHMRING_INLINE int shmring_msg__finish(struct shmring *r, uint32_t type)
 
 /* Producer: publish the reserved message. Returns 0, -EINVAL (none
  * open) or -EBADF. */
-SHMRING_INLINE int shmring_msg_commit(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_msg_commit(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_PRODUCER))
 		return -EBADF;
@@ -416,9 +416,9 @@ SHMRING_INLINE int shmring_msg_abort(struct shmring *r)
 }
 
 /* Copy a message of `len` bytes in. Same returns as shmring_msg_reserve. */
-SHMRING_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t len)
+SHMRING_FORCE_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t len)
 {
-	void *dst;
+	void *dst = NULL; /* set by reserve on success; gcc cannot always tell */
 	int ret = shmring_msg_reserve(r, len, &dst);
 
 	if (shmring_unlikely(ret < 0))
@@ -432,7 +432,7 @@ SHMRING_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t
  * Gather `n` buffers into one message. Same returns as shmring_msg_reserve
  * (-EMSGSIZE when the total exceeds shmring_msg_max(r)).
  */
-SHMRING_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov, unsigned n)
+SHMRING_FORCE_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec *iov, unsigned n)
 {
 	uint64_t total = 0;
 	unsigned char *dst;
@@ -482,7 +482,7 @@ SHMRING_INLINE int shmring_msg__uncommitted(struct shmring *r, uint64_t t)
 	return -EAGAIN;
 }
 
-SHMRING_INLINE void shmring_msg__release(struct shmring *r);
+SHMRING_FORCE_INLINE void shmring_msg__release(struct shmring *r);
 
 /*
  * Consumer: the next message not yet peeked, read in place. *buf points at
@@ -497,7 +497,7 @@ SHMRING_INLINE void shmring_msg__release(struct shmring *r);
  * corrupt record or position: nothing is consumed), -EBADF (not the
  * consumer's handle).
  */
-SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
+SHMRING_FORCE_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_CONSUMER))
 		return -EBADF;
@@ -564,7 +564,7 @@ SHMRING_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 }
 
 /* MPSC consumer: zero [from, to) of the ring, in at most two spans (M4). */
-SHMRING_INLINE void shmring_msg__zero(struct shmring *r, uint64_t from, uint64_t to)
+SHMRING_FORCE_INLINE void shmring_msg__zero(struct shmring *r, uint64_t from, uint64_t to)
 {
 	uint64_t off = from & r->mask, n = to - from;
 
@@ -578,7 +578,7 @@ SHMRING_INLINE void shmring_msg__zero(struct shmring *r, uint64_t from, uint64_t
 
 /* Consumer: free every message peeked so far (a building block: checks
  * no key). */
-SHMRING_INLINE void shmring_msg__release(struct shmring *r)
+SHMRING_FORCE_INLINE void shmring_msg__release(struct shmring *r)
 {
 	uint64_t cur = shmring_msg__hs(r)->cur;
 
@@ -597,7 +597,7 @@ SHMRING_INLINE void shmring_msg__release(struct shmring *r)
 
 /* Consumer: free every message peeked so far for the producers.
  * Returns 0, or -EBADF (not the consumer's handle). */
-SHMRING_INLINE int shmring_msg_release(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_msg_release(struct shmring *r)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_MSG, SHMRING_CONSUMER))
 		return -EBADF;
@@ -611,9 +611,9 @@ SHMRING_INLINE int shmring_msg_release(struct shmring *r)
  * -EPROTO, -EBADF (not the consumer's handle), or -EMSGSIZE (buf too
  * small: the message stays in the ring; shmring_msg_peek tells its length).
  */
-SHMRING_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
+SHMRING_FORCE_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t cap)
 {
-	const void *p;
+	const void *p = NULL; /* set by peek on success; gcc cannot always tell */
 	int n = shmring_msg_peek(r, &p);
 
 	if (n < 0)

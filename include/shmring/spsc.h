@@ -43,13 +43,13 @@ extern "C" {
 #endif
 
 /* Payload of the slot at position `pos`. */
-SHMRING_INLINE void *shmring_slot(const struct shmring *r, uint64_t pos)
+SHMRING_FORCE_INLINE void *shmring_slot(const struct shmring *r, uint64_t pos)
 {
 	return r->data + (size_t)(pos & r->mask) * r->stride + SHMRING_SLOT_HDR;
 }
 
 /* Sequence word of the slot at position `pos`. */
-SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring__slot_seq(const struct shmring *r, uint64_t pos)
+SHMRING_FORCE_INLINE SHMRING_ATOMIC(uint64_t) *shmring__slot_seq(const struct shmring *r, uint64_t pos)
 {
 	return (SHMRING_ATOMIC(uint64_t) *)(void *)(r->data + (size_t)(pos & r->mask) * r->stride);
 }
@@ -58,11 +58,10 @@ SHMRING_INLINE SHMRING_ATOMIC(uint64_t) *shmring__slot_seq(const struct shmring 
  * Copy one slot's payload; small slots move as 8-byte words (the slot
  * payload is 8-byte aligned), so the common sizes need no call. Each word
  * passes through a register the compiler must keep (empty asm): without
- * it gcc -O2 turns the loop into `rep movsq`, whose start-up cost made an
- * 8-byte push + pop in one thread take ~180 ns instead of ~20 ns (2-vCPU
- * AMD EPYC VM; see docs/bench.md).
+ * it gcc -O2 turns the loop into `rep movsq`, whose start-up cost is many
+ * times that of a small push + pop (docs/bench.md).
  */
-SHMRING_INLINE void shmring__slot_copy(void *dst, const void *src, uint32_t n)
+SHMRING_FORCE_INLINE void shmring__slot_copy(void *dst, const void *src, uint32_t n)
 {
 	if (shmring_likely(n <= 64 && (n & 7u) == 0)) {
 		unsigned char *d = (unsigned char *)dst;
@@ -88,7 +87,7 @@ SHMRING_INLINE void shmring__slot_copy(void *dst, const void *src, uint32_t n)
 }
 
 /* Single-writer counter bump (one producer or one consumer owns it). */
-SHMRING_INLINE void shmring__stat_inc1(SHMRING_ATOMIC(uint64_t) *c)
+SHMRING_FORCE_INLINE void shmring__stat_inc1(SHMRING_ATOMIC(uint64_t) *c)
 {
 	shmring_atomic_store(c, shmring_atomic_load(c, SHMRING_RELAXED) + 1, SHMRING_RELAXED);
 }
@@ -105,7 +104,7 @@ SHMRING_INLINE void shmring_spsc__note_corrupt(struct shmring *r, struct shmring
  * Returns the count (0..want), or -EPROTO if the consumer's position is
  * impossible.
  */
-SHMRING_INLINE int64_t shmring_spsc__free(struct shmring *r, uint64_t want)
+SHMRING_FORCE_INLINE int64_t shmring_spsc__free(struct shmring *r, uint64_t want)
 {
 	uint64_t h = r->pos;
 	uint64_t used = h - r->cached;
@@ -134,7 +133,7 @@ SHMRING_INLINE int64_t shmring_spsc__free(struct shmring *r, uint64_t want)
  * Consumer: messages ready to read, up to `want`. Uses the cached producer
  * head, then the shared head. Returns the count, or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_spsc__avail(struct shmring *r, uint64_t want)
+SHMRING_FORCE_INLINE int64_t shmring_spsc__avail(struct shmring *r, uint64_t want)
 {
 	uint64_t t = r->pos;
 	uint64_t avail = r->cached - t;
@@ -159,7 +158,7 @@ SHMRING_INLINE int64_t shmring_spsc__avail(struct shmring *r, uint64_t want)
 }
 
 /* Producer: publish `n` slots written from r->pos on (P2 + P3). */
-SHMRING_INLINE void shmring_spsc__publish(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_spsc__publish(struct shmring *r, uint64_t n)
 {
 	uint64_t h = r->pos;
 
@@ -172,7 +171,7 @@ SHMRING_INLINE void shmring_spsc__publish(struct shmring *r, uint64_t n)
 }
 
 /* Consumer: give back `n` slots read from r->pos on (C2). */
-SHMRING_INLINE void shmring_spsc__consume(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_spsc__consume(struct shmring *r, uint64_t n)
 {
 	r->pos += n;
 	/* C2: pairs with the producer's acquire load of tail (P0). */
@@ -191,7 +190,7 @@ SHMRING_INLINE void shmring_spsc__consume(struct shmring *r, uint64_t n)
  * Returns 0, -EAGAIN (full), -EBADF (not a producer handle of an SPSC
  * ring) or -EPROTO (consumer state corrupt).
  */
-SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
+SHMRING_FORCE_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -214,7 +213,7 @@ SHMRING_INLINE int shmring_spsc_try_push(struct shmring *r, const void *elem)
  * SPSC ring). It reads only the slot's sequence word, never the
  * producer's position, so it has no -EPROTO.
  */
-SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
+SHMRING_FORCE_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -238,7 +237,7 @@ SHMRING_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 }
 
 /* Producer: copy k elements in from r->pos on and publish them (k free). */
-SHMRING_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, uint64_t k)
+SHMRING_FORCE_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, uint64_t k)
 {
 	const unsigned char *src = (const unsigned char *)elems;
 
@@ -249,7 +248,7 @@ SHMRING_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, ui
 }
 
 /* Consumer: copy k elements out from r->pos on and free them (k there). */
-SHMRING_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t k)
+SHMRING_FORCE_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t k)
 {
 	unsigned char *dst = (unsigned char *)elems;
 
@@ -264,7 +263,7 @@ SHMRING_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t 
  * head publication. Returns the count pushed (0 when full), -EBADF or
  * -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *elems, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -285,7 +284,7 @@ SHMRING_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const void *el
  * fit now), -EINVAL (n exceeds the capacity: it never will), -EBADF or
  * -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *elems, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -302,7 +301,7 @@ SHMRING_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const void *ele
 
 /* Copy up to n elements out. Returns the count popped (0 when empty),
  * -EBADF or -EPROTO. */
-SHMRING_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -322,7 +321,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *elems, ui
  * All-or-nothing: pop n elements or none. Returns n, -EAGAIN (fewer are
  * there), -EINVAL (n exceeds the capacity), -EBADF or -EPROTO.
  */
-SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -343,7 +342,7 @@ SHMRING_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elems, uin
  * (0 when full), -EBADF or -EPROTO. Nothing is visible until
  * shmring_spsc_commit.
  */
-SHMRING_INLINE int64_t shmring_spsc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_reserve(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -356,7 +355,7 @@ SHMRING_INLINE int64_t shmring_spsc_reserve(struct shmring *r, uint64_t n, uint6
 
 /* Publish the first n reserved slots (n no more than reserved).
  * Returns 0, or -EBADF. */
-SHMRING_INLINE int shmring_spsc_commit(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE int shmring_spsc_commit(struct shmring *r, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
@@ -369,7 +368,7 @@ SHMRING_INLINE int shmring_spsc_commit(struct shmring *r, uint64_t n)
  * Returns the count (0 when empty), -EBADF or -EPROTO. The slots stay
  * ours until shmring_spsc_release.
  */
-SHMRING_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
+SHMRING_FORCE_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t *pos)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -386,7 +385,7 @@ SHMRING_INLINE int64_t shmring_spsc_peek(struct shmring *r, uint64_t n, uint64_t
 }
 
 /* Free the first n peeked slots for the producer. Returns 0, or -EBADF. */
-SHMRING_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
@@ -399,7 +398,7 @@ SHMRING_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 /* Messages in the ring as this handle (of any role) can tell (an estimate
  * while the other side runs); 0 for a handle that is not this process's
  * handle of an SPSC ring. */
-SHMRING_INLINE uint64_t shmring_spsc_count(const struct shmring *r)
+SHMRING_FORCE_INLINE uint64_t shmring_spsc_count(const struct shmring *r)
 {
 	if (!SHMRING_KEY_ANY(r, SHMRING_KEY_SPSC))
 		return 0;

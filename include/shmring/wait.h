@@ -216,7 +216,7 @@ SHMRING_API int shmring__wake_slow(struct shmring *r, uint32_t side, uint32_t n)
 /* Is the process that runs the calling thread membarrier-registered? (1/0) */
 SHMRING_API int shmring_wait_light(void);
 
-SHMRING_INLINE struct shmring_wait *shmring__wait_block(const struct shmring *r, uint32_t side)
+SHMRING_FORCE_INLINE struct shmring_wait *shmring__wait_block(const struct shmring *r, uint32_t side)
 {
 	return side == SHMRING_PRODUCER ? &r->ctrl->prod_wait : &r->ctrl->cons_wait;
 }
@@ -255,7 +255,7 @@ SHMRING_INLINE void shmring__wait_fence(void)
  * woken (>= 0), -EBADF (closed or observer handle) or a negative errno
  * from the futex call.
  */
-SHMRING_INLINE int shmring_wake(struct shmring *r, uint32_t side)
+SHMRING_FORCE_INLINE int shmring_wake(struct shmring *r, uint32_t side)
 {
 	uint32_t bit = side == SHMRING_PRODUCER ? SHMRING_WS_READY_PROD : SHMRING_WS_READY_CONS;
 
@@ -281,7 +281,7 @@ SHMRING_INLINE int shmring_wake(struct shmring *r, uint32_t side)
  * consumers per the wake batching policy. `fill` is the ring's fill as
  * the producer sees it (for wake_mark).
  */
-SHMRING_INLINE void shmring_wake_pushed(struct shmring *r, uint64_t n, uint64_t fill)
+SHMRING_FORCE_INLINE void shmring_wake_pushed(struct shmring *r, uint64_t n, uint64_t fill)
 {
 	if (shmring_unlikely(r->wait.batch > 1 || r->wait.mark)) {
 		uint64_t p = r->wait.pending + n;
@@ -323,7 +323,7 @@ SHMRING_INLINE int shmring_spsc__ready_pop(struct shmring *r, void *arg)
  * sleeping consumer, a consumer wakes a producer waiting for room. Use it
  * after try_push / commit / try_pop / release when the peer may sleep.
  */
-SHMRING_INLINE int shmring_spsc_wake(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_spsc_wake(struct shmring *r)
 {
 	if (shmring_unlikely(!SHMRING_KEY_PC(r, SHMRING_KEY_SPSC)))
 		return -EBADF;
@@ -470,7 +470,7 @@ SHMRING_INLINE int shmring_mpmc__ready_pop(struct shmring *r, void *arg)
 }
 
 /* After a push: wake sleeping consumers per the batching policy. */
-SHMRING_INLINE void shmring_mpmc__pushed(struct shmring *r, uint64_t n)
+SHMRING_FORCE_INLINE void shmring_mpmc__pushed(struct shmring *r, uint64_t n)
 {
 	shmring_wake_pushed(r, n, r->wait.mark ? shmring_mpmc_count(r) : 0);
 }
@@ -496,7 +496,7 @@ SHMRING_INLINE void shmring_mpmc__returned(struct shmring *r)
 }
 
 /* Wake the other side of this handle (as shmring_spsc_wake). */
-SHMRING_INLINE int shmring_mpmc_wake(struct shmring *r)
+SHMRING_FORCE_INLINE int shmring_mpmc_wake(struct shmring *r)
 {
 	if (shmring_unlikely(!SHMRING_KEY_PC(r, SHMRING_KEY_MPMC)))
 		return -EBADF;

@@ -52,10 +52,23 @@
 #define SHMRING_STATIC_ASSERT(c, m) _Static_assert(c, m)
 #endif
 
-/* Inline fast paths: static inline for users; src/ffi.c redefines this to
+/* Inline functions: static inline for users; src/ffi.c redefines this to
  * compile the same bodies into exported symbols (bindings, dlsym). */
 #ifndef SHMRING_INLINE
 #define SHMRING_INLINE static inline
+#endif
+
+/* The fast paths (push, pop, bursts, reserve/commit, peek/release, their
+ * helpers, the wake check): forced inline, as DPDK's __rte_always_inline
+ * and ck's CK_CC_FORCE_INLINE, since at -O2 gcc left some of them out of
+ * line in a user's loop, a call per message. Slow and cold paths stay
+ * SHMRING_INLINE or out of line. src/ffi.c redefines this too. */
+#ifndef SHMRING_FORCE_INLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define SHMRING_FORCE_INLINE static inline __attribute__((always_inline))
+#else
+#define SHMRING_FORCE_INLINE static inline
+#endif
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
