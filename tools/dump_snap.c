@@ -275,7 +275,7 @@ static void read_endpoints(struct dump_ring *d)
 	for (uint32_t i = 0; i < count; i++) {
 		const struct shmring_endpoint *e = &eps[i];
 		/* Acquire: pairs with the release store of state when the
-		 * entry was filled in (region.c ep_fill). */
+		 * entry was filled in (endpoint.c). */
 		uint32_t state = shmring_atomic_load(&e->state, SHMRING_ACQUIRE);
 
 		if (state == SHMRING_EP_FREE)
