@@ -12,7 +12,9 @@
  * and one per sleeper in shmring_set_wait that armed its futex block.
  *
  * Every writer of the membership also updates the shared membership
- * table (set_table.c) under the same mutex; the wait is in set_wait.c.
+ * table (set_table.c) under the same mutex; the wait is in set_wait.c,
+ * the takeover of a set whose consumer died in set_adopt.c, the producer
+ * side (join, leave) in set_join.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -97,7 +99,7 @@ void shmring__set_member_put(struct member *m)
 	}
 }
 
-static struct members *members_alloc(uint32_t n)
+struct members *shmring__set_members_alloc(uint32_t n)
 {
 	struct members *a = calloc(1, sizeof(*a) + (size_t)n * sizeof(a->m[0]));
 
@@ -107,7 +109,7 @@ static struct members *members_alloc(uint32_t n)
 }
 
 
-static int kind_ok(const struct shmring *r)
+int shmring__set_kind_ok(const struct shmring *r)
 {
 	return r->type == SHMRING_SPSC || r->type == SHMRING_MSG_SPSC || r->type == SHMRING_MSG_MPSC;
 }
@@ -119,7 +121,7 @@ static void kick(struct shmring_set *s)
 }
 
 /* A member holding the consumer handle r (moved in by the caller). */
-static struct member *member_new(const struct shmring *r, uint64_t tag, uint32_t eflags)
+struct member *shmring__set_member_new(const struct shmring *r, uint64_t tag, uint32_t eflags)
 {
 	struct member *m = calloc(1, sizeof(*m));
 
@@ -143,14 +145,14 @@ static int add_member(struct shmring_set *s, struct shmring *r, uint64_t tag, ui
 	struct members *old, *a;
 	int id;
 
-	if (!kind_ok(r) || r->role != SHMRING_CONSUMER)
+	if (!shmring__set_kind_ok(r) || r->role != SHMRING_CONSUMER)
 		return shmring__fail(-EINVAL, "a set member must be the consumer handle of an SPSC or message ring");
-	m = member_new(r, tag, eflags);
+	m = shmring__set_member_new(r, tag, eflags);
 	if (!m)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->wlock);
 	old = shmring_atomic_load(&s->cur, SHMRING_RELAXED);
-	a = members_alloc(old->n + 1);
+	a = shmring__set_members_alloc(old->n + 1);
 	if (!a) {
 		pthread_mutex_unlock(&s->wlock);
 		free(m);
@@ -190,7 +192,7 @@ int shmring_set_remove(struct shmring_set *s, uint32_t member)
 		pthread_mutex_unlock(&s->wlock);
 		return -ENOENT;
 	}
-	a = members_alloc(old->n - 1);
+	a = shmring__set_members_alloc(old->n - 1);
 	if (!a) {
 		pthread_mutex_unlock(&s->wlock);
 		return -ENOMEM;
@@ -234,219 +236,11 @@ int shmring_set_add_name(struct shmring_set *s, const char *ring_name, uint64_t 
 	return ret;
 }
 
-/* ---- takeover: a new consumer adopts a set whose consumer died ---- */
-
-static int producer_gone(const struct member *m);
-
-/*
- * Open the table "/<base>.set" left by the set's previous consumer.
- * Returns 0 (mapped, its owner rewritten to us), or 1 when there is no
- * usable table under the name (none, not ready, another geometry, not a
- * table at all): shmring__set_tab_create decides then (it replaces a
- * table left behind and refuses any other object with -EEXIST).
- */
-static int tab_open(struct shmring_set *s, const char *base)
-{
-	size_t size = SHMRING_SET_ENTRIES_OFF + (size_t)SHMRING_SET_CAPACITY * SHMRING_SET_ENTRY_SIZE;
-	struct shmring_set_hdr h;
-	struct shmring_set_table *t;
-	struct stat st;
-	int fd;
-
-	snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
-	fd = shm_open(s->tab_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
-	s->tab_name[0] = '\0';
-	if (fd < 0)
-		return 1;
-	/* A private copy of the header: the object is input, like a ring's. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) ||
-	    (uint64_t)st.st_size != size || pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    h.magic != SHMRING_SET_MAGIC || h.abi_version != SHMRING_ABI_VERSION ||
-	    h.entries_off != SHMRING_SET_ENTRIES_OFF || h.entry_size != SHMRING_SET_ENTRY_SIZE ||
-	    h.capacity != SHMRING_SET_CAPACITY || h.total_size != size || h.ready != SHMRING_READY) {
-		close(fd);
-		return 1;
-	}
-	t = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (t == MAP_FAILED)
-		return 1;
-	snprintf(s->tab_name, sizeof(s->tab_name), "/%s.set", base);
-	s->tab = t;
-	s->tab_size = size;
-	/* The new owner: its start time before its pid (release fence:
-	 * pairs with the pread of the header by stale.c and the dump, which
-	 * the system call orders). A reader that sees the new pid with the
-	 * old start time judges the owner dead, but we hold the control
-	 * ring's consumer entry by now, so shmring_unlink_stale keeps the
-	 * table all the same (stale.c set_ctl_live). */
-	t->hdr.consumer_start = shmring__proc_start_time((int32_t)getpid());
-	t->hdr.consumer_uid = (uint32_t)geteuid();
-	t->hdr.flags = s->flags;
-	table_release_fence();
-	t->hdr.consumer_pid = (int32_t)getpid();
-	return 0;
-}
-
-/* A consumer killed asleep left its waiter (and doorbell) counts in the
- * consumer's wait block; only consumers count there, and this ring's one
- * consumer, us, is not asleep: wakers skip the futex call again. */
-static void cons_wait_reset(struct shmring *r)
-{
-	shmring_atomic_store(&r->ctrl->cons_wait.waiters, 0, SHMRING_RELAXED);
-	shmring_atomic_store(&r->ctrl->cons_wait.doorbell, 0, SHMRING_RELAXED);
-}
-
-/*
- * Adopt one table entry: the member it lists, if it was announced on the
- * control ring (its producer will not announce it again) and is still
- * there: its consumer entry is the dead consumer's, which the open takes
- * over, and everything that consumer did not release is read again. A
- * joined ring whose producer has gone and that holds nothing is not
- * adopted. Members the old consumer added itself are its successor's to
- * add again. Returns the member, or NULL (the entry is to be freed).
- */
-static struct member *adopt_entry(struct shmring_set *s, uint32_t i)
-{
-	struct shmring_set_entry *e = shmring__set_tab_entry(s, i);
-	uint32_t flags = shmring_atomic_load(&e->flags, SHMRING_RELAXED);
-	uint32_t type = shmring_atomic_load(&e->type, SHMRING_RELAXED);
-	uint32_t len = shmring_atomic_load(&e->name_len, SHMRING_RELAXED);
-	struct shmring_open_opts o;
-	char name[SHMRING_NAME_MAX + 2];
-	struct member *m;
-	struct shmring r;
-
-	if (!(flags & (SHMRING_SET_ENTRY_ANNOUNCED | SHMRING_SET_ENTRY_JOINED)) || len < 2 ||
-	    len > SHMRING_NAME_MAX)
-		return NULL;
-	for (uint32_t k = 0; k < len; k++)
-		name[k] = (char)__atomic_load_n(&e->name[k], __ATOMIC_RELAXED);
-	name[len] = '\0';
-	memset(&o, 0, sizeof(o));
-	o.type = type;
-	if (name[0] != '/' || strlen(name) != len || !o.type ||
-	    shmring_open(&r, name, SHMRING_CONSUMER, &o) < 0)
-		return NULL; /* gone, or someone else consumes it now */
-	m = kind_ok(&r) ? member_new(&r, shmring_atomic_load(&e->tag, SHMRING_RELAXED),
-				     flags & (SHMRING_SET_ENTRY_ANNOUNCED | SHMRING_SET_ENTRY_JOINED))
-			: NULL;
-	if (!m || (m->auto_remove && producer_gone(m) && !shmring__set_member_has_data(m))) {
-		shmring_close(&r);
-		free(m);
-		return NULL;
-	}
-	cons_wait_reset(&m->r);
-	m->slot = i;
-	m->ctr = &e->ctr; /* its counters go on */
-	return m;
-}
-
-/*
- * Take over the membership the dead consumer listed in the table (before
- * the set is published: no poller, no other writer). Adopted members keep
- * their entry and counters under new ids; every other entry is freed. A
- * change the dead consumer left half done (odd generation) is closed by
- * this one.
- */
-static int adopt_members(struct shmring_set *s)
-{
-	struct shmring_set_memb *mb = &s->tab->memb;
-	struct member **got = calloc(SHMRING_SET_CAPACITY, sizeof(*got));
-	struct members *a;
-	uint32_t n = 0, hi = 0, dropped = 0;
-
-	if (!got)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++)
-		if (shmring_atomic_load(&shmring__set_tab_entry(s, i)->state, SHMRING_RELAXED) == SHMRING_SET_ENTRY_USED)
-			got[i] = adopt_entry(s, i);
-	if (!(shmring_atomic_load(&mb->gen, SHMRING_RELAXED) & 1u))
-		shmring__set_tab_begin(s);
-	for (uint32_t i = 0; i < SHMRING_SET_CAPACITY; i++) {
-		struct shmring_set_entry *e = shmring__set_tab_entry(s, i);
-
-		if (got[i]) {
-			got[i]->id = s->next_id++;
-			shmring_atomic_store(&e->id, got[i]->id, SHMRING_RELAXED);
-			got[n++] = got[i];
-			hi = i + 1;
-		} else if (shmring_atomic_load(&e->state, SHMRING_RELAXED) != SHMRING_SET_ENTRY_FREE) {
-			shmring_atomic_store(&e->state, SHMRING_SET_ENTRY_FREE, SHMRING_RELAXED);
-			dropped++;
-		}
-	}
-	/* Members the dead consumer could not list are gone with it. */
-	dropped += shmring_atomic_load(&mb->unlisted, SHMRING_RELAXED);
-	shmring_atomic_store(&mb->unlisted, 0, SHMRING_RELAXED);
-	shmring_atomic_store(&mb->count, n, SHMRING_RELAXED);
-	shmring_atomic_store(&mb->hi, hi, SHMRING_RELAXED);
-	shmring_atomic_fetch_add(&mb->leaves, dropped, SHMRING_RELAXED);
-	shmring_atomic_store(&mb->doorbell, (s->flags & SHMRING_SET_F_DOORBELL) ? 1u : 0u, SHMRING_RELAXED);
-	shmring__set_tab_end(s);
-	a = members_alloc(n);
-	if (!a) {
-		for (uint32_t i = 0; i < n; i++)
-			shmring__set_member_put(got[i]); /* their entries stay listed for the next try */
-		free(got);
-		return -ENOMEM;
-	}
-	memcpy(a->m, got, (size_t)n * sizeof(got[0]));
-	free(got);
-	free(shmring_atomic_load(&s->cur, SHMRING_RELAXED));
-	/* Relaxed: the set is not shared with any other thread yet. */
-	shmring_atomic_store(&s->cur, a, SHMRING_RELAXED);
-	return 0;
-}
-
-/*
- * The control ring exists: take the set over if its consumer is dead.
- * The open takes the dead consumer's entry on the control ring (a live
- * one refuses it: -EEXIST), so announcements it had not taken in are
- * read next; then the table says who the members are. Returns 0, -ENOENT
- * (the name went away: create again), -EEXIST, or what the table's
- * creation returns.
- */
-static int set_adopt(struct shmring_set *s, const char *base)
-{
-	struct shmring_open_opts o;
-	char why[200];
-	int ret;
-
-	memset(&o, 0, sizeof(o));
-	o.type = SHMRING_MSG_MPSC;
-	o.slot_size = CTL_SLOT;
-	ret = shmring_open(&s->ctl, s->ctl_name, SHMRING_CONSUMER, &o);
-	if (ret == -ENOENT)
-		return ret;
-	if (ret < 0) {
-		snprintf(why, sizeof(why), "%s", shmring_errdetail());
-		return shmring__fail(-EEXIST, ret == -EBUSY ? "set '%s' has a live consumer: %s"
-							    : "'%s.ctl' is taken and cannot be taken over: %s",
-				     base, why);
-	}
-	cons_wait_reset(&s->ctl);
-	ret = tab_open(s, base);
-	if (ret > 0)
-		ret = shmring__set_tab_create(s, base);
-	else if (ret == 0)
-		ret = adopt_members(s);
-	if (ret < 0) {
-		if (s->tab) {
-			munmap(s->tab, s->tab_size);
-			s->tab = NULL;
-		}
-		s->tab_name[0] = '\0';
-		shmring_close(&s->ctl);
-	}
-	return ret;
-}
-
 /* ---- create / destroy ---- */
 
 /* Check a set's name ("/x" or "x") and write its control ring's name
  * "/x.ctl" to ctl; the name without its '/', or NULL (detail set). */
-static const char *set_ctl_name(const char *name, char *ctl, size_t len)
+const char *shmring__set_ctl_name(const char *name, char *ctl, size_t len)
 {
 	const char *base = name[0] == '/' ? name + 1 : name;
 
@@ -471,7 +265,7 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 		return -ENOMEM;
 	s->flags = flags;
 	pthread_mutex_init(&s->wlock, NULL);
-	shmring_atomic_store(&s->cur, members_alloc(0), SHMRING_RELAXED);
+	shmring_atomic_store(&s->cur, shmring__set_members_alloc(0), SHMRING_RELAXED);
 	if (!shmring_atomic_load(&s->cur, SHMRING_RELAXED)) {
 		free(s);
 		return -ENOMEM;
@@ -480,7 +274,7 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 		s->flags |= SHMRING_SET_F_DOORBELL;
 	shmring_params_init(&p, SHMRING_MSG_MPSC, CTL_CAPACITY, CTL_SLOT);
 	if (name) {
-		const char *base = set_ctl_name(name, s->ctl_name, sizeof(s->ctl_name));
+		const char *base = shmring__set_ctl_name(name, s->ctl_name, sizeof(s->ctl_name));
 
 		if (!base) {
 			ret = -EINVAL;
@@ -496,7 +290,7 @@ int shmring_set_create(struct shmring_set **out, const char *name, uint32_t flag
 				break;
 			}
 			if (ret == -EEXIST && tries < 8) {
-				ret = set_adopt(s, base);
+				ret = shmring__set_adopt(s, base);
 				if (ret == -ENOENT)
 					continue;
 			}
@@ -607,7 +401,7 @@ settled:
 /* ---- poll ---- */
 
 /* The producer of a joined member has closed its ring or died. */
-static int producer_gone(const struct member *m)
+int shmring__set_producer_gone(const struct member *m)
 {
 	const struct shmring_endpoint *e = shmring__ep_table(&m->r);
 	/* Acquire: pairs with the release store of state at attach/close. */
@@ -729,7 +523,7 @@ int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring_set_fn *fn,
 			/* Gone, then empty: what it committed before it went is
 			 * all visible by now, and all of it was delivered. */
 			if (m->auto_remove && ngone < 16 && (check_all || streak % LIVENESS_EVERY == 0) &&
-			    producer_gone(m) && !shmring__set_member_has_data(m) &&
+			    shmring__set_producer_gone(m) && !shmring__set_member_has_data(m) &&
 			    !shmring_atomic_exchange(&m->leaving, 1, SHMRING_RELAXED))
 				gone[ngone++] = m->id;
 		}
@@ -808,91 +602,4 @@ int shmring_set_member_ring_stats(struct shmring_set *s, uint32_t member,
 	if (ret == -ENOENT)
 		return shmring__fail(-ENOENT, "the set has no member %u", member);
 	return ret;
-}
-
-/* ---- producer side ---- */
-
-/* The producer handle and ring name a join announces; checked before the
- * control ring is opened (or waited for). */
-static int join_check(const struct shmring *ring, const char *ring_name)
-{
-	size_t len = ring_name ? strlen(ring_name) : 0;
-
-	if (!ring || ring->role != SHMRING_PRODUCER || len == 0 || len > SHMRING_NAME_MAX)
-		return shmring__fail(-EINVAL, "join needs a producer handle and its ring's name");
-	return 0;
-}
-
-static int join_common(struct shmring_set_link *l, struct shmring *ring, const char *ring_name,
-		       uint64_t tag)
-{
-	struct shmring_set_ctl_rec rec;
-	size_t len = strlen(ring_name);
-	int ret;
-
-	memset(&rec, 0, sizeof(rec));
-	rec.op = CTL_JOIN;
-	rec.len = (uint32_t)len;
-	rec.tag = tag;
-	memcpy(rec.name, ring_name, len);
-	/* The doorbell first: the consumer may sleep as soon as it adds us. */
-	ring->doorbell = &l->ctl.ctrl->cons_wait;
-	ret = shmring_msg_push(&l->ctl, &rec, (uint32_t)(offsetof(struct shmring_set_ctl_rec, name) + len + 1));
-	if (ret < 0) {
-		ring->doorbell = NULL;
-		shmring_close(&l->ctl);
-		return ret;
-	}
-	shmring_msg_wake(&l->ctl);
-	return 0;
-}
-
-int shmring_set_join_opts(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
-			  const char *ring_name, uint64_t tag, const struct shmring_open_opts *opts)
-{
-	char ctl[SHMRING_NAME_MAX + 8];
-	int ret;
-
-	if (!l || !set_name)
-		return shmring__fail(-EINVAL, "link or set name is NULL");
-	if (!set_ctl_name(set_name, ctl, sizeof(ctl)))
-		return -EINVAL;
-	ret = join_check(ring, ring_name);
-	if (ret < 0)
-		return ret;
-	ret = shmring_open(&l->ctl, ctl, SHMRING_PRODUCER, opts);
-	if (ret < 0)
-		return ret;
-	return join_common(l, ring, ring_name, tag);
-}
-
-int shmring_set_join(struct shmring_set_link *l, const char *set_name, struct shmring *ring,
-		     const char *ring_name, uint64_t tag)
-{
-	return shmring_set_join_opts(l, set_name, ring, ring_name, tag, NULL);
-}
-
-int shmring_set_join_fd(struct shmring_set_link *l, int ctl_fd, struct shmring *ring,
-			const char *ring_name, uint64_t tag)
-{
-	int ret;
-
-	if (!l)
-		return shmring__fail(-EINVAL, "link is NULL");
-	ret = join_check(ring, ring_name);
-	if (ret < 0)
-		return ret;
-	ret = shmring_open_fd(&l->ctl, ctl_fd, SHMRING_PRODUCER, NULL);
-	if (ret < 0)
-		return ret;
-	return join_common(l, ring, ring_name, tag);
-}
-
-int shmring_set_leave(struct shmring_set_link *l, struct shmring *ring)
-{
-	if (!l)
-		return -EINVAL;
-	if (ring)
-		ring->doorbell = NULL;
-	return shmring_close(&l->ctl);
 }

@@ -90,6 +90,16 @@ SHMRING_HIDDEN void shmring__set_read_unlock(struct shmring_set *s);
 SHMRING_HIDDEN void shmring__set_member_put(struct member *m);
 /* m's ring holds a message (set.c). */
 SHMRING_HIDDEN int shmring__set_member_has_data(const struct member *m);
+/* set.c, for the takeover (set_adopt.c): member and membership arrays, the
+ * kinds a set takes, whether a member's producers are all gone. */
+SHMRING_HIDDEN struct members *shmring__set_members_alloc(uint32_t n);
+SHMRING_HIDDEN struct member *shmring__set_member_new(const struct shmring *r, uint64_t tag, uint32_t eflags);
+SHMRING_HIDDEN int shmring__set_kind_ok(const struct shmring *r);
+SHMRING_HIDDEN int shmring__set_producer_gone(const struct member *m);
+/* The name of set `name`'s control ring (set.c). */
+SHMRING_HIDDEN const char *shmring__set_ctl_name(const char *name, char *ctl, size_t len);
+/* set_adopt.c: adopt the set `base` whose consumer died (shmring_set_create). */
+SHMRING_HIDDEN int shmring__set_adopt(struct shmring_set *s, const char *base);
 
 /* The membership table (set_table.c); every writer holds s->wlock. */
 SHMRING_HIDDEN struct shmring_set_entry *shmring__set_tab_entry(struct shmring_set *s, uint32_t i);
