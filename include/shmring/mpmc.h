@@ -248,7 +248,7 @@ static inline struct shmring_mpmc__hstate *shmring_mpmc__hs(struct shmring *r)
 	return (struct shmring_mpmc__hstate *)(void *)r->ext;
 }
 
-SHMRING_FORCE_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* P1: release, pairs with recovery's acquire loads of the entry: an
 	 * announcement seen there comes after our earlier publications. */
@@ -256,7 +256,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__announce(struct shmring_endpoint *e, uin
 	shmring_atomic_store(&e->claim_end, pos - n, SHMRING_RELEASE);
 }
 
-SHMRING_FORCE_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
+SHMRING_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint64_t pos, uint64_t n)
 {
 	/* Release: pairs with the acquire load of claim_end by whoever
 	 * waits for us to leave a claim (src/mpmc.c, mid_claim): our store
@@ -267,7 +267,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__confirm(struct shmring_endpoint *e, uint
 /* Drop the endpoint's claim: claim_end = claim_pos means none. (Any
  * position, UINT64_MAX included, can be claimed, so no claim_pos value
  * can stand for "none".) */
-SHMRING_FORCE_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
+SHMRING_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
 {
 	/* P5/C5: release, pairs with the acquire loads of claim_end in
 	 * shmring_mpmc__refresh and recovery: our slot accesses come first. */
@@ -281,7 +281,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__clear(struct shmring_endpoint *e)
  * Returns 1 when won; 0 when lost (*t reloaded: announce again); or,
  * with the announcement cleared, a negative errno of shmring_mpmc__unsolo.
  */
-SHMRING_FORCE_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
+SHMRING_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uint64_t) *claim,
 				           uint64_t *t, uint64_t k)
 {
 	struct shmring_mpmc_block *b = (struct shmring_mpmc_block *)(void *)r->ctrl->kind_blocks;
@@ -328,7 +328,7 @@ SHMRING_FORCE_INLINE int shmring_mpmc__win(struct shmring *r, SHMRING_ATOMIC(uin
 	return ret < 0 ? ret : 0;
 }
 
-SHMRING_FORCE_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
+SHMRING_INLINE void shmring_mpmc__count(struct shmring *r, SHMRING_ATOMIC(uint64_t) *c)
 {
 	if (r->flags & SHMRING_F_COUNTERS)
 		shmring_atomic_fetch_add(c, 1, SHMRING_RELAXED);
@@ -355,7 +355,7 @@ SHMRING_INLINE void shmring_mpmc__high_water(struct shmring *r, uint64_t end)
  * Producer: claim up to n positions (exactly n when `all`). Returns the
  * count claimed with *pos the first, 0 when full, or -EPROTO.
  */
-SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
+SHMRING_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_t n, int all,
 						      uint64_t *pos)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->prod.claim;
@@ -397,7 +397,7 @@ SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_prod(struct shmring *r, uint64_
 }
 
 /* Producer: mark n claimed slots from t in state st, then drop the claim. */
-SHMRING_FORCE_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
+SHMRING_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, uint64_t n, unsigned st)
 {
 	for (uint64_t i = 0; i < n; i++)
 		/* P4: pairs with the consumer's acquire load of seq (C1). */
@@ -408,7 +408,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__publish(struct shmring *r, uint64_t t, u
 		shmring__stat_inc1(&r->ep->ops);
 }
 
-SHMRING_FORCE_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
+SHMRING_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_t t, const void *src)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -422,7 +422,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__copy_in(const struct shmring *r, uint64_
 #endif
 }
 
-SHMRING_FORCE_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
+SHMRING_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64_t t, void *dst)
 {
 #ifdef SHMRING_FAULT_HOOK
 	uint32_t half = r->slot_size / 2;
@@ -443,7 +443,7 @@ SHMRING_FORCE_INLINE void shmring_mpmc__copy_out(const struct shmring *r, uint64
  * producer inside the run are claimed and passed over. Returns the number
  * of messages m, with the run [*pos, *pos + *slots); 0 when empty.
  */
-SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
+SHMRING_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_t n, int all,
 						      int contig, uint64_t *pos, uint64_t *slots)
 {
 	SHMRING_ATOMIC(uint64_t) *claim = &r->ctrl->cons.claim;
@@ -511,7 +511,7 @@ SHMRING_FORCE_INLINE int64_t shmring_mpmc__claim_cons(struct shmring *r, uint64_
  * before they return), the entry's `taken` says m messages are ours until
  * the caller clears it: recovery counts them lost if we die in between.
  */
-SHMRING_FORCE_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
+SHMRING_INLINE void shmring_mpmc__take(struct shmring *r, uint64_t t, uint64_t k, uint64_t m,
 				             void *elems, int held)
 {
 	unsigned char *dst = (unsigned char *)elems;
@@ -570,7 +570,7 @@ SHMRING_FORCE_INLINE int shmring_mpmc_try_push(struct shmring *r, const void *el
  * Returns 0, -EAGAIN (empty), -EBADF (not a consumer handle) or -EPROTO
  * (the consumers' claim mode word names no endpoint).
  */
-SHMRING_FORCE_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
+SHMRING_INLINE int shmring_mpmc__pop1(struct shmring *r, void *elem, int held)
 {
 	uint64_t h, k;
 	int64_t m;
@@ -590,7 +590,7 @@ SHMRING_FORCE_INLINE int shmring_mpmc_try_pop(struct shmring *r, void *elem)
 	return shmring_mpmc__pop1(r, elem, 0);
 }
 
-SHMRING_FORCE_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
+SHMRING_INLINE int64_t shmring_mpmc__push_n(struct shmring *r, const void *elems, uint64_t n,
 					          int all)
 {
 	const unsigned char *src = (const unsigned char *)elems;
@@ -630,7 +630,7 @@ SHMRING_FORCE_INLINE int64_t shmring_mpmc_push_bulk(struct shmring *r, const voi
 	return shmring_mpmc__push_n(r, elems, n, 1);
 }
 
-SHMRING_FORCE_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
+SHMRING_INLINE int64_t shmring_mpmc__pop_n(struct shmring *r, void *elems, uint64_t n, int all,
 					         int held)
 {
 	uint64_t h, k;
