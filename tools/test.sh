@@ -40,10 +40,12 @@ bash tools/examples.sh build-examples || failed+=("examples")
 # The checks that do not depend on the compiler or the sanitizers (man
 # pages, the ABI reference, the exported symbols) ran in `build`.
 test_args=(--no-suite docs --no-suite bridge)
-CC=clang run_suite build-clang -Dwerror=true -Dpython=disabled || true
+# Nor the Python binding, the bridge or the benchmark programs: their
+# suites run in `build`, and not building them here keeps CI short.
+CC=clang run_suite build-clang -Dwerror=true -Dpython=disabled -Dbridge=disabled -Dbench=false || true
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
-	-Dpython=disabled || true
+	-Dpython=disabled -Dbridge=disabled -Dbench=false || true
 # ThreadSanitizer (suite 'tsan' only), libFuzzer, spin: see tools/ci-extra.sh
 bash tools/ci-extra.sh || failed+=("ci-extra")
 
