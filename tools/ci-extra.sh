@@ -69,7 +69,7 @@ step_tsan() {
 import json, os, sys
 root = os.path.abspath(sys.argv[1])
 for t in json.load(sys.stdin):
-    if "tsan" in t["suite"]:
+    if any(s.split(":")[-1] == "tsan" for s in t["suite"]):
         print(os.path.relpath(t["cmd"][0], root))' "$dir")
 	((${#targets[@]})) || { echo "no tests in suite tsan" >&2; return 1; }
 	echo "==> $dir: build ${targets[*]}"
