@@ -42,6 +42,7 @@
 #include <shmring/ready.h>
 
 #include "bench.h"
+#include "interrupts.h"
 
 #define MAX_REPS 15
 #define MAX_CHILDREN 4
@@ -791,46 +792,6 @@ struct nn_case {
 	char err[160];
 };
 
-/* The CAL (function call interrupts) count of one CPU, or -1. */
-static int64_t cal_count(int cpu)
-{
-	FILE *f = fopen("/proc/interrupts", "r");
-	char line[4096], want[16];
-	int col = -1;
-	int64_t v = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "CPU%d", cpu);
-	if (fgets(line, sizeof(line), f)) {
-		int i = 0;
-
-		for (char *save = NULL, *t = strtok_r(line, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save), i++)
-			if (!strcmp(t, want))
-				col = i;
-	}
-	while (col >= 0 && fgets(line, sizeof(line), f)) {
-		char *p = line, *end;
-
-		while (*p == ' ')
-			p++;
-		if (strncmp(p, "CAL:", 4))
-			continue;
-		p += 4;
-		for (int i = 0; i <= col; i++) {
-			long long x = strtoll(p, &end, 10);
-
-			if (end == p)
-				break;
-			if (i == col)
-				v = x;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return v;
-}
 
 /* The second core: push then pop through its own ring, each iteration
  * timed, until told to stop. */

@@ -29,6 +29,7 @@
 #include <shmring/wait.h>
 
 #include "common.h"
+#include "../bench/interrupts.h"
 
 #define ROUNDS 20000u
 #define SPIN_CPU 1
@@ -44,47 +45,6 @@ struct ipi_result {
 	uint64_t sleeps;     /* the pair's futex sleeps (both rings, both sides) */
 };
 
-/* The CAL count of one CPU from /proc/interrupts; -1 if there is none
- * (another architecture names its IPIs differently). */
-static int64_t cal_count(int cpu)
-{
-	FILE *f = fopen("/proc/interrupts", "r");
-	char line[4096], want[16];
-	int col = -1;
-	int64_t v = -1;
-
-	if (!f)
-		return -1;
-	snprintf(want, sizeof(want), "CPU%d", cpu);
-	if (fgets(line, sizeof(line), f)) {
-		int i = 0;
-
-		for (char *save = NULL, *t = strtok_r(line, " \t\n", &save); t; t = strtok_r(NULL, " \t\n", &save), i++)
-			if (!strcmp(t, want))
-				col = i;
-	}
-	while (col >= 0 && fgets(line, sizeof(line), f)) {
-		char *p = line, *end;
-
-		while (*p == ' ')
-			p++;
-		if (strncmp(p, "CAL:", 4))
-			continue;
-		p += 4;
-		for (int i = 0; i <= col; i++) {
-			long long x = strtoll(p, &end, 10);
-
-			if (end == p)
-				break;
-			if (i == col)
-				v = x;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
-	return v;
-}
 
 static void pin(int cpu)
 {
