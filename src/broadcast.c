@@ -151,6 +151,8 @@ int shmring_bcast__lapped(struct shmring *r)
 	uint64_t base = (int64_t)(hs->guard - p) > 0 ? hs->guard : p;
 	uint64_t loss = (int64_t)(c - base) > 0 ? c - base : 0;
 
+	if (c == p)
+		return -EAGAIN; /* the producer's position is behind the slot: not yet */
 	r->pos = c;
 	if (shmring_atomic_load(&r->ep->claim_end, SHMRING_ACQUIRE) != hs->ack)
 		shmring_bcast__rejoin(r);

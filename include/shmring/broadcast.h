@@ -136,8 +136,9 @@ static inline const struct shmring_bcast__hstate *shmring_bcast__hs_const(const 
  * code. room: the producer's scan (lossless) or lap (lossy); returns the
  * room now (>= 0) or -EPROTO. lapped: the reader at r->pos was lapped:
  * move it to the oldest intact message, count the loss, rejoin if it was
- * evicted; returns -EOVERFLOW, or 0 where nothing counted was lost (the
- * positions a joining reader was not protected for). rejoin: an evicted
+ * evicted; returns -EOVERFLOW, 0 where nothing counted was lost (the
+ * positions a joining reader was not protected for), or -EAGAIN where it
+ * cannot move (the producer's position does not yet show the lap). rejoin: an evicted
  * reader joins the gating set again at its position.
  */
 SHMRING_API int64_t shmring_bcast__room(struct shmring *r);
