@@ -218,23 +218,6 @@ out:
 		close(fd);
 }
 
-static void exercise(struct shmring *r)
-{
-	switch (r->type) {
-	case SHMRING_SPSC:
-		exercise_spsc(r);
-		break;
-	case SHMRING_MPMC:
-		exercise_mpmc(r);
-		break;
-	case SHMRING_BROADCAST:
-		exercise_bcast(r);
-		break;
-	default:
-		break;
-	}
-}
-
 static void exercise_bcast(struct shmring *r)
 {
 	unsigned char *buf = malloc((size_t)r->slot_size * 4 + 8);
@@ -271,6 +254,23 @@ static void exercise_bcast(struct shmring *r)
 		}
 	}
 	free(buf);
+}
+
+static void exercise(struct shmring *r)
+{
+	switch (r->type) {
+	case SHMRING_SPSC:
+		exercise_spsc(r);
+		break;
+	case SHMRING_MPMC:
+		exercise_mpmc(r);
+		break;
+	case SHMRING_BROADCAST:
+		exercise_bcast(r);
+		break;
+	default:
+		break;
+	}
 }
 
 static const uint32_t roles[] = { SHMRING_OBSERVER, SHMRING_CONSUMER, SHMRING_PRODUCER };
