@@ -65,6 +65,7 @@ struct dump_ep {
 	uint32_t index, state, role;
 	int32_t pid, tid;
 	uint64_t start_time, attach_ns, claim_pos, claim_end, ops;
+	uint64_t taken; /* MPMC: messages a blocking pop holds; broadcast: evictions acknowledged */
 	int alive;
 };
 
@@ -155,6 +156,13 @@ extern const struct dump_kind dump_kind_spsc;
 extern const struct dump_kind dump_kind_mpmc;
 extern const struct dump_kind dump_kind_msg_spsc;
 extern const struct dump_kind dump_kind_msg_mpsc;
+extern const struct dump_kind dump_kind_bcast;
+
+/* A ring of fixed-size slots (capacity counts slots, not bytes)? */
+static inline bool dump_slot_type(uint32_t type)
+{
+	return type == SHMRING_SPSC || type == SHMRING_MPMC || type == SHMRING_BROADCAST;
+}
 
 /* dump_snap.c */
 const struct dump_kind *dump_kind_of(uint32_t type);

@@ -24,6 +24,7 @@ static const struct dump_kind *const kinds[] = {
 	&dump_kind_mpmc,
 	&dump_kind_msg_spsc,
 	&dump_kind_msg_mpsc,
+	&dump_kind_bcast,
 };
 
 const struct dump_kind *dump_kind_of(uint32_t type)
@@ -41,6 +42,7 @@ const char *dump_type_name(uint32_t type)
 	case SHMRING_MPMC: return "mpmc";
 	case SHMRING_MSG_SPSC: return "msg-spsc";
 	case SHMRING_MSG_MPSC: return "msg-mpsc";
+	case SHMRING_BROADCAST: return "broadcast";
 	default: return "unknown";
 	}
 }
@@ -297,6 +299,7 @@ static void read_endpoints(struct dump_ring *d)
 		o->claim_pos = LD(e->claim_pos);
 		o->claim_end = LD(e->claim_end);
 		o->ops = LD(e->ops);
+		o->taken = LD(e->taken);
 		o->alive = shmring__pid_alive(o->pid, o->start_time);
 		if (o->role == SHMRING_PRODUCER)
 			d->n_prod++;
