@@ -55,27 +55,20 @@ static void *reader_main(void *arg)
 	while (next < rd->n) {
 		int ret = shmring_bcast_read_wait(&rd->r, &m, &dl);
 
-		if (ret == -EOVERFLOW && rd->lossy) {
-			uint64_t now = (uint64_t)shmring_bcast_lost(&rd->r);
-
-			ret = shmring_bcast_read_wait(&rd->r, &m, &dl);
-			if (ret == -EOVERFLOW)
-				continue; /* lapped again: the next gap counts both */
-			if (ret == 0 && m.seq != next + (now - rd->lost)) {
-				rd->err = 1;
-				return NULL;
-			}
-			rd->lost = now;
-			next = m.seq;
-		}
+		if (ret == -EOVERFLOW && rd->lossy)
+			continue; /* the next message read shows the gap */
 		if (ret != 0) {
 			rd->err = 2;
 			return NULL;
 		}
-		if (m.seq != next || !intact(&m)) {
+		uint64_t now = (uint64_t)shmring_bcast_lost(&rd->r);
+
+		/* Every loss reported is exactly the gap to this message. */
+		if (m.seq != next + (now - rd->lost) || !intact(&m)) {
 			rd->err = 3;
 			return NULL;
 		}
+		rd->lost = now;
 		next = m.seq + 1;
 		rd->got++;
 	}
