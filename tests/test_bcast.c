@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <poll.h>
+#include <shmring/ready.h>
 #include <shmring/wait.h>
 
 #include "common.h"
@@ -587,4 +589,49 @@ Test(bcast, lossy_no_torn_payload, .timeout = 120)
 	close(fds[0]);
 	close(fds[1]);
 	cr_assert_eq(shmring_close(&p), 0);
+}
+
+/*
+ * The readiness fd of ready.h, for a reader: armed on an empty ring, it
+ * turns readable when the producer pushes (push_wait wakes the readers'
+ * futex word), with both backends.
+ */
+static void ready_fd_case(uint32_t flags)
+{
+	const char *name = t_name("bcast-ready");
+	struct shmring p, a;
+	struct shmring_ready *rd;
+	struct bmsg got;
+
+	create_bcast(&p, name, 16, 0, 0);
+	cr_assert_eq(shmring_open(&a, name, SHMRING_CONSUMER, NULL), 0);
+	cr_assert_eq(shmring_ready_open(&rd, &a, flags), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_ready_arm(rd), 0, "armed on an empty ring");
+	struct pollfd pf = { .fd = shmring_ready_fd(rd), .events = POLLIN };
+
+	cr_assert_eq(poll(&pf, 1, 0), 0, "nothing to read yet");
+	struct bmsg m;
+	struct timespec dl;
+
+	bmsg_make(&m, 0);
+	deadline_in(&dl, 10000);
+	cr_assert_eq(shmring_bcast_push_wait(&p, &m, &dl), 0);
+	cr_assert_eq(poll(&pf, 1, 10000), 1, "readable after the push");
+	cr_assert_eq(shmring_ready_disarm(rd), 0);
+	cr_assert_eq(shmring_bcast_try_read(&a, &got), 0);
+	cr_assert_eq(got.seq, 0);
+	shmring_ready_close(rd);
+	cr_assert_eq(shmring_close(&a), 0);
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(bcast, ready_fd_reader_thread, .timeout = 60)
+{
+	ready_fd_case(SHMRING_READY_F_THREAD);
+}
+
+Test(bcast, ready_fd_reader_default, .timeout = 60)
+{
+	ready_fd_case(0);
 }
