@@ -635,3 +635,59 @@ Test(bcast, ready_fd_reader_default, .timeout = 60)
 {
 	ready_fd_case(0);
 }
+
+/*
+ * A hostile peer with write access scribbles on the shared state: a
+ * reader entry ahead of the producer gates nothing (counted corrupt), a
+ * slot word and the producer's position out of all proportion make a
+ * reader say -EAGAIN or -EOVERFLOW, never read outside the ring or spin.
+ */
+Test(bcast, hostile_state, .timeout = 60)
+{
+	struct shmring p, a, b;
+	struct shmring_params prm;
+	struct bmsg m, got;
+	struct shmring_endpoint *eps;
+
+	shmring_params_init(&prm, SHMRING_BROADCAST, 8, sizeof(struct bmsg));
+	prm.flags = SHMRING_F_COUNTERS;
+	cr_assert_eq(shmring_create_anon(&p, &prm, SHMRING_PRODUCER), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_dup(&a, &p, SHMRING_CONSUMER), 0);
+	cr_assert_eq(shmring_dup(&b, &p, SHMRING_CONSUMER), 0);
+	eps = (struct shmring_endpoint *)(void *)((unsigned char *)p.map + SHMRING_EP_OFF);
+	/* b's entry claims a position far past the producer's. */
+	b.ep->claim_pos = 1000;
+	for (uint64_t i = 0; i < 8; i++) {
+		bmsg_make(&m, i);
+		cr_assert_eq(shmring_bcast_try_push(&p, &m), 0);
+	}
+	cr_assert_eq(shmring_bcast_try_push(&p, &m), -EAGAIN, "a still gates");
+	cr_assert_geq(p.ctrl->prod_stats.corrupt, 1, "the impossible position was seen");
+	for (uint64_t i = 0; i < 8; i++)
+		cr_assert_eq(shmring_bcast_try_read(&a, &got), 0);
+	cr_assert_eq(shmring_bcast_try_push(&p, &m), 0, "b's entry gates nothing");
+	cr_assert(eps[0].state == SHMRING_EP_ACTIVE);
+
+	/* a's next slot says a later lap, the producer's position says no. */
+	SHMRING_ATOMIC(uint64_t) *seq = shmring__slot_seq(&a, a.pos);
+	uint64_t keep = *seq;
+
+	*seq = 2 * (a.pos + 800) + 2;
+	int ret = shmring_bcast_try_read(&a, &got);
+
+	cr_assert(ret == -EAGAIN || ret == -EOVERFLOW, "%d", ret);
+	*seq = keep;
+	/* The producer's position a long way off. */
+	p.ctrl->prod.pos = a.pos + (1ull << 40);
+	ret = shmring_bcast_try_read(&a, &got);
+	cr_assert(ret == 0 || ret == -EAGAIN || ret == -EOVERFLOW, "%d", ret);
+	const void *view = NULL;
+
+	ret = shmring_bcast_peek(&a, &view);
+	cr_assert(ret == 0 || ret == -EAGAIN || ret == -EOVERFLOW, "%d", ret);
+	if (ret == 0)
+		cr_assert(view >= (const void *)a.data && view < (const void *)(a.data + 8 * a.stride));
+	cr_assert_eq(shmring_close(&b), 0);
+	cr_assert_eq(shmring_close(&a), 0);
+	cr_assert_eq(shmring_close(&p), 0);
+}
