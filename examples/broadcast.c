@@ -111,8 +111,8 @@ static int lossy_reader(const char *name, int ready_fd)
 		}
 		lost = now;
 		next = t.seq + 1;
-		if (++n % 5000 == 0)
-			usleep(2000);
+		if (++n % 2000 == 0)
+			usleep(5000);
 	}
 	printf("lossy reader: lapped %llu times, %llu of %u messages lost, every loss counted\n",
 	       (unsigned long long)laps, (unsigned long long)lost, NMSG);
@@ -133,7 +133,8 @@ static int wait_children(pid_t *kids, int n)
 	return bad;
 }
 
-static int push_all(struct shmring *p, uint64_t from, uint64_t to)
+/* Push from..to-1; with pace, pause 100 us every 32 (a steady feed). */
+static int push_all(struct shmring *p, uint64_t from, uint64_t to, int pace)
 {
 	struct timespec dl;
 	struct tick t;
@@ -143,6 +144,8 @@ static int push_all(struct shmring *p, uint64_t from, uint64_t to)
 		tick_make(&t, i);
 		if (shmring_bcast_push_wait(p, &t, &dl) != 0)
 			return 1;
+		if (pace && i % 32 == 31)
+			usleep(100);
 	}
 	return 0;
 }
@@ -174,20 +177,21 @@ int main(void)
 			for (int k = 0; k < i; k++)
 				if (read(fds[0], &c, 1) != 1)
 					return 1;
-			if (push_all(&p, 0, NMSG / 2) != 0)
+			if (push_all(&p, 0, NMSG / 2, 0) != 0)
 				return 1;
 		}
 		kids[i] = fork();
 		if (kids[i] == 0)
 			_exit(lossless_reader(lossless, i == READERS - 1, fds[1]));
 	}
-	if (read(fds[0], &c, 1) != 1 || push_all(&p, NMSG / 2, NMSG) != 0)
+	if (read(fds[0], &c, 1) != 1 || push_all(&p, NMSG / 2, NMSG, 0) != 0)
 		return 1;
 	bad |= wait_children(kids, READERS);
 	shmring_close(&p);
 	shmring_unlink(lossless);
 	printf("lossless: %d readers, %u messages each (one from the middle on): %s\n", READERS, NMSG,
 	       bad ? "FAILED" : "ok");
+	fflush(stdout); /* before the next fork */
 
 	/* Lossy: the producer never waits for the dozing reader. */
 	shmring_params_init(&prm, SHMRING_BROADCAST, 64, sizeof(struct tick));
@@ -197,7 +201,7 @@ int main(void)
 	kids[READERS] = fork();
 	if (kids[READERS] == 0)
 		_exit(lossy_reader(lossy, fds[1]));
-	if (read(fds[0], &c, 1) != 1 || push_all(&q, 0, NMSG) != 0)
+	if (read(fds[0], &c, 1) != 1 || push_all(&q, 0, NMSG, 1) != 0)
 		return 1;
 	bad |= wait_children(&kids[READERS], 1);
 	shmring_close(&q);
