@@ -365,7 +365,9 @@ uint64_t shmring__proc_start_time(int32_t pid);
  * committed becomes padding (counted in cons_stats.skipped, never
  * delivered); this runs in the consumer's handle only (-EPERM elsewhere),
  * and the consumer also runs it by itself when one record stays
- * uncommitted for SHMRING_MSG_STALL_CHECK polls (see msg.h).
+ * uncommitted for SHMRING_MSG_STALL_CHECK polls (see msg.h). On a
+ * broadcast ring, dead readers still in the producer's gating set are
+ * evicted (counted) and every dead entry is freed (broadcast.h).
  * Callable by any process attached to the ring (not through an observer's
  * read-only handle), at any time, concurrently with traffic.
  * Returns the number of endpoints recovered (0: none dead), or -EINVAL
