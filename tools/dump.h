@@ -190,6 +190,13 @@ const char *dump_state_name(uint32_t state);
 /* Copy n bytes from shared memory with relaxed atomic loads (no data race
  * with a writer; the caller validates the copy afterwards). */
 void dump_copy(void *dst, const unsigned char *src, size_t n);
+/*
+ * The slot rings' message at `pos` into buf (slot_size bytes), seqlock
+ * style: the slot's sequence word must be `want` before the copy and
+ * again after it, else m->torn. Fills m but for m->consumed.
+ */
+void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsigned char *buf,
+		    struct dump_msg *m);
 
 /* dump_bridge.c: the bridge's sidecar (read by dump_snapshot), and its
  * lines of the report. */

@@ -164,19 +164,7 @@ static void bcast_check(struct dump_ring *d)
 /* Copy the payload of `pos` if the slot holds it; torn if it changed. */
 static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *buf, struct dump_msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->pos = pos;
-	m->len = d->r.slot_size;
-	m->data = buf;
-	if (seq_at(d, pos) != 2 * pos + 2) {
-		m->torn = true;
-		return;
-	}
-	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
-	/* Acquire: the payload loads come before the re-read (seqlock). */
-	dump_acquire_fence();
-	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) != 2 * pos + 2)
-		m->torn = true;
+	dump_slot_read(d, pos, 2 * pos + 2, buf, m);
 	m->consumed = pos - d->hdr.init_pos < d->tail - d->hdr.init_pos;
 }
 

@@ -93,6 +93,30 @@ void dump_copy(void *dst, const unsigned char *src, size_t n)
 		d[i] = __atomic_load_n(src + i, __ATOMIC_RELAXED);
 }
 
+void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsigned char *buf,
+		    struct dump_msg *m)
+{
+	SHMRING_ATOMIC(uint64_t) *seq = shmring__slot_seq(&d->r, pos);
+
+	memset(m, 0, sizeof(*m));
+	m->pos = pos;
+	m->len = d->r.slot_size;
+	m->data = buf;
+	/* Acquire: pairs with the producer's release store of the word, so
+	 * the payload read after it is the published one. */
+	if (shmring_atomic_load(seq, SHMRING_ACQUIRE) != want) {
+		m->torn = true;
+		return;
+	}
+	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
+	/* Acquire: orders the payload loads above before the re-read of the
+	 * sequence word; a producer that overwrote the slot meanwhile has
+	 * stored another value there (seqlock-style validation). */
+	dump_acquire_fence();
+	if (shmring_atomic_load(seq, SHMRING_RELAXED) != want)
+		m->torn = true;
+}
+
 void dump_problem(struct dump_ring *d, bool warning, const char *invariant, const char *fmt, ...)
 {
 	va_list ap;

@@ -187,21 +187,7 @@ static void spsc_check(struct dump_ring *d)
 /* Copy the payload of `pos` if the slot holds it; torn if it changed. */
 static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *buf, struct dump_msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->pos = pos;
-	m->len = d->r.slot_size;
-	m->data = buf;
-	if (seq_at(d, pos) != pos + 1) {
-		m->torn = true;
-		return;
-	}
-	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
-	/* Acquire: orders the payload loads above before the re-read of the
-	 * sequence word; a producer that overwrote the slot meanwhile has
-	 * stored a later sequence (seqlock-style validation). */
-	dump_acquire_fence();
-	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) != pos + 1)
-		m->torn = true;
+	dump_slot_read(d, pos, pos + 1, buf, m);
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
 	m->consumed = pos - d->hdr.init_pos < t - d->hdr.init_pos;
 }
