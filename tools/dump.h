@@ -197,6 +197,14 @@ void dump_copy(void *dst, const unsigned char *src, size_t n);
  */
 void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsigned char *buf,
 		    struct dump_msg *m);
+/* A kind's reader of the message at one position (dump_slot_read plus
+ * whether it is consumed). */
+typedef void dump_slot_fn(const struct dump_ring *d, uint64_t pos, unsigned char *buf,
+			  struct dump_msg *m);
+/* Call fn for the count messages from position first on, each read by
+ * `read`. Returns the count, or fn's negative result, or -ENOMEM. */
+int64_t dump_slot_each(struct dump_ring *d, uint64_t first, uint64_t count, dump_slot_fn *read,
+		       dump_msg_fn fn, void *arg);
 
 /* dump_bridge.c: the bridge's sidecar (read by dump_snapshot), and its
  * lines of the report. */

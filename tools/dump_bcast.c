@@ -10,10 +10,7 @@
  * claim_end and those it acknowledged in taken, its loss in ops (layout.h).
  * The tail is the slowest member's position, the fill what it has left.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "dump.h"
 
@@ -172,11 +169,7 @@ static int64_t bcast_messages(struct dump_ring *d, bool tail, uint64_t n, dump_m
 {
 	uint64_t cap = d->r.capacity, end = d->head, first, count;
 	uint64_t written = end - d->hdr.init_pos < cap ? end - d->hdr.init_pos : cap;
-	unsigned char *buf = malloc(d->r.slot_size ? d->r.slot_size : 1);
-	int64_t done = 0;
 
-	if (!buf)
-		return -ENOMEM;
 	if (tail) {
 		count = n < written ? n : written;
 		first = end - count;
@@ -185,20 +178,7 @@ static int64_t bcast_messages(struct dump_ring *d, bool tail, uint64_t n, dump_m
 		first = d->fill <= written ? d->tail : end - written;
 		count = end - first < n ? end - first : n;
 	}
-	for (uint64_t i = 0; i < count; i++) {
-		struct dump_msg m;
-		int ret;
-
-		read_slot(d, first + i, buf, &m);
-		ret = fn(d, &m, arg);
-		if (ret < 0) {
-			free(buf);
-			return ret;
-		}
-		done++;
-	}
-	free(buf);
-	return done;
+	return dump_slot_each(d, first, count, read_slot, fn, arg);
 }
 
 static void bcast_text(FILE *f, const struct dump_ring *d)

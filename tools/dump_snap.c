@@ -117,6 +117,30 @@ void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsi
 		m->torn = true;
 }
 
+int64_t dump_slot_each(struct dump_ring *d, uint64_t first, uint64_t count, dump_slot_fn *read,
+		       dump_msg_fn fn, void *arg)
+{
+	unsigned char *buf = malloc(d->r.slot_size ? d->r.slot_size : 1);
+	int64_t done = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < count; i++) {
+		struct dump_msg m;
+		int ret;
+
+		read(d, first + i, buf, &m);
+		ret = fn(d, &m, arg);
+		if (ret < 0) {
+			free(buf);
+			return ret;
+		}
+		done++;
+	}
+	free(buf);
+	return done;
+}
+
 void dump_problem(struct dump_ring *d, bool warning, const char *invariant, const char *fmt, ...)
 {
 	va_list ap;
