@@ -432,9 +432,10 @@ SHMRING_FORCE_INLINE int shmring_bcast_release(struct shmring *r)
 	if (d < 0)
 		return -EINVAL;
 	if (d > 0) {
-		int ret = shmring_bcast__lapped(r);
-
-		return ret < 0 ? ret : -EOVERFLOW;
+		/* Overwritten in use, whatever the loss counts (0 before the
+		 * reader's join was seen, or a lap not yet published). */
+		(void)shmring_bcast__lapped(r);
+		return -EOVERFLOW;
 	}
 	shmring_bcast__advance(r, 1);
 	return 0;
