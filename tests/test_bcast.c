@@ -693,3 +693,38 @@ Test(bcast, hostile_state, .timeout = 60)
 	cr_assert_eq(shmring_close(&a), 0);
 	cr_assert_eq(shmring_close(&p), 0);
 }
+
+/* The producer's readiness fd: armed on a lossless ring that a reader
+ * holds full, it turns readable when the reader reads (read_wait wakes
+ * the producer's futex word). */
+Test(bcast, ready_fd_producer, .timeout = 60)
+{
+	const char *name = t_name("bcast-ready-p");
+	struct shmring p, a;
+	struct shmring_ready *rd;
+	struct bmsg m, got;
+	struct timespec dl;
+
+	create_bcast(&p, name, 4, 0, 0);
+	cr_assert_eq(shmring_open(&a, name, SHMRING_CONSUMER, NULL), 0);
+	for (uint64_t i = 0; i < 4; i++) {
+		bmsg_make(&m, i);
+		cr_assert_eq(shmring_bcast_try_push(&p, &m), 0);
+	}
+	cr_assert_eq(shmring_bcast_try_push(&p, &m), -EAGAIN);
+	cr_assert_eq(shmring_ready_open(&rd, &p, SHMRING_READY_F_THREAD), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_ready_arm(rd), 0, "armed on a full ring");
+	struct pollfd pf = { .fd = shmring_ready_fd(rd), .events = POLLIN };
+
+	cr_assert_eq(poll(&pf, 1, 0), 0, "no room yet");
+	deadline_in(&dl, 10000);
+	cr_assert_eq(shmring_bcast_read_wait(&a, &got, &dl), 0);
+	cr_assert_eq(poll(&pf, 1, 10000), 1, "readable after the read");
+	cr_assert_eq(shmring_ready_disarm(rd), 0);
+	bmsg_make(&m, 4);
+	cr_assert_eq(shmring_bcast_try_push(&p, &m), 0);
+	shmring_ready_close(rd);
+	cr_assert_eq(shmring_close(&a), 0);
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
