@@ -7,8 +7,12 @@
  * include/shmring/broadcast.h.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <shmring/wait.h>
 
@@ -353,6 +357,26 @@ static int bcast_recover(struct shmring *r)
 	return freed > n ? freed : n;
 }
 
+/*
+ * A reader left the table (its entry is FREE, stored through the kernel):
+ * a producer asleep for room it held must look again. The kernel bumps
+ * the producer block's futex word and wakes its sleepers in one call
+ * (FUTEX_WAKE_OP: W4 of wait.h, done without touching the mapping, which
+ * a peer may have shrunk: EFAULT then, no SIGBUS). A sleeper that armed
+ * after the bump (S1 reads it, a locked RMW after the kernel's store of
+ * FREE) sees the entry free at its re-check; one that armed before finds
+ * the word changed or is woken.
+ */
+static void bcast_left(struct shmring *r)
+{
+	SHMRING_ATOMIC(uint32_t) *w = &r->ctrl->prod_wait.futex;
+
+	if (r->role != SHMRING_CONSUMER || lossy(r))
+		return;
+	(void)syscall(SYS_futex, w, FUTEX_WAKE_OP, INT_MAX, NULL, w,
+		      FUTEX_OP(FUTEX_OP_ADD, 1, FUTEX_OP_CMP_EQ, 0));
+}
+
 /* A waiting producer's liveness slice: evict the dead and late readers
  * that gate it. */
 static int bcast_stall_check(struct shmring *r, uint32_t side, int peers_dead)
@@ -428,8 +452,8 @@ const struct shmring_kind_ops shmring__bcast_ops = {
 	.ready_cons = bcast_ready_read,
 	.positions = bcast_positions,
 	/* No detach: close frees the entry (through the kernel), and a
-	 * freed entry is no member. A producer that sleeps gated by it
-	 * finds the room at its next liveness slice. */
+	 * freed entry is no member; then `left` wakes the producer. */
+	.left = bcast_left,
 };
 
 /* ---- the calls ---- */

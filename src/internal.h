@@ -62,6 +62,10 @@ struct shmring_kind_ops {
 	/* Optional: settle what the handle holds before its endpoint leaves
 	 * (shmring_close, owner process only). */
 	void (*detach)(struct shmring *r);
+	/* Optional: after the endpoint left the table (shmring_close, owner
+	 * process only), tell whom it may have held. Through the kernel
+	 * only (no plain access to the mapping: it may have been shrunk). */
+	void (*left)(struct shmring *r);
 	/* The ready predicates of a wait for room (producer) and for data
 	 * (consumer), as the kind's own blocking calls use them; what an
 	 * outside waiter (shmring_wait_arm, ready.c) re-checks. */

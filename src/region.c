@@ -690,7 +690,11 @@ int shmring_close(struct shmring *r)
 		shmring__wait_release(r);
 		if (ops && ops->detach)
 			ops->detach(r);
+		bool had_ep = r->ep != NULL;
+
 		ret = shmring__ep_unregister(r);
+		if (ops && ops->left && had_ep && ret == 0)
+			ops->left(r);
 	}
 	mapping_put((struct shmring_mapping *)r->shared);
 	/* Every later operation on the handle: -EBADF (key), -EINVAL. */

@@ -323,7 +323,7 @@ Test(bcast, lossless_readers_join_leave, .timeout = 120)
 
 	create_bcast(&p, name, 64, 0, 0);
 	memset(&wp, 0, sizeof(wp));
-	wp.slice_ms = 10; /* a leaver's room is found at the next slice */
+	wp.slice_ms = SHMRING_WAIT_NO_SLICE; /* a leaver wakes the producer itself (close) */
 	cr_assert_eq(shmring_wait_policy_set(&p, &wp), 0);
 	cr_assert_eq(pipe(fds), 0);
 	for (int i = 0; i < FULL; i++) {
@@ -725,6 +725,58 @@ Test(bcast, ready_fd_producer, .timeout = 60)
 	cr_assert_eq(shmring_bcast_try_push(&p, &m), 0);
 	shmring_ready_close(rd);
 	cr_assert_eq(shmring_close(&a), 0);
+	cr_assert_eq(shmring_close(&p), 0);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+/*
+ * A reader that closes while the producer sleeps for the room it holds
+ * wakes the producer (close has the kernel bump the producer's futex
+ * word): with no liveness slices, nothing else would.
+ */
+Test(bcast, leaving_reader_wakes_producer, .timeout = 30)
+{
+	const char *name = t_name("bcast-leave");
+	struct shmring p;
+	struct shmring_wait_policy wp;
+	struct bmsg m;
+	int go[2], up[2];
+	pid_t kid;
+
+	create_bcast(&p, name, 4, 0, 0);
+	memset(&wp, 0, sizeof(wp));
+	wp.mode = SHMRING_WAIT_SLEEP;
+	wp.slice_ms = SHMRING_WAIT_NO_SLICE;
+	cr_assert_eq(shmring_wait_policy_set(&p, &wp), 0);
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(up), 0);
+	kid = t_fork();
+	if (kid == 0) {
+		struct shmring r;
+
+		if (shmring_open(&r, name, SHMRING_CONSUMER, NULL) != 0 || write(up[1], "r", 1) != 1)
+			_exit(1);
+		if (wait_byte(go[0]) != 0)
+			_exit(2);
+		usleep(20000); /* let the producer fall asleep first, as a rule */
+		_exit(shmring_close(&r) == 0 ? 0 : 3);
+	}
+	cr_assert_eq(wait_byte(up[0]), 0);
+	for (uint64_t i = 0; i < 4; i++) {
+		bmsg_make(&m, i);
+		cr_assert_eq(shmring_bcast_try_push(&p, &m), 0);
+	}
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	/* No deadline: without the wake this sleeps until the test's
+	 * watchdog (.timeout) fails it. */
+	bmsg_make(&m, 4);
+	cr_assert_eq(shmring_bcast_push_wait(&p, &m, NULL), 0, "woken by the reader's close");
+	t_wait_ok(kid, "reader");
+	cr_assert_eq(evict_block(&p)->evictions, 0, "a leave is no eviction");
+	close(go[0]);
+	close(go[1]);
+	close(up[0]);
+	close(up[1]);
 	cr_assert_eq(shmring_close(&p), 0);
 	cr_assert_eq(shmring_unlink(name), 0);
 }
