@@ -317,3 +317,39 @@ Test(hostile_shrink, close_mpmc_solo_after_cut_below_control, .timeout = 30)
 	mpmc_cut(SHMRING_F_SOLO, 4096, 0);
 	mpmc_cut(SHMRING_F_SOLO, 4096, 1);
 }
+
+/* Broadcast: a producer and two readers, the object cut; every close
+ * returns (-EIO where the table went with the cut, else 0: a reader's
+ * close then has the kernel wake the producer's block), never SIGBUS. */
+static void bcast_cut(off_t size, int want)
+{
+	struct shmring r, p, a, b;
+	struct shmring_params prm;
+	const char *tn = t_name("shrinkbcast");
+	char name[96];
+	uint64_t v = 7;
+
+	snprintf(name, sizeof(name), "%s", tn);
+	shmring_params_init(&prm, SHMRING_BROADCAST, 64, sizeof(uint64_t));
+	cr_assert_eq(shmring_create(&r, name, &prm, SHMRING_ROLE_NONE), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_close(&r), 0);
+	cr_assert_eq(shmring_open(&p, name, SHMRING_PRODUCER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&a, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_open(&b, name, SHMRING_CONSUMER, NULL), 0, "%s", shmring_errdetail());
+	cr_assert_eq(shmring_bcast_try_push(&p, &v), 0);
+	cr_assert_eq(shmring_bcast_try_read(&a, &v), 0);
+	if (size < 0)
+		size = (off_t)shmring__hdr_copy(&p)->data_off;
+	peer_truncate(name, size);
+	cr_assert_eq(shmring_close(&a), want);
+	cr_assert_eq(shmring_close(&b), want);
+	cr_assert_eq(shmring_close(&p), want);
+	cr_assert_eq(shmring_unlink(name), 0);
+}
+
+Test(hostile_shrink, close_bcast_after_cut, .timeout = 30)
+{
+	bcast_cut(0, -EIO);
+	bcast_cut(4096, -EIO);
+	bcast_cut(-1, 0); /* the data area only */
+}
