@@ -96,16 +96,6 @@ static void take_or_wait(struct shmring_set *s, struct shmring_ready *rd, struct
 
 /* ---- producers: join with their own ring, push, leave or die ---- */
 
-static void wait_consumer(struct shmring *r)
-{
-	const struct shmring_endpoint *e =
-		(const struct shmring_endpoint *)(const void *)((const unsigned char *)r->map +
-								 SHMRING_EP_OFF);
-
-	while (shmring_atomic_load(&e[1].state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE)
-		usleep(200);
-}
-
 /* go: a pipe to read one byte from before pushing (-1: none). */
 static void producer_proc(const char *set, uint64_t id, uint64_t capacity, uint64_t count, int die, int go)
 {
@@ -133,7 +123,7 @@ static void producer_proc(const char *set, uint64_t id, uint64_t capacity, uint6
 		if (shmring_spsc_push_wait(&r, &m, NULL) < 0)
 			_exit(13);
 	}
-	wait_consumer(&r);
+	t_set_wait_consumer(&r);
 	shmring_unlink(name);
 	if (die)
 		raise(SIGKILL);
@@ -142,6 +132,18 @@ static void producer_proc(const char *set, uint64_t id, uint64_t capacity, uint6
 	shmring_set_leave(&l, &r);
 	shmring_close(&r);
 	_exit(0);
+}
+
+/* np producer processes of `per` messages each, producer i through a
+ * ring of caps[i] slots; die: SIGKILL after the last push. */
+static void start_producers(const char *set, pid_t *pids, int np, const uint64_t *caps, uint64_t per, int die)
+{
+	for (int i = 0; i < np; i++) {
+		pids[i] = t_fork();
+		cr_assert_geq(pids[i], 0);
+		if (pids[i] == 0)
+			producer_proc(set, (uint64_t)i, caps[i], per, die, -1);
+	}
 }
 
 static void set_name(char *buf, size_t len, const char *tag)
@@ -167,6 +169,24 @@ static void drain_members(struct shmring_set *s, struct shmring_ready *rd, struc
 	}
 }
 
+/* Watchdog on, a new set (its name in set) and its fd, c cleared. */
+static struct shmring_ready *begin(struct shmring_set **s, char *set, size_t len, const char *tag,
+				   uint32_t set_flags, int thread, struct checker *c)
+{
+	alarm(WATCHDOG_S);
+	memset(c, 0, sizeof(*c));
+	set_name(set, len, tag);
+	cr_assert_eq(shmring_set_create(s, set, set_flags), 0, "%s", shmring_errdetail());
+	return open_fd(*s, thread);
+}
+
+static void end(struct shmring_set *s, struct shmring_ready *rd)
+{
+	shmring_ready_close(rd);
+	shmring_set_destroy(s);
+	alarm(0);
+}
+
 /* ---- no lost wakeup: a million messages through tiny rings ---- */
 
 static void stream(int thread, uint32_t set_flags, uint64_t per)
@@ -180,17 +200,8 @@ static void stream(int thread, uint32_t set_flags, uint64_t per)
 	uint64_t arms = 0;
 	char set[96];
 
-	alarm(WATCHDOG_S);
-	memset(&c, 0, sizeof(c));
-	set_name(set, sizeof(set), "stream");
-	cr_assert_eq(shmring_set_create(&s, set, set_flags), 0, "%s", shmring_errdetail());
-	rd = open_fd(s, thread);
-	for (int i = 0; i < np; i++) {
-		pids[i] = t_fork();
-		cr_assert_geq(pids[i], 0);
-		if (pids[i] == 0)
-			producer_proc(set, (uint64_t)i, caps[i], per, 0, -1);
-	}
+	rd = begin(&s, set, sizeof(set), "stream", set_flags, thread, &c);
+	start_producers(set, pids, np, caps, per, 0);
 	while (c.total < (uint64_t)np * per) {
 		take_or_wait(s, rd, &c, &arms);
 		cr_assert_eq(c.bad, 0, "a message was torn, reordered or duplicated");
@@ -209,9 +220,7 @@ static void stream(int thread, uint32_t set_flags, uint64_t per)
 	cr_assert_eq(st.joins, (uint64_t)np);
 	cr_assert_eq(st.leaves, (uint64_t)np);
 	cr_assert_gt(st.sleeps, 0);
-	shmring_ready_close(rd);
-	shmring_set_destroy(s);
-	alarm(0);
+	end(s, rd);
 }
 
 /* 4 x 262144 messages on the io_uring fd; the helper thread's extra hop
@@ -233,11 +242,7 @@ static void join_while_armed(int thread, uint32_t set_flags)
 	int go[2], woke = 0;
 	char set[96];
 
-	alarm(WATCHDOG_S);
-	memset(&c, 0, sizeof(c));
-	set_name(set, sizeof(set), "join");
-	cr_assert_eq(shmring_set_create(&s, set, set_flags), 0, "%s", shmring_errdetail());
-	rd = open_fd(s, thread);
+	rd = begin(&s, set, sizeof(set), "join", set_flags, thread, &c);
 	cr_assert_eq(shmring_ready_arm(rd), 0, "nothing to take: armed");
 	cr_assert_eq(pipe(go), 0);
 	pid_t pid = t_fork();
@@ -266,9 +271,7 @@ static void join_while_armed(int thread, uint32_t set_flags)
 	cr_assert_eq(c.next[0], 3);
 	close(go[0]);
 	close(go[1]);
-	shmring_ready_close(rd);
-	shmring_set_destroy(s);
-	alarm(0);
+	end(s, rd);
 }
 
 Test(set_ready, join_while_armed_uring, .timeout = 60) { join_while_armed(0, 0); }
@@ -279,6 +282,7 @@ Test(set_ready, join_while_armed_doorbell_thread, .timeout = 60) { join_while_ar
 
 static void producers_killed(int thread)
 {
+	static const uint64_t caps[] = { 4, 4, 4 };
 	const int np = 3;
 	const uint64_t per = 5000;
 	struct shmring_set *s;
@@ -289,17 +293,8 @@ static void producers_killed(int thread)
 	uint64_t arms = 0;
 	char set[96];
 
-	alarm(WATCHDOG_S);
-	memset(&c, 0, sizeof(c));
-	set_name(set, sizeof(set), "kill");
-	cr_assert_eq(shmring_set_create(&s, set, 0), 0, "%s", shmring_errdetail());
-	rd = open_fd(s, thread);
-	for (int i = 0; i < np; i++) {
-		pids[i] = t_fork();
-		cr_assert_geq(pids[i], 0);
-		if (pids[i] == 0)
-			producer_proc(set, (uint64_t)i, 4, per, 1, -1);
-	}
+	rd = begin(&s, set, sizeof(set), "kill", 0, thread, &c);
+	start_producers(set, pids, np, caps, per, 1);
 	while (c.total < (uint64_t)np * per)
 		take_or_wait(s, rd, &c, &arms);
 	for (int i = 0; i < np; i++) {
@@ -315,9 +310,7 @@ static void producers_killed(int thread)
 	cr_assert_eq(st.leaves, (uint64_t)np);
 	cr_assert_eq(c.bad, 0);
 	cr_assert_eq(c.total, (uint64_t)np * per);
-	shmring_ready_close(rd);
-	shmring_set_destroy(s);
-	alarm(0);
+	end(s, rd);
 }
 
 Test(set_ready, producers_killed_uring, .timeout = 60) { producers_killed(0); }
