@@ -696,6 +696,7 @@ static int ready_new(struct shmring_ready **out, uint32_t flags, int vector)
 				      vector ? "FUTEX_WAITV" : "FUTEX_WAIT", strerror(-ret));
 	}
 #else
+	(void)flags;
 	(void)vector;
 #endif
 	if (rd->backend == SHMRING_READY_THREAD) {
@@ -724,7 +725,7 @@ fail:
 
 int shmring_ready_open(struct shmring_ready **out, struct shmring *r, uint32_t flags)
 {
-	struct shmring_ready *rd;
+	struct shmring_ready *rd = NULL;
 	int ret;
 
 	shmring__clear_detail();
@@ -748,7 +749,7 @@ int shmring_ready_open(struct shmring_ready **out, struct shmring *r, uint32_t f
 #ifdef SHMRING_HAVE_SETS
 int shmring_set_ready_open(struct shmring_ready **out, struct shmring_set *s, uint32_t flags)
 {
-	struct shmring_ready *rd;
+	struct shmring_ready *rd = NULL;
 	int ret;
 
 	shmring__clear_detail();
