@@ -316,6 +316,64 @@ static void producers_killed(int thread)
 Test(set_ready, producers_killed_uring, .timeout = 60) { producers_killed(0); }
 Test(set_ready, producers_killed_thread, .timeout = 60) { producers_killed(1); }
 
+/* ---- a set beyond futex_waitv's limit: the doorbell and the slice ---- */
+
+#define BIG_MEMBERS 130
+
+/* The consumer adds BIG_MEMBERS rings itself (no join: their producer
+ * does not ring the doorbell); a producer process pushes into the last
+ * one. Only the fd's slice timer can lead the consumer to it. */
+static void large_set(int thread)
+{
+	struct shmring_set *s;
+	struct shmring_ready *rd;
+	struct shmring_params p;
+	struct shmring_set_stats st;
+	struct checker c;
+	char set[96], names[BIG_MEMBERS][96];
+	uint64_t arms = 0;
+
+	rd = begin(&s, set, sizeof(set), "big", 0, thread, &c);
+	shmring_params_init(&p, SHMRING_SPSC, 2, sizeof(struct t_msg));
+	for (int i = 0; i < BIG_MEMBERS; i++) {
+		struct shmring r;
+
+		snprintf(names[i], sizeof(names[i]), "%s", t_name("setrd-big"));
+		cr_assert_eq(shmring_create(&r, names[i], &p, SHMRING_CONSUMER), 0, "%s", shmring_errdetail());
+		cr_assert_geq(shmring_set_add(s, &r, 0), 0);
+	}
+	pid_t pid = t_fork();
+
+	if (pid == 0) {
+		struct shmring r;
+
+		if (shmring_open(&r, names[BIG_MEMBERS - 1], SHMRING_PRODUCER, NULL) < 0)
+			_exit(10);
+		for (uint64_t seq = 0; seq < 5; seq++) {
+			struct t_msg m;
+
+			t_msg_make(&m, 0, seq);
+			if (shmring_spsc_push_wait(&r, &m, NULL) < 0)
+				_exit(11);
+		}
+		shmring_close(&r);
+		_exit(0);
+	}
+	while (c.total < 5)
+		take_or_wait(s, rd, &c, &arms);
+	t_wait_ok(pid, "producer");
+	shmring_set_stats(s, &st);
+	cr_assert_eq(st.doorbell, 0, "the set itself is not in doorbell mode");
+	cr_assert_eq(st.members, BIG_MEMBERS);
+	cr_assert_eq(c.bad, 0);
+	end(s, rd);
+	for (int i = 0; i < BIG_MEMBERS; i++)
+		shmring_unlink(names[i]);
+}
+
+Test(set_ready, large_set_uring, .timeout = 60) { large_set(0); }
+Test(set_ready, large_set_thread, .timeout = 60) { large_set(1); }
+
 /* ---- bad input changes nothing ---- */
 
 Test(set_ready, bad_input, .timeout = 30)
