@@ -76,8 +76,8 @@ typedef int shmring_set_fn(void *arg, const struct shmring_set_msg *m);
 struct shmring_set_stats {
 	uint64_t polls;     /* shmring_set_poll calls */
 	uint64_t messages;  /* messages delivered */
-	uint64_t sleeps;    /* futex waits entered by shmring_set_wait, and readiness fd arms */
-	uint64_t wakeups;   /* sleeps that ended before their deadline (fd: woken, not by the slice) */
+	uint64_t sleeps;    /* waits of shmring_set_wait, arms of its fd */
+	uint64_t wakeups;   /* sleeps that ended before their deadline */
 	uint64_t joins;     /* members added (by name, handle or control ring) */
 	uint64_t leaves;    /* members removed */
 	uint32_t members;   /* members now */
