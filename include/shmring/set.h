@@ -181,7 +181,9 @@ SHMRING_API int shmring_set_wait(struct shmring_set *s, const struct timespec *d
  * doorbell). One object per set, used from one thread; close it before
  * shmring_set_destroy(). Returns 0, -EINVAL (NULL argument, unknown
  * flags), -EBADF (a set this process inherited over fork()), -ENOMEM, or
- * the errno of the call that failed, with the detail.
+ * the errno of the call that failed, with the detail. Its arm returns 1,
+ * 0, -EBADF, -ENOMEM or the errno of io_uring_enter / timerfd_settime,
+ * never -EPIPE (producers that have gone are removed by the poll).
  */
 struct shmring_ready;
 SHMRING_API int shmring_set_ready_open(struct shmring_ready **out, struct shmring_set *s, uint32_t flags);
