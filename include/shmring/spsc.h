@@ -425,6 +425,15 @@ SHMRING_FORCE_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 	return 0;
 }
 
+/*
+ * Does the handle's ring hold elements of `elem_size` bytes: an SPSC ring
+ * whose slot_size is elem_size? For code compiled for one element type
+ * (typed.h), at attach. Any role. Returns 0, or -EINVAL (NULL or closed
+ * handle, another ring type, or another slot size: the detail gives the
+ * ring's and the element's sizes).
+ */
+SHMRING_API int shmring_spsc_check_size(const struct shmring *r, uint32_t elem_size);
+
 /* Messages in the ring as this handle (of any role) can tell (an estimate
  * while the other side runs); 0 for a handle that is not this process's
  * handle of an SPSC ring. */
