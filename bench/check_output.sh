@@ -24,7 +24,7 @@ if grep -q FAILED "$dir/table"; then cat "$dir/table"; exit 1; fi
 # CSV: the header, 21 fields on every line, numbers where numbers belong,
 # and the subjects every build has, plus the optional SPSC peers this build
 # lists (8 and 64 B, threads and processes).
-want="tput:shmring-spsc tput:shmring-spsc-burst rtt:shmring-spsc tput:pipe rtt:pipe rtt:cacheline rtt:futex tput:xcopy tput:memcpy tput:vyukov"
+want="tput:shmring-spsc tput:shmring-spsc-burst tput:shmring-spsc-typed rtt:shmring-spsc tput:pipe rtt:pipe rtt:cacheline rtt:futex tput:xcopy tput:memcpy tput:vyukov"
 for s in lamport-cached lamport-cached-burst boost-spsc boost-spsc-burst; do
 	if grep -q "^$s " "$dir/list"; then
 		for m in thr proc; do
