@@ -22,6 +22,12 @@
 
 #include "bench.h"
 
+/* The run's counters are shared with the C harness, and the queue's
+ * indices with another process: both must be plain lock-free words. */
+static_assert(sizeof(std::atomic<uint64_t>) == sizeof(uint64_t) && std::atomic<uint64_t>::is_always_lock_free,
+	      "std::atomic<uint64_t> is not C's _Atomic uint64_t");
+static_assert(std::atomic<size_t>::is_always_lock_free, "the queue's indices must be lock-free");
+
 namespace {
 
 /* The queue's slots: fixed at compile time (the harness's default
