@@ -128,3 +128,20 @@ const struct shmring_kind_ops shmring__spsc_ops = {
 	 * from the slots; recovery only frees the entries. */
 	.recover = shmring__ep_reap,
 };
+
+/* Typed rings (typed.h) call this at attach: their copies are compiled for
+ * sizeof the element type, so a ring of another slot size is refused here
+ * with the two sizes, rather than only by the -EINVAL of each operation. */
+int shmring_spsc_check_size(const struct shmring *r, uint32_t elem_size)
+{
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	if (r->type != SHMRING_SPSC)
+		return shmring__fail(-EINVAL, "ring type is %u, expected %u (SHMRING_SPSC)", r->type,
+				     SHMRING_SPSC);
+	if (r->slot_size != elem_size)
+		return shmring__fail(-EINVAL, "slot_size of the ring is %u, the element type is %u bytes",
+				     r->slot_size, elem_size);
+	return 0;
+}
