@@ -169,7 +169,9 @@ void build_cases(void)
 						if (s->flags & BS_MULTI)
 							add_case(s, 8, multi[i], multi[i], procs, 0);
 						if (s->flags & BS_MPSC)
-							add_case(s, 8, multi[i], 1, procs, 0);
+							for (int z = 0; z < O.nsizes; z++)
+								if (O.sizes[z] <= 64 && size_ok(s, O.sizes[z]))
+									add_case(s, O.sizes[z], multi[i], 1, procs, 0);
 					}
 				}
 				if ((s->flags & BS_RTT) && size_ok(s, 8))

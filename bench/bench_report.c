@@ -333,6 +333,36 @@ void print_targets(FILE *f)
 			target_line(f, what, m, a->med / b->med, 1.3, true);
 		}
 	}
+	/* Cache lines a 64-byte message moves, from the stride of the
+	 * rings the library makes (SPSC packs slots above 64 bytes): in a
+	 * stream, stride / 64 lines are written per message, and read. */
+	{
+		struct shmring_params prm;
+		struct shmring r;
+
+		shmring_params_init(&prm, SHMRING_SPSC, 1024, 64);
+		if (shmring_create_anon(&r, &prm, SHMRING_PRODUCER) == 0) {
+			snprintf(m, sizeof(m), "stride %u B: %.3f lines a message", r.stride, r.stride / 64.0);
+			target_line(f, "SPSC 64 B: cache lines moved per message", m, r.stride / 64.0, 1.0, false);
+			shmring_close(&r);
+		}
+	}
+	/* The message ring with many producers against the one-producer
+	 * ring, 1, 2 and 4 producers, 8 and 64 B. */
+	for (uint32_t size = 8; size <= 64; size *= 8) {
+		if (!(b = find_case("shmring-msg", 0, size, 1, 1, 0)))
+			continue;
+		for (uint32_t k = 1; k <= 4; k *= 2) {
+			char what[64];
+
+			if (!(a = find_case("shmring-msg-mpsc", 0, size, k, 1, 0)))
+				continue;
+			snprintf(what, sizeof(what), "MSG_MPSC %u B, %u producer%s vs MSG_SPSC", size, k,
+				 k > 1 ? "s" : "");
+			snprintf(m, sizeof(m), "%.1f vs %.1f Mmsg/s", a->med / 1e6, b->med / 1e6);
+			target_line(f, what, m, a->med / b->med, k == 1 ? 0.7 : 0.5, true);
+		}
+	}
 	if ((a = find_case("shmring-spsc", 1, 8, 1, 1, 0)) && (b = find_case("cacheline", 1, 8, 1, 1, 0))) {
 		snprintf(m, sizeof(m), "p50 %.0f vs floor %.0f ns", a->med, b->med);
 		target_line(f, "round trip p50 vs cache-line floor", m, a->med / b->med, 1.3, false);
