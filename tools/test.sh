@@ -42,7 +42,12 @@ bash tools/examples.sh build-examples || failed+=("examples")
 test_args=(--no-suite docs --no-suite bridge)
 # Nor the Python binding, the bridge or the benchmark programs: their
 # suites run in `build`, and not building them here keeps CI short.
+# clang builds everything with -Werror and runs the compile checks (suite
+# build: the headers as C11 and C++, the forced inlining, the ABI); the
+# suites themselves run under gcc above and under ASan+UBSan below.
+test_args=(--suite build)
 CC=clang run_suite build-clang -Dwerror=true -Dpython=disabled -Dbridge=disabled -Dbench=false || true
+test_args=(--no-suite docs --no-suite bridge)
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	run_suite build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
 	-Dpython=disabled -Dbridge=disabled -Dbench=false || true
