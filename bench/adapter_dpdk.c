@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * DPDK rte_ring baselines: SP/SC and MP/MC (single and burst) and HTS
- * (head-tail sync) with 8-byte elements, and SP/SC with message-sized
- * elements for the size sweep.
+ * (head-tail sync) with 8-byte elements, SP/SC bursts of 8 to 64 bytes,
+ * and SP/SC with message-sized elements for the size sweep.
  *
  * DPDK's ring library works without the environment layer (EAL): the ring
  * is sized with rte_ring_get_memsize_elem and set up with rte_ring_init on
@@ -123,10 +123,23 @@ static inline int dsize_recv(struct dpdk_ep *ep, void *m, uint32_t size)
 
 BENCH_LOOPS(dsize, struct dpdk_ep, dsize_send, dsize_recv)
 
-#define dburst_send(ep, m, size, n) (int64_t)rte_ring_sp_enqueue_burst_elem((ep)->r, (m), 8, (n), NULL)
-#define dburst_recv(ep, m, size, n) (int64_t)rte_ring_sc_dequeue_burst_elem((ep)->r, (m), 8, (n), NULL)
-
-BENCH_BURST_LOOPS(dburst, struct dpdk_ep, dburst_send, dburst_recv)
+/* SP/SC bursts of 8- to 64-byte elements, the esize a constant in each
+ * size's instance of the loops (bench.h, BENCH_SIZED_BURST_LOOPS) */
+#define DBURST_LOOPS(N, A, B)                                                                 \
+	static inline int64_t dburst##N##_send(struct dpdk_ep *ep, const void *m, uint32_t size, \
+					       uint64_t n)                                  \
+	{                                                                                  \
+		(void)size;                                                                \
+		return (int64_t)rte_ring_sp_enqueue_burst_elem(ep->r, m, N, (unsigned)n, NULL); \
+	}                                                                                  \
+	static inline int64_t dburst##N##_recv(struct dpdk_ep *ep, void *m, uint32_t size, uint64_t n) \
+	{                                                                                  \
+		(void)size;                                                                \
+		return (int64_t)rte_ring_sc_dequeue_burst_elem(ep->r, m, N, (unsigned)n, NULL); \
+	}                                                                                  \
+	BENCH_BURST_LOOPS(dburst##N, struct dpdk_ep, dburst##N##_send, dburst##N##_recv)
+BENCH_SIZES_8_64(DBURST_LOOPS, _, _)
+BENCH_SIZED_BURST_LOOPS(dburst)
 
 #define dmburst_send(ep, m, size, n) (int64_t)rte_ring_mp_enqueue_burst_elem((ep)->r, (m), 8, (n), NULL)
 #define dmburst_recv(ep, m, size, n) (int64_t)rte_ring_mc_dequeue_burst_elem((ep)->r, (m), 8, (n), NULL)
@@ -146,8 +159,8 @@ static const struct bench_subject subjects[] = {
 		.client = dspsc_client, .server = dspsc_server,
 	},
 	{
-		DPDK_SUBJECT("dpdk-spsc-burst", "DPDK rte_ring SP/SC burst", BS_TPUT | BS_BURST, 8,
-			     dpdk_setup_spsc),
+		DPDK_SUBJECT("dpdk-spsc-burst", "DPDK rte_ring SP/SC burst, 8- to 64-byte elements",
+			     BS_TPUT | BS_BURST | BS_SIZES, 64, dpdk_setup_spsc),
 		.burst = 32,
 		.producer = dburst_producer, .consumer = dburst_consumer,
 	},

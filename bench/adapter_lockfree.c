@@ -2,17 +2,21 @@
 /*
  * Other lock-free queues as baselines: Concurrency Kit's ck_ring (SPSC and
  * MPMC), liburcu's wait-free concurrent queue (wfcqueue; threads only, it
- * links nodes by pointer), and a Vyukov bounded MPMC queue (per-slot
- * sequence numbers) as the textbook reference.
+ * links nodes by pointer), a Vyukov bounded MPMC queue (per-slot
+ * sequence numbers) as the textbook reference, and a cached-index Lamport
+ * SPSC ring (bench/ref_lamport.h) as the hand-written one.
  *
- * ck_ring and the Vyukov queue keep no pointers in their state, so they
- * live in a shared mapping and run between processes as well. They carry
- * one 8-byte value per slot, so they run with 8-byte messages.
+ * ck_ring, the Vyukov queue and the Lamport ring keep no pointers in their
+ * state, so they live in a shared mapping and run between processes as
+ * well. ck_ring and the Vyukov queue carry one 8-byte value per slot, so
+ * they run with 8-byte messages; the Lamport ring copies messages of 8 to
+ * 64 bytes, each size its own compile-time constant.
  */
 #include <stdlib.h>
 
 #include "bench.h"
 #include "bench_config.h"
+#include "ref_lamport.h"
 #include "ref_vyukov.h"
 
 #define SHARED_RING_ALIGN 128
@@ -94,6 +98,62 @@ static inline int vy_recv(struct vy_ep *ep, void *m, uint32_t size)
 }
 
 BENCH_LOOPS(vy, struct vy_ep, vy_send, vy_recv)
+
+/* ---------------- cached-index Lamport SPSC (bench/ref_lamport.h) ---------------- */
+
+struct lp_ep {
+	struct ref_lamport *q;
+};
+
+static int lp_setup(struct bench_run *run)
+{
+	struct shm_rings *st;
+	int r = shm_rings_new(run, ref_lamport_size(run->capacity, run->size), &st);
+
+	if (r < 0)
+		return r;
+	for (int i = 0; i < st->n; i++)
+		ref_lamport_init(st->ring[i], run->capacity, run->size);
+	return 0;
+}
+
+static int lp_ep_open(struct bench_run *run, void *vep, int ring, int role)
+{
+	struct lp_ep *ep = vep;
+
+	(void)role;
+	ep->q = ((struct shm_rings *)run->state)->ring[ring];
+	return 0;
+}
+
+/* One instance of the loops per size N: the copies are memcpy of N. */
+#define LP_LOOPS(N, A, B)                                                                     \
+	static inline int lp##N##_send(struct lp_ep *ep, const void *m, uint32_t size)       \
+	{                                                                                  \
+		(void)size;                                                                \
+		return ref_lamport_push(ep->q, m, N) == 0;                                  \
+	}                                                                                  \
+	static inline int lp##N##_recv(struct lp_ep *ep, void *m, uint32_t size)             \
+	{                                                                                  \
+		(void)size;                                                                \
+		return ref_lamport_pop(ep->q, m, N) == 0;                                   \
+	}                                                                                  \
+	static inline int64_t lp##N##_send_burst(struct lp_ep *ep, const void *m, uint32_t size,   \
+						 uint64_t n)                                        \
+	{                                                                                  \
+		(void)size;                                                                \
+		return (int64_t)ref_lamport_push_burst(ep->q, m, n, N);                     \
+	}                                                                                  \
+	static inline int64_t lp##N##_recv_burst(struct lp_ep *ep, void *m, uint32_t size, uint64_t n) \
+	{                                                                                  \
+		(void)size;                                                                \
+		return (int64_t)ref_lamport_pop_burst(ep->q, m, n, N);                      \
+	}                                                                                  \
+	BENCH_LOOPS(lp##N, struct lp_ep, lp##N##_send, lp##N##_recv)                         \
+	BENCH_BURST_LOOPS(lpb##N, struct lp_ep, lp##N##_send_burst, lp##N##_recv_burst)
+BENCH_SIZES_8_64(LP_LOOPS, _, _)
+BENCH_SIZED_LOOPS(lp)
+BENCH_SIZED_BURST_LOOPS(lpb)
 
 /* ---------------- Concurrency Kit ck_ring ---------------- */
 #if BENCH_HAVE_CK
@@ -330,6 +390,32 @@ static const struct bench_subject subjects[] = {
 		LOOPS(wfq),
 	},
 #endif
+	{
+		.name = "lamport-cached",
+		.group = "baseline",
+		.desc = "Lamport SPSC ring with cached indices (bench/ref_lamport.h), one message at a time",
+		.flags = BS_TPUT | BS_RTT | BS_SIZES,
+		.max_size = 64,
+		.setup = lp_setup,
+		.teardown = shm_rings_teardown,
+		.ep_size = sizeof(struct lp_ep),
+		.ep_open = lp_ep_open,
+		LOOPS(lp),
+	},
+	{
+		.name = "lamport-cached-burst",
+		.group = "baseline",
+		.desc = "Lamport SPSC ring with cached indices, a run copied and published at once",
+		.flags = BS_TPUT | BS_SIZES | BS_BURST,
+		.max_size = 64,
+		.burst = 32,
+		.setup = lp_setup,
+		.teardown = shm_rings_teardown,
+		.ep_size = sizeof(struct lp_ep),
+		.ep_open = lp_ep_open,
+		.producer = lpb_producer,
+		.consumer = lpb_consumer,
+	},
 	{
 		.name = "vyukov",
 		.group = "baseline",

@@ -13,6 +13,7 @@
 #include <shmring/shmring.h>
 #include <shmring/mpmc.h>
 #include <shmring/spsc.h>
+#include <shmring/typed.h>
 #include <shmring/wait.h>
 
 #include "bench.h"
@@ -129,6 +130,29 @@ BENCH_LOOPS(spsc, struct sr_ep, spsc_send, spsc_recv)
 
 BENCH_BURST_LOOPS(spsc_burst, struct sr_ep, spsc_send_burst, spsc_recv_burst)
 
+/* typed rings (typed.h): one element type per size N, the copies compiled
+ * for N; the same ring as shmring-spsc */
+#define TY_LOOPS(N, A, B)                                                                     \
+	struct ty_elem##N {                                                                    \
+		unsigned char b[N];                                                            \
+	};                                                                                     \
+	SHMRING_SPSC_TYPED(ty##N##_ring, struct ty_elem##N);                                   \
+	static inline int ty##N##_send(struct sr_ep *ep, const void *m, uint32_t size)         \
+	{                                                                                      \
+		int r = ty##N##_ring_try_push(&ep->r, (const struct ty_elem##N *)m);           \
+		(void)size;                                                                    \
+		return r == 0 ? 1 : r == -EAGAIN ? 0 : r;                                      \
+	}                                                                                      \
+	static inline int ty##N##_recv(struct sr_ep *ep, void *m, uint32_t size)               \
+	{                                                                                      \
+		int r = ty##N##_ring_try_pop(&ep->r, (struct ty_elem##N *)m);                  \
+		(void)size;                                                                    \
+		return r == 0 ? 1 : r == -EAGAIN ? 0 : r;                                      \
+	}                                                                                      \
+	BENCH_LOOPS(ty##N, struct sr_ep, ty##N##_send, ty##N##_recv)
+BENCH_SIZES_8_64(TY_LOOPS, _, _)
+BENCH_SIZED_LOOPS(ty)
+
 /* MPMC: every producer and consumer thread or process has its own handle */
 static inline int mpmc_send(struct sr_ep *ep, const void *m, uint32_t size)
 {
@@ -224,8 +248,8 @@ static const struct bench_subject subjects[] = {
 		.name = "shmring-spsc-burst",
 		.group = "shmring",
 		.desc = "SPSC slot ring, push_burst/pop_burst",
-		.flags = BS_TPUT | BS_BURST,
-		.max_size = 8,
+		.flags = BS_TPUT | BS_BURST | BS_SIZES,
+		.max_size = 64,
 		.burst = 32,
 		.setup = sr_setup_spsc,
 		.teardown = bench_sr_teardown,
@@ -234,6 +258,22 @@ static const struct bench_subject subjects[] = {
 		.ep_close = bench_sr_ep_close,
 		.producer = spsc_burst_producer,
 		.consumer = spsc_burst_consumer,
+	},
+	{
+		.name = "shmring-spsc-typed",
+		.group = "shmring",
+		.desc = "SPSC slot ring through SHMRING_SPSC_TYPED (typed.h): copies compiled for the element size",
+		.flags = BS_TPUT | BS_RTT | BS_SIZES,
+		.max_size = 64,
+		.setup = sr_setup_spsc,
+		.teardown = bench_sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bench_sr_ep_close,
+		.producer = ty_producer,
+		.consumer = ty_consumer,
+		.client = ty_client,
+		.server = ty_server,
 	},
 	{
 		.name = "shmring-mpmc",

@@ -24,11 +24,25 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+
+/* The C++ adapters (adapter_boost.cpp) instantiate the same loops: the
+ * shared run's counters are std::atomic there, of the same layout. */
+#ifdef __cplusplus
+#include <atomic>
+#define BENCH_ATOMIC(T) std::atomic<T>
+using std::atomic_compare_exchange_weak;
+using std::atomic_fetch_add;
+using std::atomic_load_explicit;
+using std::memory_order_relaxed;
+extern "C" {
+#else
+#include <stdatomic.h>
+#define BENCH_ATOMIC(T) _Atomic T
+#endif
 
 #define BENCH_MAX_EP 16        /* producers or consumers per run */
 #define BENCH_POISON UINT64_MAX /* end-of-stream tag */
@@ -98,11 +112,11 @@ struct bench_run {
 	void *state;         /* the adapter's rings, set by setup() */
 
 	/* synchronisation and results */
-	_Atomic uint32_t ready, go, prod_done, errors;
-	_Atomic uint32_t spare_poison; /* burst MPMC: poisons one consumer popped for another */
-	_Atomic uint64_t t_start, t_end;
-	_Atomic uint64_t sum_sent, sum_recv, nsent, nrecv;
-	_Atomic uint64_t preempt; /* involuntary context switches of the endpoints */
+	BENCH_ATOMIC(uint32_t) ready, go, prod_done, errors;
+	BENCH_ATOMIC(uint32_t) spare_poison; /* burst MPMC: poisons one consumer popped for another */
+	BENCH_ATOMIC(uint64_t) t_start, t_end;
+	BENCH_ATOMIC(uint64_t) sum_sent, sum_recv, nsent, nrecv;
+	BENCH_ATOMIC(uint64_t) preempt; /* involuntary context switches of the endpoints */
 	uint64_t deadline;   /* producers and clients stop early after this */
 	uint64_t check_mask; /* producers look at the clock every mask + 1 messages */
 	char errmsg[160];
@@ -448,5 +462,41 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 	done:                                                                                  \
 		bench_consumer_done(run, sum, n);                                              \
 	}
+
+/*
+ * Subjects whose element size is a compile-time constant (a queue of a
+ * fixed-size type, a copy the compiler inlines): the adapter instantiates
+ * the loops once per size with PFX##N as prefix, N in 8, 16, ..., 64
+ * (BENCH_SIZES_8_64(X, A, B) expands X(N, A, B) for each), and
+ * BENCH_SIZED_LOOPS(PFX) / BENCH_SIZED_BURST_LOOPS(PFX) define PFX's
+ * loops, which pick the instance for run->size once per run, so the
+ * timed loop is that size's own.
+ */
+#define BENCH_SIZES_8_64(X, A, B)                                                             \
+	X(8, A, B) X(16, A, B) X(24, A, B) X(32, A, B) X(40, A, B) X(48, A, B) X(56, A, B) X(64, A, B)
+#define BENCH_SIZED_CASE(N, PFX, FN)                                                          \
+	case N:                                                                                \
+		PFX##N##_##FN(run, a, b);                                                      \
+		return;
+#define BENCH_SIZED_FN(PFX, FN, TB)                                                           \
+	static void PFX##_##FN(struct bench_run *run, void *a, TB b)                           \
+	{                                                                                      \
+		switch (run->size) {                                                           \
+			BENCH_SIZES_8_64(BENCH_SIZED_CASE, PFX, FN)                            \
+		}                                                                              \
+		bench_fail(run, "message size", -EINVAL);                                      \
+	}
+#define BENCH_SIZED_LOOPS(PFX)                                                                \
+	BENCH_SIZED_FN(PFX, producer, uint32_t)                                                \
+	BENCH_SIZED_FN(PFX, consumer, uint32_t)                                                \
+	BENCH_SIZED_FN(PFX, client, void *)                                                    \
+	BENCH_SIZED_FN(PFX, server, void *)
+#define BENCH_SIZED_BURST_LOOPS(PFX)                                                          \
+	BENCH_SIZED_FN(PFX, producer, uint32_t)                                                \
+	BENCH_SIZED_FN(PFX, consumer, uint32_t)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* SHMRING_BENCH_H */

@@ -169,7 +169,9 @@ void build_cases(void)
 						if (s->flags & BS_MULTI)
 							add_case(s, 8, multi[i], multi[i], procs, 0);
 						if (s->flags & BS_MPSC)
-							add_case(s, 8, multi[i], 1, procs, 0);
+							for (int z = 0; z < O.nsizes; z++)
+								if (O.sizes[z] <= 64 && size_ok(s, O.sizes[z]))
+									add_case(s, O.sizes[z], multi[i], 1, procs, 0);
 					}
 				}
 				if ((s->flags & BS_RTT) && size_ok(s, 8))
@@ -178,20 +180,43 @@ void build_cases(void)
 		}
 	}
 	/* The few that also run as processes by default (threads and
-	 * processes should cost the same on shared memory; this shows it). */
+	 * processes should cost the same on shared memory; this shows it):
+	 * throughput up to `max` bytes (the sizes of this run that the
+	 * subject takes), and the round trip where asked. The SPSC
+	 * rings and their peers run 8 and 64 B both ways, for the targets. */
 	if (!O.all_procs) {
-		static const char *const twice[] = { "shmring-spsc", "shmring-spsc-wait", "pipe", "cacheline", NULL };
+		static const struct {
+			const char *name;
+			uint32_t max;
+			bool rtt;
+		} twice[] = {
+			{ "shmring-spsc", 64, true },
+			{ "shmring-spsc-burst", 64, false },
+			{ "shmring-spsc-wait", 8, true },
+			{ "pipe", 8, true },
+			{ "cacheline", 8, true },
+			{ "boost-spsc", 64, false },
+			{ "boost-spsc-burst", 64, false },
+			{ "lamport-cached", 64, false },
+			{ "lamport-cached-burst", 64, false },
+		};
 
 		for (size_t l = 0; l < sizeof(all_lists) / sizeof(all_lists[0]); l++)
 			for (size_t k = 0; k < all_lists[l]->n; k++)
-				for (int t = 0; twice[t]; t++) {
+				for (size_t t = 0; t < sizeof(twice) / sizeof(twice[0]); t++) {
 					const struct bench_subject *s = &all_lists[l]->v[k];
 
-					if (strcmp(s->name, twice[t]) || (s->flags & (BS_THREADS | BS_PROCS)))
+					if (strcmp(s->name, twice[t].name) || (s->flags & (BS_THREADS | BS_PROCS)))
 						continue;
 					if (s->flags & BS_TPUT)
-						add_case(s, 8, 1, 1, 1, 0);
-					if (s->flags & BS_RTT)
+						for (int i = 0; i < O.nsizes; i++) {
+							uint32_t size = O.sizes[i];
+
+							if (size <= twice[t].max && (size == 8 || (s->flags & BS_SIZES)) &&
+							    size_ok(s, size))
+								add_case(s, size, 1, 1, 1, 0);
+						}
+					if ((s->flags & BS_RTT) && twice[t].rtt)
 						add_case(s, 8, 1, 1, 1, 1);
 				}
 	}

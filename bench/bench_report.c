@@ -250,13 +250,14 @@ static const struct bench_case *find_case(const char *name, int rtt, uint32_t si
 	return NULL;
 }
 
-/* best of a set of named subjects (tput: highest; rtt: lowest p50) */
-static const struct bench_case *best_of(const char *const *names, int rtt, uint32_t size)
+/* best of a set of named subjects, 1P1C, as threads (procs 0) or
+ * processes (1) (tput: highest; rtt: lowest p50) */
+static const struct bench_case *best_of(const char *const *names, int rtt, uint32_t size, int procs)
 {
 	const struct bench_case *best = NULL;
 
 	for (int i = 0; names[i]; i++) {
-		const struct bench_case *c = find_case(names[i], rtt, size, 1, 1, 0);
+		const struct bench_case *c = find_case(names[i], rtt, size, 1, 1, procs);
 
 		if (c && (!best || (rtt ? c->med < best->med : c->med > best->med)))
 			best = c;
@@ -296,19 +297,71 @@ void print_noise(FILE *f)
 
 void print_targets(FILE *f)
 {
-	static const char *const single_peers[] = { "ck-spsc", "dpdk-spsc", "urcu-wfcq", "vyukov", NULL };
+	/* the SPSC queues a user would otherwise pick, one message per call
+	 * (dpdk-spsc-elem: DPDK's SP/SC ring from 16 B) */
+	static const char *const single_peers[] = { "ck-spsc",	  "dpdk-spsc",	    "dpdk-spsc-elem", "urcu-wfcq",
+						    "vyukov",	  "boost-spsc",	    "lamport-cached", NULL };
 	static const char *const burst_peers[] = { "dpdk-spsc-burst", NULL };
 	const struct bench_case *a, *b;
 	char m[96];
 
 	fprintf(f, "\nTargets (medians of this run)\n");
-	if ((a = find_case("shmring-spsc", 0, 8, 1, 1, 0)) && (b = best_of(single_peers, 0, 8))) {
-		snprintf(m, sizeof(m), "%.1f vs %s %.1f Mmsg/s", a->med / 1e6, b->s->name, b->med / 1e6);
-		target_line(f, "SPSC 8 B vs best single-op peer", m, a->med / b->med, 1.5, true);
+	/* single op at 8 and 64 B, threads then processes (the first line
+	 * keeps its name: 8 B, threads) */
+	for (int procs = 0; procs <= 1; procs++) {
+		for (uint32_t size = 8; size <= 64; size *= 8) {
+			char what[64];
+
+			if (!(a = find_case("shmring-spsc", 0, size, 1, 1, procs)) ||
+			    !(b = best_of(single_peers, 0, size, procs)))
+				continue;
+			snprintf(what, sizeof(what), "SPSC %u B%s vs best single-op peer", size,
+				 procs ? " processes" : "");
+			snprintf(m, sizeof(m), "%.1f vs %s %.1f Mmsg/s", a->med / 1e6, b->s->name, b->med / 1e6);
+			target_line(f, what, m, a->med / b->med, 1.5, true);
+		}
 	}
-	if ((a = find_case("shmring-spsc-burst", 0, 8, 1, 1, 0)) && (b = best_of(burst_peers, 0, 8))) {
-		snprintf(m, sizeof(m), "%.1f vs %s %.1f Mmsg/s", a->med / 1e6, b->s->name, b->med / 1e6);
-		target_line(f, "SPSC burst vs DPDK SP/SC burst", m, a->med / b->med, 1.3, true);
+	for (uint32_t size = 8; size <= 64; size *= 8) {
+		if ((a = find_case("shmring-spsc-burst", 0, size, 1, 1, 0)) && (b = best_of(burst_peers, 0, size, 0))) {
+			char what[64];
+
+			if (size == 8) /* the line's name from before the 64 B line */
+				snprintf(what, sizeof(what), "SPSC burst vs DPDK SP/SC burst");
+			else
+				snprintf(what, sizeof(what), "SPSC burst %u B vs DPDK SP/SC burst", size);
+			snprintf(m, sizeof(m), "%.1f vs %s %.1f Mmsg/s", a->med / 1e6, b->s->name, b->med / 1e6);
+			target_line(f, what, m, a->med / b->med, 1.3, true);
+		}
+	}
+	/* Cache lines a 64-byte message moves, from the stride of the
+	 * rings the library makes (SPSC packs slots above 64 bytes): in a
+	 * stream, stride / 64 lines are written per message, and read. */
+	{
+		struct shmring_params prm;
+		struct shmring r;
+
+		shmring_params_init(&prm, SHMRING_SPSC, 1024, 64);
+		if (shmring_create_anon(&r, &prm, SHMRING_PRODUCER) == 0) {
+			snprintf(m, sizeof(m), "stride %u B: %.3f lines a message", r.stride, r.stride / 64.0);
+			target_line(f, "SPSC 64 B: cache lines moved per message", m, r.stride / 64.0, 1.0, false);
+			shmring_close(&r);
+		}
+	}
+	/* The message ring with many producers against the one-producer
+	 * ring, 1, 2 and 4 producers, 8 and 64 B. */
+	for (uint32_t size = 8; size <= 64; size *= 8) {
+		if (!(b = find_case("shmring-msg", 0, size, 1, 1, 0)))
+			continue;
+		for (uint32_t k = 1; k <= 4; k *= 2) {
+			char what[64];
+
+			if (!(a = find_case("shmring-msg-mpsc", 0, size, k, 1, 0)))
+				continue;
+			snprintf(what, sizeof(what), "MSG_MPSC %u B, %u producer%s vs MSG_SPSC", size, k,
+				 k > 1 ? "s" : "");
+			snprintf(m, sizeof(m), "%.1f vs %.1f Mmsg/s", a->med / 1e6, b->med / 1e6);
+			target_line(f, what, m, a->med / b->med, k == 1 ? 0.7 : 0.5, true);
+		}
 	}
 	if ((a = find_case("shmring-spsc", 1, 8, 1, 1, 0)) && (b = find_case("cacheline", 1, 8, 1, 1, 0))) {
 		snprintf(m, sizeof(m), "p50 %.0f vs floor %.0f ns", a->med, b->med);

@@ -25,6 +25,9 @@ extern const struct bench_subjects bench_subjects_lockfree;
 #if BENCH_HAVE_DPDK
 extern const struct bench_subjects bench_subjects_dpdk;
 #endif
+#if BENCH_HAVE_BOOST
+extern const struct bench_subjects bench_subjects_boost;
+#endif
 
 #define MAX_REPS 101
 #define MAX_SIZES 16
@@ -69,9 +72,10 @@ struct bench_case {
 };
 
 /* shmring-bench.c */
-/* The subject lists: five, and DPDK's when it is built (the definition's
- * initializer must agree: the compiler checks the two array types). */
-#define BENCH_N_LISTS (5 + BENCH_HAVE_DPDK)
+/* The subject lists: five, and DPDK's and Boost's when they are built (the
+ * definition's initializer must agree: the compiler checks the two array
+ * types). */
+#define BENCH_N_LISTS (5 + BENCH_HAVE_DPDK + BENCH_HAVE_BOOST)
 extern const struct bench_subjects *all_lists[BENCH_N_LISTS];
 extern struct opts O;
 extern const char *const lat_names[5];

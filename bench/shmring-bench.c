@@ -41,6 +41,9 @@ const struct bench_subjects *all_lists[] = {
 #if BENCH_HAVE_DPDK
 	&bench_subjects_dpdk,
 #endif
+#if BENCH_HAVE_BOOST
+	&bench_subjects_boost,
+#endif
 	&bench_subjects_ipc,
 	&bench_subjects_floor,
 };

@@ -20,6 +20,9 @@
  * The producers push with shmring_spsc_push_wait(), which wakes an armed
  * fd; they make no system call while nobody is armed.
  *
+ * Rings gathered in a ring set (set.h) can share one fd instead of one
+ * each: shmring_set_ready_open(), in examples/set_epoll.c.
+ *
  * Run: ./epoll_server   (no arguments)
  */
 #define _GNU_SOURCE

@@ -23,6 +23,9 @@
 
 #include "endpoint.h"
 
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449
+#endif
 #define SPIN_CHECK_EVERY 32u     /* spin iterations between clock reads */
 #define FALLBACK_SLICE_NS 1000000ull /* sleeper without membarrier while `light` is set */
 
@@ -244,6 +247,18 @@ long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val, uint6
 		tp = &ts;
 	}
 	return syscall(SYS_futex, (void *)word, FUTEX_WAIT_BITSET, val, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+long shmring__futex_waitv_abs(struct shmring__futex_waitv *w, uint32_t n, uint64_t until_ns)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (until_ns != UINT64_MAX) {
+		ts.tv_sec = (time_t)(until_ns / 1000000000ull);
+		ts.tv_nsec = (long)(until_ns % 1000000000ull);
+		tp = &ts;
+	}
+	return syscall(SYS_futex_waitv, w, n, 0, tp, CLOCK_MONOTONIC);
 }
 
 static uint64_t slice_ns(const struct shmring *r)

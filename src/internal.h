@@ -231,5 +231,16 @@ SHMRING_HIDDEN void shmring__wait_release(struct shmring *r);
 SHMRING_HIDDEN int shmring__arm_barrier_multi(int need_membarrier);
 SHMRING_HIDDEN long shmring__futex_wait_abs(SHMRING_ATOMIC(uint32_t) *word, uint32_t val,
 					    uint64_t until_ns);
+/* One entry of futex_waitv (the kernel's struct futex_waitv, which older
+ * headers lack). */
+struct shmring__futex_waitv {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+/* futex_waitv until an absolute CLOCK_MONOTONIC time (UINT64_MAX: none);
+ * -1 with errno as the system call. */
+SHMRING_HIDDEN long shmring__futex_waitv_abs(struct shmring__futex_waitv *w, uint32_t n, uint64_t until_ns);
 
 #endif

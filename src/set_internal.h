@@ -42,6 +42,9 @@ SHMRING_STATIC_ASSERT(SHMRING_SET_NAME_BYTES == SHMRING_NAME_MAX, "set entry nam
 #define CTL_SLOT 256u               /* largest control record */
 #define CTL_CAPACITY 16384u
 #define CTL_JOIN SHMRING_SET_CTL_JOIN
+#define SET_WAITV_MAX 128u                  /* futex_waitv's limit, control ring included */
+#define SET_SLICE_NS (100ull * 1000000)     /* re-check liveness and non-joined producers */
+#define SET_LATE_SLICE_NS 1000000ull        /* a light waker cannot see the sleeper: poll */
 
 struct member {
 	struct shmring r;                /* consumer handle, owned */
@@ -100,6 +103,39 @@ SHMRING_HIDDEN int shmring__set_producer_gone(const struct member *m);
 SHMRING_HIDDEN const char *shmring__set_ctl_name(const char *name, char *ctl, size_t len);
 /* set_adopt.c: adopt the set `base` whose consumer died (shmring_set_create). */
 SHMRING_HIDDEN int shmring__set_adopt(struct shmring_set *s, const char *base);
+
+/*
+ * A sleeper armed on a set's members and control ring (set_wait.c), for
+ * shmring_set_wait and the readiness fd (ready.c):
+ *   hold     take a reference on every member (the words stay mapped);
+ *   prepare  choose futex_waitv or the doorbell, size the word vector;
+ *   count    S2: the waiter counts (and doorbell flags) of every block;
+ *   epochs   S1 and S3: bump every epoch, fill the vector, one barrier;
+ *            returns 1 when a light waker cannot see the sleeper (poll
+ *            within SET_LATE_SLICE_NS);
+ *   any_ready S4: the control ring or a member holds something;
+ *   uncount, release: undo count and hold.
+ * Sleep on the control ring's word holding ctl_val (doorbell), or on the
+ * n + 1 words of wv (control ring first).
+ */
+struct set_arm {
+	struct member **ms;
+	uint32_t n;
+	int doorbell;
+	uint32_t ctl_val;
+	struct shmring__futex_waitv *wv;
+};
+
+SHMRING_HIDDEN int shmring__set_arm_hold(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN int shmring__set_arm_prepare(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN void shmring__set_arm_count(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN int shmring__set_arm_epochs(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN int shmring__set_any_ready(struct shmring_set *s, const struct set_arm *a);
+/* futex_waitv is missing (ENOSYS): the set goes to the doorbell, and the
+ * counted sleeper a with it; re-arm and re-check after. */
+SHMRING_HIDDEN void shmring__set_waitv_missing(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN void shmring__set_arm_uncount(struct shmring_set *s, struct set_arm *a);
+SHMRING_HIDDEN void shmring__set_arm_release(struct set_arm *a);
 
 /* The membership table (set_table.c); every writer holds s->wlock. */
 SHMRING_HIDDEN struct shmring_set_entry *shmring__set_tab_entry(struct shmring_set *s, uint32_t i);

@@ -3,11 +3,13 @@
  * The wait of a ring set: one sleep on the futex words of every member and
  * of the control ring (futex_waitv), or on the control ring alone with the
  * members ringing it (the doorbell) where futex_waitv is missing or the
- * set is too large for it.
+ * set is too large for it. The arming steps are shared with a set's
+ * readiness fd (ready.c), which sleeps on the same words.
  */
 #include <errno.h>
 #include <linux/futex.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,46 +21,154 @@
 #include "internal.h"
 #include "set_internal.h"
 
-#ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449
-#endif
-#define WAITV_MAX 128u              /* futex_waitv's limit, control ring included */
-#define SLICE_NS (100ull * 1000000) /* re-check liveness and non-joined producers */
+/* ---- arming: the park of wait.h over many blocks ---- */
 
-/* ---- wait ---- */
-
-static int any_ready(struct shmring_set *s, struct member **ms, uint32_t n)
+int shmring__set_any_ready(struct shmring_set *s, const struct set_arm *a)
 {
 	if (shmring_msg_used(&s->ctl))
 		return 1;
-	for (uint32_t i = 0; i < n; i++)
-		if (shmring__set_member_has_data(ms[i]))
+	for (uint32_t i = 0; i < a->n; i++)
+		if (shmring__set_member_has_data(a->ms[i]))
 			return 1;
 	return 0;
 }
 
-struct futex_waitv_arg {
-	uint64_t val;
-	uint64_t uaddr;
-	uint32_t flags;
-	uint32_t reserved;
-};
-
-static long sys_futex_waitv(struct futex_waitv_arg *w, uint32_t n, uint64_t until_ns)
+int shmring__set_arm_hold(struct shmring_set *s, struct set_arm *a)
 {
-	struct timespec ts = { .tv_sec = (time_t)(until_ns / 1000000000ull),
-			       .tv_nsec = (long)(until_ns % 1000000000ull) };
+	memset(a, 0, sizeof(*a));
+	/* Hold every member for the sleep: a removal meanwhile only drops
+	 * the set's reference, the ring stays mapped until we let go. */
+	shmring__set_read_lock();
+	struct members *cur = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
 
-	return syscall(SYS_futex_waitv, w, n, 0, &ts, CLOCK_MONOTONIC);
+	a->n = cur->n;
+	a->ms = malloc((a->n ? a->n : 1) * sizeof(*a->ms));
+	if (!a->ms) {
+		shmring__set_read_unlock(s);
+		a->n = 0;
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < a->n; i++) {
+		a->ms[i] = cur->m[i];
+		shmring_atomic_fetch_add(&a->ms[i]->refs, 1, SHMRING_RELAXED);
+	}
+	shmring__set_read_unlock(s);
+	return 0;
 }
+
+int shmring__set_arm_prepare(struct shmring_set *s, struct set_arm *a)
+{
+	a->doorbell = (s->flags & SHMRING_SET_F_DOORBELL) || a->n + 1 > SET_WAITV_MAX ||
+		      shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
+	if (!a->doorbell) {
+		a->wv = calloc(a->n + 1, sizeof(*a->wv));
+		if (!a->wv)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * The park of wait.h (S1..S5) over many blocks at once, written out here
+ * rather than through futex.c's arm_once/disarm: those arm one block of
+ * one ring and end in its ready check and one barrier, where this sleep
+ * arms every member and the control ring first, then takes one barrier
+ * for all (shmring__arm_barrier_multi) and checks them all once; it also
+ * counts the doorbell before the waiter counts, and switches to the
+ * doorbell mid-wait on kernels without futex_waitv. Calling arm_once per
+ * block would cost a barrier and a check per member and change that order.
+ */
+void shmring__set_arm_count(struct shmring_set *s, struct set_arm *a)
+{
+	struct shmring_wait *ctlw = &s->ctl.ctrl->cons_wait;
+
+	/* S2 for every block: the waiter counts wakers test (seq_cst RMW). */
+	shmring_atomic_fetch_add(&ctlw->waiters, 1, SHMRING_SEQ_CST);
+	for (uint32_t i = 0; i < a->n; i++) {
+		struct shmring_wait *w = &a->ms[i]->r.ctrl->cons_wait;
+
+		if (a->doorbell)
+			/* Before the epoch arms below: a waker whose acq_rel bump
+			 * reads one of them sees this flag (futex.c). */
+			shmring_atomic_fetch_add(&w->doorbell, 1, SHMRING_SEQ_CST);
+		shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
+	}
+}
+
+int shmring__set_arm_epochs(struct shmring_set *s, struct set_arm *a)
+{
+	struct shmring_wait *ctlw = &s->ctl.ctrl->cons_wait;
+	int need_mb;
+
+	/* S1: arm the control block (the doorbell), then every member. */
+	a->ctl_val = shmring_atomic_fetch_add(&ctlw->futex, 1, SHMRING_SEQ_CST) + 1;
+	/* seq_cst: pairs with the seq_cst store of light (futex.c). */
+	need_mb = shmring_atomic_load(&ctlw->light, SHMRING_SEQ_CST) != 0;
+	if (!a->doorbell) {
+		a->wv[0].val = a->ctl_val;
+		a->wv[0].uaddr = (uint64_t)(uintptr_t)&ctlw->futex;
+		a->wv[0].flags = FUTEX_32;
+	}
+	for (uint32_t i = 0; i < a->n; i++) {
+		struct shmring_wait *w = &a->ms[i]->r.ctrl->cons_wait;
+		uint32_t e = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
+
+		/* seq_cst: pairs with the seq_cst store of light (futex.c). */
+		if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST))
+			need_mb = 1;
+		if (!a->doorbell) {
+			a->wv[i + 1].val = e;
+			a->wv[i + 1].uaddr = (uint64_t)(uintptr_t)&w->futex;
+			a->wv[i + 1].flags = FUTEX_32;
+		}
+	}
+	/* S3 */
+	return shmring__arm_barrier_multi(need_mb) < 0;
+}
+
+void shmring__set_waitv_missing(struct shmring_set *s, struct set_arm *a)
+{
+	/* Old kernel: from now on the doorbell. Flag the members; the
+	 * caller re-arms and re-checks. */
+	shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
+	shmring_atomic_store(&s->tab->memb.doorbell, 1, SHMRING_RELAXED);
+	/* seq_cst, as above: before the re-arm; pairs with a
+	 * waker's acq_rel bump (futex.c). */
+	for (uint32_t i = 0; i < a->n; i++)
+		shmring_atomic_fetch_add(&a->ms[i]->r.ctrl->cons_wait.doorbell, 1, SHMRING_SEQ_CST);
+	a->doorbell = 1;
+}
+
+void shmring__set_arm_uncount(struct shmring_set *s, struct set_arm *a)
+{
+	/* Release: our reads of the rings happen before a waker that sees
+	 * the smaller count skips its wake. */
+	for (uint32_t i = 0; i < a->n; i++) {
+		struct shmring_wait *w = &a->ms[i]->r.ctrl->cons_wait;
+
+		shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
+		if (a->doorbell)
+			shmring_atomic_fetch_add(&w->doorbell, (uint32_t)-1, SHMRING_RELEASE);
+	}
+	shmring_atomic_fetch_add(&s->ctl.ctrl->cons_wait.waiters, (uint32_t)-1, SHMRING_RELEASE);
+}
+
+void shmring__set_arm_release(struct set_arm *a)
+{
+	for (uint32_t i = 0; i < a->n; i++)
+		shmring__set_member_put(a->ms[i]);
+	free(a->ms);
+	free(a->wv);
+	memset(a, 0, sizeof(*a));
+}
+
+/* ---- wait ---- */
 
 int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 {
-	struct member **ms;
-	struct futex_waitv_arg *wv = NULL;
+	struct set_arm a;
 	uint64_t dl = UINT64_MAX, now, until;
-	uint32_t n;
-	int ret = 0, doorbell, need_mb = 0;
+	int ret = 0;
 
 	if (!s || (deadline && (deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000L ||
 				deadline->tv_sec < 0)))
@@ -66,115 +176,43 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 	if (deadline)
 		dl = (uint64_t)deadline->tv_sec * 1000000000ull + (uint64_t)deadline->tv_nsec;
 
-	/* Hold every member for the sleep: a removal meanwhile only drops
-	 * the set's reference, the ring stays mapped until we let go. */
-	shmring__set_read_lock();
-	struct members *a = shmring_atomic_load(&s->cur, SHMRING_ACQUIRE); /* pairs with writers' release */
-
-	n = a->n;
-	ms = malloc((n ? n : 1) * sizeof(*ms));
-	if (!ms) {
-		shmring__set_read_unlock(s);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		ms[i] = a->m[i];
-		shmring_atomic_fetch_add(&ms[i]->refs, 1, SHMRING_RELAXED);
-	}
-	shmring__set_read_unlock(s);
-
-	if (any_ready(s, ms, n))
+	ret = shmring__set_arm_hold(s, &a);
+	if (ret < 0)
+		return ret;
+	if (shmring__set_any_ready(s, &a))
 		goto out;
-	doorbell = (s->flags & SHMRING_SET_F_DOORBELL) || n + 1 > WAITV_MAX ||
-		   shmring_atomic_load(&s->no_waitv, SHMRING_RELAXED);
-	if (!doorbell) {
-		wv = calloc(n + 1, sizeof(*wv));
-		if (!wv) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
+	ret = shmring__set_arm_prepare(s, &a);
+	if (ret < 0)
+		goto out;
 	struct shmring_wait *ctlw = &s->ctl.ctrl->cons_wait;
 
-	/*
-	 * The park of wait.h (S1..S5) over many blocks at once, written out
-	 * here rather than through futex.c's arm_once/disarm: those arm one
-	 * block of one ring and end in its ready check and one barrier, where
-	 * this sleep arms every member and the control ring first, then takes
-	 * one barrier for all (shmring__arm_barrier_multi) and checks them all
-	 * once; it also counts the doorbell before the waiter counts, and
-	 * switches to the doorbell mid-wait on kernels without futex_waitv.
-	 * Calling arm_once per block would cost a barrier and a check per
-	 * member and change that order.
-	 */
-	/* S2 for every block: the waiter counts wakers test (seq_cst RMW). */
-	shmring_atomic_fetch_add(&ctlw->waiters, 1, SHMRING_SEQ_CST);
-	for (uint32_t i = 0; i < n; i++) {
-		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-
-		if (doorbell)
-			/* Before the epoch arms below: a waker whose acq_rel bump
-			 * reads one of them sees this flag (futex.c). */
-			shmring_atomic_fetch_add(&w->doorbell, 1, SHMRING_SEQ_CST);
-		shmring_atomic_fetch_add(&w->waiters, 1, SHMRING_SEQ_CST);
-	}
+	shmring__set_arm_count(s, &a);
 	for (;;) {
-		/* S1: arm the control block (the doorbell), then every member. */
-		uint32_t v = shmring_atomic_fetch_add(&ctlw->futex, 1, SHMRING_SEQ_CST) + 1;
-
-		/* seq_cst: pairs with the seq_cst store of light (futex.c). */
-		need_mb = shmring_atomic_load(&ctlw->light, SHMRING_SEQ_CST) != 0;
-		if (!doorbell) {
-			wv[0].val = v;
-			wv[0].uaddr = (uint64_t)(uintptr_t)&ctlw->futex;
-			wv[0].flags = FUTEX_32;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-			uint32_t e = shmring_atomic_fetch_add(&w->futex, 1, SHMRING_SEQ_CST) + 1;
-
-			/* seq_cst: pairs with the seq_cst store of light (futex.c). */
-			if (shmring_atomic_load(&w->light, SHMRING_SEQ_CST))
-				need_mb = 1;
-			if (!doorbell) {
-				wv[i + 1].val = e;
-				wv[i + 1].uaddr = (uint64_t)(uintptr_t)&w->futex;
-				wv[i + 1].flags = FUTEX_32;
-			}
-		}
-		/* S3 */
-		int late = shmring__arm_barrier_multi(need_mb) < 0;
+		/* S1, S3 */
+		int late = shmring__set_arm_epochs(s, &a);
 
 		/* S4 */
-		if (any_ready(s, ms, n))
+		if (shmring__set_any_ready(s, &a))
 			break;
 		now = shmring__now_ns(CLOCK_MONOTONIC);
 		if (now >= dl) {
 			ret = -ETIMEDOUT;
 			break;
 		}
-		until = now + (late ? 1000000ull : SLICE_NS);
+		until = now + (late ? SET_LATE_SLICE_NS : SET_SLICE_NS);
 		if (until > dl)
 			until = dl;
 		/* S5 */
 		shmring_atomic_fetch_add(&s->tab->ctr2.sleeps, 1, SHMRING_RELAXED);
 		long r;
 
-		if (doorbell) {
-			r = shmring__futex_wait_abs(&ctlw->futex, v, until);
+		if (a.doorbell) {
+			r = shmring__futex_wait_abs(&ctlw->futex, a.ctl_val, until);
 		} else {
-			r = sys_futex_waitv(wv, n + 1, until);
+			r = shmring__futex_waitv_abs(a.wv, a.n + 1, until);
 			if (r < 0 && errno == ENOSYS) {
-				/* Old kernel: from now on the doorbell. Flag the
-				 * members, then go round to re-arm and re-check. */
-				shmring_atomic_store(&s->no_waitv, 1, SHMRING_RELAXED);
-				shmring_atomic_store(&s->tab->memb.doorbell, 1, SHMRING_RELAXED);
-				/* seq_cst, as above: before the re-arm; pairs with a
-				 * waker's acq_rel bump (futex.c). */
-				for (uint32_t i = 0; i < n; i++)
-					shmring_atomic_fetch_add(&ms[i]->r.ctrl->cons_wait.doorbell, 1,
-								 SHMRING_SEQ_CST);
-				doorbell = 1;
+				/* Go round to re-arm and re-check, on the doorbell. */
+				shmring__set_waitv_missing(s, &a);
 				continue;
 			}
 		}
@@ -182,7 +220,7 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 		if (r >= 0 || (errno != ETIMEDOUT && errno != EINTR))
 			shmring_atomic_fetch_add(&s->tab->ctr2.wakeups, 1, SHMRING_RELAXED);
 		if (now >= dl) {
-			ret = any_ready(s, ms, n) ? 0 : -ETIMEDOUT;
+			ret = shmring__set_any_ready(s, &a) ? 0 : -ETIMEDOUT;
 			break;
 		}
 		if (r < 0 && errno == ETIMEDOUT) {
@@ -194,21 +232,9 @@ int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline)
 		 * return so the caller polls. */
 		break;
 	}
-	/* Release: our reads of the rings happen before a waker that sees
-	 * the smaller count skips its wake. */
-	for (uint32_t i = 0; i < n; i++) {
-		struct shmring_wait *w = &ms[i]->r.ctrl->cons_wait;
-
-		shmring_atomic_fetch_add(&w->waiters, (uint32_t)-1, SHMRING_RELEASE);
-		if (doorbell)
-			shmring_atomic_fetch_add(&w->doorbell, (uint32_t)-1, SHMRING_RELEASE);
-	}
-	shmring_atomic_fetch_add(&ctlw->waiters, (uint32_t)-1, SHMRING_RELEASE);
+	shmring__set_arm_uncount(s, &a);
 out:
-	for (uint32_t i = 0; i < n; i++)
-		shmring__set_member_put(ms[i]);
-	free(ms);
-	free(wv);
+	shmring__set_arm_release(&a);
 	return ret;
 }
 

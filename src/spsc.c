@@ -19,7 +19,16 @@ int shmring__slot_geometry(struct shmring_hdr *h)
 	if (s <= 64) {
 		while (stride < s)
 			stride <<= 1;
+	} else if (h->prod_mode == SHMRING_MODE_SINGLE && h->cons_mode == SHMRING_MODE_SINGLE) {
+		/* Packed: a message moves s / 64 cache lines (a 64-byte one
+		 * 1.125), not the s rounded to whole lines it would take
+		 * alone. Only one producer writes and one consumer reads, in
+		 * order, so a line two slots share is never written by two
+		 * parties at once. */
+		stride = s;
 	} else {
+		/* MPMC: neighbouring slots are written by different producers
+		 * at the same time; whole lines keep them apart. */
 		stride = (s + 63u) & ~63u;
 	}
 	h->slot_stride = stride;
@@ -119,3 +128,20 @@ const struct shmring_kind_ops shmring__spsc_ops = {
 	 * from the slots; recovery only frees the entries. */
 	.recover = shmring__ep_reap,
 };
+
+/* Typed rings (typed.h) call this at attach: their copies are compiled for
+ * sizeof the element type, so a ring of another slot size is refused here
+ * with the two sizes, rather than only by the -EINVAL of each operation. */
+int shmring_spsc_check_size(const struct shmring *r, uint32_t elem_size)
+{
+	shmring__clear_detail();
+	if (!r || !r->map)
+		return shmring__fail(-EINVAL, "handle is %s", r ? "closed" : "NULL");
+	if (r->type != SHMRING_SPSC)
+		return shmring__fail(-EINVAL, "ring type is %u, expected %u (SHMRING_SPSC)", r->type,
+				     SHMRING_SPSC);
+	if (r->slot_size != elem_size)
+		return shmring__fail(-EINVAL, "slot_size of the ring is %u, the element type is %u bytes",
+				     r->slot_size, elem_size);
+	return 0;
+}

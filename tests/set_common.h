@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <shmring/set.h>
 
@@ -32,6 +33,17 @@ static inline int t_set_take(uint64_t *next, uint32_t maxp, const struct shmring
 	}
 	next[t.producer]++;
 	return 0;
+}
+
+/* Wait until the consumer has attached to our ring, so its name can go. */
+static inline void t_set_wait_consumer(struct shmring *r)
+{
+	const struct shmring_endpoint *e =
+		(const struct shmring_endpoint *)(const void *)((const unsigned char *)r->map +
+								 SHMRING_EP_OFF);
+
+	while (shmring_atomic_load(&e[1].state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE)
+		usleep(200);
 }
 
 #endif

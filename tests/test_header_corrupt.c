@@ -118,7 +118,8 @@ static const struct patch patches[] = {
 	{ F(abi_version), 0, -EPROTO, NULL },
 	{ F(abi_version), 1, -EPROTO, NULL }, /* the version before the claim mode */
 	{ F(abi_version), 2, -EPROTO, NULL }, /* claim mode by default, no hdr_check: refused */
-	{ F(abi_version), 4, -EPROTO, NULL },
+	{ F(abi_version), 3, -EPROTO, NULL }, /* 64-byte-plus SPSC slots rounded to whole lines */
+	{ F(abi_version), 5, -EPROTO, NULL },
 	{ F(abi_version), UINT32_MAX, -EPROTO, NULL },
 	{ F(hdr_size), 0, -EPROTO, NULL },
 	{ F(hdr_size), 4096, -EPROTO, NULL },

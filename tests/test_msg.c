@@ -448,13 +448,15 @@ Test(msg, corrupt_records)
 			shmring_msg__word(UINT32_MAX, SHMRING_MSG_T_DATA, 0),
 			shmring_msg__word(8, 7, 0),                      /* no such type */
 			shmring_msg__word(8, SHMRING_MSG_T_DATA, 8),     /* tag of another position */
-			shmring_msg__word(200, SHMRING_MSG_T_DATA, 0),   /* chain runs past the producer */
+			shmring_msg__word(200, SHMRING_MSG_T_DATA, 0),   /* SPSC: chain runs past the producer */
 			shmring_msg__word(0, 0, 0) | (1ull << 40),        /* type 0 */
 		};
 
 		for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			if (type == SHMRING_MSG_SPSC && i == 5)
+			if (i == 5 && type == SHMRING_MSG_SPSC)
 				continue; /* see below */
+			if (i == 5) /* MPSC: ends past the claim (see below) */
+				bad[i] = shmring_msg__word(200, SHMRING_MSG_T_PAD, 0);
 			shmring_atomic_store(hdr_at(&p, 0), bad[i], SHMRING_RELAXED);
 			cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u bad header %u", type, i);
 			cr_assert_eq(shmring_msg_pop(&c, p.data, 0), -EPROTO);
@@ -475,13 +477,30 @@ Test(msg, corrupt_records)
 			pair_close(&p, &c);
 			continue;
 		}
-		/* Second record claims to end past the producer's head. */
+		/* Second record claims to end past the producers' claim. As
+		 * padding, which is skipped unseen, it is refused at once. */
 		shmring_atomic_store(hdr_at(&p, 16), shmring_msg__word(200, SHMRING_MSG_T_PAD, 16),
 				     SHMRING_RELAXED);
 		cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "type %u: record past the head", type);
 		shmring_atomic_store(hdr_at(&p, 16), good, SHMRING_RELAXED);
 		pop_ok(&c, 100, 2);
 		cr_assert_gt(shmring_atomic_load(&c.ctrl->cons_stats.corrupt, SHMRING_RELAXED), 0);
+		/* As a message it is delivered, inside the ring, as SPSC does
+		 * (msg.h, M6); the consumer's next read of the claim, within
+		 * SHMRING_MSG_CLAIM_POLL polls, finds its position past it. */
+		push_ok(&p, 8, 3); /* [128, 144) */
+		shmring_atomic_store(hdr_at(&p, 128), shmring_msg__word(200, SHMRING_MSG_T_DATA, 128),
+				     SHMRING_RELAXED);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), 200);
+		cr_assert_eq((const unsigned char *)rd, c.data + 136);
+		cr_assert_eq(shmring_msg_release(&c), 0);
+		uint64_t corrupt = shmring_atomic_load(&c.ctrl->cons_stats.corrupt, SHMRING_RELAXED);
+		int ret = -EAGAIN;
+		for (unsigned i = 0; i < SHMRING_MSG_CLAIM_POLL && ret == -EAGAIN; i++)
+			ret = shmring_msg_peek(&c, &rd);
+		cr_assert_eq(ret, -EPROTO, "type %u: position past the claim: %d", type, ret);
+		cr_assert_eq(shmring_atomic_load(&c.ctrl->cons_stats.corrupt, SHMRING_RELAXED), corrupt + 1);
+		cr_assert_eq(shmring_msg_peek(&c, &rd), -EPROTO, "the next poll reads the claim again");
 		pair_close(&p, &c);
 	}
 }

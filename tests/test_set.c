@@ -248,17 +248,6 @@ struct prod_plan {
 	int die;         /* SIGKILL itself after the last push (2: its endpoint entry left BUSY) */
 };
 
-/* Wait until the consumer has attached to our ring, so its name can go. */
-static void wait_consumer(struct shmring *r)
-{
-	const struct shmring_endpoint *e =
-		(const struct shmring_endpoint *)(const void *)((const unsigned char *)r->map +
-								 SHMRING_EP_OFF);
-
-	while (shmring_atomic_load(&e[1].state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE)
-		usleep(200);
-}
-
 static void producer_proc(const struct prod_plan *pl)
 {
 	struct shmring_params p;
@@ -288,7 +277,7 @@ static void producer_proc(const struct prod_plan *pl)
 			if (rand_r(&seed) % 512 == 0)
 				usleep(rand_r(&seed) % 2000);
 		}
-		wait_consumer(&r);
+		t_set_wait_consumer(&r);
 		shmring_unlink(name);
 		/* Order across our rings is ours to keep: the next one starts
 		 * once the consumer has taken everything from this one. */

@@ -74,11 +74,14 @@ Test(sizing, large_without_creating, .timeout = 10)
 
 	shmring_params_init(&p, SHMRING_SPSC, 1u << 19, 64);
 	/* header page, control blocks and 2 endpoint entries (6400 bytes)
-	 * rounded to a page, then 2^19 slots of 128 B (8-byte sequence word
-	 * + 64, rounded to 64). */
+	 * rounded to a page, then 2^19 slots of 72 B (8-byte sequence word
+	 * + 64, packed: SPSC); MPMC rounds the slot to 128 B. */
 	uint64_t head = (6400 + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
 
-	cr_assert(eq(i64, shmring_params_size(&p), (int64_t)(head + (1ull << 19) * 128)));
+	cr_assert(eq(i64, shmring_params_size(&p), (int64_t)(head + (1ull << 19) * 72)));
+	shmring_params_init(&p, SHMRING_MPMC, 1u << 19, 64);
+	cr_assert(shmring_params_size(&p) > (int64_t)((1ull << 19) * 128));
+	cr_assert(shmring_params_size(&p) < (int64_t)((1ull << 19) * 128 + 64 * page));
 	shmring_params_init(&p, SHMRING_MSG_MPSC, 1ull << 30, 0);
 	int64_t n = shmring_params_size(&p);
 

@@ -17,7 +17,7 @@ packages=(
 	# readiness fds through io_uring futex waits; the event-loop examples
 	liburing-dev libuv1-dev
 	# benchmark baselines and plots
-	libck-dev libdpdk-dev gnuplot-nox python3
+	libck-dev libdpdk-dev libboost-dev gnuplot-nox python3
 	# verification: libFuzzer/sanitizer runtimes, model checker, load generator
 	libclang-rt-14-dev spin stress-ng
 	# manual pages: the man test renders every page with groff and man

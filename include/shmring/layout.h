@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SHMRING_MAGIC 0x31474e49524d4853ULL /* "SHMRING1" in little endian */
-#define SHMRING_ABI_VERSION 3u
+#define SHMRING_ABI_VERSION 4u
 #define SHMRING_READY 0x59444552u /* "REDY": the header is complete */
 
 #define SHMRING_BLOCK 128u     /* separation between parties */
@@ -217,7 +217,13 @@ struct shmring_endpoint {
 	uint8_t pad[64];
 };
 
-/* Slot rings: each slot is an 8-byte sequence word then the payload. */
+/*
+ * Slot rings: each slot is an 8-byte sequence word then the payload,
+ * s = 8 + round_up(slot_size, 8) bytes. The stride (slot to slot) is the
+ * power of two >= max(s, 16) up to 64; above, SPSC packs the slots
+ * (stride s, so a slot may cross a cache line) and MPMC rounds s up to a
+ * multiple of 64 (src/spsc.c, shmring__slot_geometry).
+ */
 #define SHMRING_SLOT_HDR 8u
 
 /*

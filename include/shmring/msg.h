@@ -82,11 +82,24 @@
  * the kernel, so it is safe on an object a peer shrank.
  *
  * Every header is checked before use (type, tag, length against the
- * largest record, against the end of the ring, and for MPSC against a
- * fresh read of the producers' claim): a corrupt one gives -EPROTO and a
- * count in stats.corrupt, never an access outside the data area. The SPSC
- * consumer does not read the producer's position, so a well-formed header
- * with a wrong length delivers bytes of the ring, never bytes outside it.
+ * largest record, against the end of the ring): a corrupt one gives
+ * -EPROTO and a count in stats.corrupt, never an access outside the data
+ * area. The SPSC consumer does not read the producer's position, so a
+ * well-formed header with a wrong length delivers bytes of the ring,
+ * never bytes outside it.
+ *
+ * M6, what the MPSC consumer checks against the claim. It reads the claim
+ * only when a header reads 0, and then only at one such poll in
+ * SHMRING_MSG_CLAIM_POLL: a consumer that reads the claim per record, or
+ * per empty poll, takes the claim line from the producers once per
+ * message, and their next CAS waits for it. So a data record is checked
+ * against the claim at the consumer's next read of it, not before it is
+ * delivered: a well-formed header with an overstated length delivers
+ * bytes of the ring (as SPSC), and that read, within
+ * SHMRING_MSG_CLAIM_POLL polls, finds the consumer's position past the
+ * claim: -EPROTO, counted, and every producer's P0 finds the same. Padding,
+ * skipped without being seen, is checked against a fresh read of the
+ * claim before the consumer passes it.
  */
 #ifndef SHMRING_MSG_H
 #define SHMRING_MSG_H
@@ -113,6 +126,9 @@ SHMRING_API int shmring_msg_wake(struct shmring *r);
 /* Consecutive polls of one uncommitted record before the consumer checks
  * whether its producer is dead. */
 #define SHMRING_MSG_STALL_CHECK 1024u
+/* MPSC consumer: polls of an empty header per read of the producers'
+ * claim (a power of two dividing SHMRING_MSG_STALL_CHECK). */
+#define SHMRING_MSG_CLAIM_POLL 16u
 
 /*
  * A message ring handle's own state (process-local), laid over struct
@@ -123,9 +139,10 @@ struct shmring_msg__hstate {
 	uint64_t res;   /* producer: header position of the open reservation, or SHMRING_NO_CLAIM */
 	uint64_t rlen;  /* producer: its payload length */
 	uint64_t cur;   /* consumer: next record to peek (r->pos: released up to) */
-	uint64_t stall; /* consumer: polls of the same uncommitted record */
+	uint64_t stall; /* consumer: claim reads that found the same record uncommitted */
 	uint64_t rmax;  /* largest record, bytes */
 	uint64_t rchk;  /* consumer: CLOCK_MONOTONIC ns of the last recovery check while waiting */
+	uint64_t polls; /* MPSC consumer: polls of an empty header, all positions */
 };
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_msg__hstate) <= sizeof(((struct shmring *)0)->ext),
 		      "message ring handle state fits in struct shmring's ext");
@@ -464,19 +481,34 @@ SHMRING_FORCE_INLINE int shmring_msg_pushv(struct shmring *r, const struct iovec
  */
 SHMRING_INLINE int shmring_msg__uncommitted(struct shmring *r, uint64_t t)
 {
+	struct shmring_msg__hstate *hs = shmring_msg__hs(r);
+
+	/* Read the claim at one poll of an empty header in
+	 * SHMRING_MSG_CLAIM_POLL: a consumer spinning on an empty ring then
+	 * leaves the claim line with the producers, whose next CAS finds it
+	 * in their own cache. The first poll after a corrupt claim reads it
+	 * again. */
+	if (hs->polls++ % SHMRING_MSG_CLAIM_POLL != 0) {
+		shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
+		return -EAGAIN;
+	}
 	/* Acquire: pairs with the producers' CAS (M1), for recovery's reads
 	 * of their endpoint entries. */
 	uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 	if (c == t) {
-		shmring_msg__hs(r)->stall = 0;
+		hs->stall = 0;
 		shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 		return -EAGAIN;
 	}
-	if (shmring_unlikely(c - t > r->capacity || (c & 7u)))
+	/* Also catches a consumer position past the claim: a data record
+	 * whose header overstated its length (M6). */
+	if (shmring_unlikely(c - t > r->capacity || (c & 7u))) {
+		hs->polls = 0;
 		return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
+	}
 	r->cached = c;
-	if (++shmring_msg__hs(r)->stall % SHMRING_MSG_STALL_CHECK == 0 && shmring_recover(r) > 0)
+	if (++hs->stall % (SHMRING_MSG_STALL_CHECK / SHMRING_MSG_CLAIM_POLL) == 0 && shmring_recover(r) > 0)
 		return 1;
 	shmring_msg__note_blocked(r, &r->ctrl->cons_stats);
 	return -EAGAIN;
@@ -536,10 +568,12 @@ SHMRING_FORCE_INLINE int shmring_msg_peek(struct shmring *r, const void **buf)
 
 		if (shmring_unlikely(rec == 0))
 			return shmring_msg__corrupt(r, &r->ctrl->cons_stats);
-		if (r->type == SHMRING_MSG_MPSC && shmring_unlikely(r->cached - (t + rec) > r->capacity)) {
-			/* Ends past the producer's position as last seen: only a
-			 * fresh MPSC claim can vindicate it (acquire: pairs with
-			 * the CAS, M1). */
+		if (r->type == SHMRING_MSG_MPSC && ((w >> 32) & 0xffu) == SHMRING_MSG_T_PAD &&
+		    shmring_unlikely(r->cached - (t + rec) > r->capacity)) {
+			/* Padding, skipped unseen, that ends past the producers'
+			 * claim as last seen: only a fresh claim can vindicate it
+			 * (acquire: pairs with the CAS, M1). Data records are
+			 * not checked here (M6). */
 			uint64_t c = shmring_atomic_load(&r->ctrl->prod.claim, SHMRING_ACQUIRE);
 
 			if (c - t > r->capacity || c - (t + rec) > r->capacity || (c & 7u))

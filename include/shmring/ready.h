@@ -43,6 +43,9 @@
  *
  * One readiness object per handle; use the handle and its readiness
  * object from one thread, and close the object before the handle.
+ *
+ * A ring set's consumer gets the same object from shmring_set_ready_open
+ * (set.h): arm, disarm and close as above, taking with shmring_set_poll.
  */
 #ifndef SHMRING_READY_H
 #define SHMRING_READY_H

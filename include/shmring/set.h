@@ -76,7 +76,7 @@ typedef int shmring_set_fn(void *arg, const struct shmring_set_msg *m);
 struct shmring_set_stats {
 	uint64_t polls;     /* shmring_set_poll calls */
 	uint64_t messages;  /* messages delivered */
-	uint64_t sleeps;    /* futex waits entered by shmring_set_wait */
+	uint64_t sleeps;    /* waits of shmring_set_wait, arms of its fd */
 	uint64_t wakeups;   /* sleeps that ended before their deadline */
 	uint64_t joins;     /* members added (by name, handle or control ring) */
 	uint64_t leaves;    /* members removed */
@@ -162,6 +162,31 @@ SHMRING_API int shmring_set_poll(struct shmring_set *s, uint32_t budget, shmring
  * still find nothing), -ETIMEDOUT, -EINVAL. Signals do not end the wait.
  */
 SHMRING_API int shmring_set_wait(struct shmring_set *s, const struct timespec *deadline);
+
+/*
+ * A readiness fd for the set's consumer (ready.h): readable when a member
+ * or the control ring (joins, leaves) may have something, for epoll,
+ * poll, libuv or io_uring loops. Use it with shmring_ready_fd, _arm,
+ * _disarm and _close as a ring's: take with shmring_set_poll() until it
+ * returns 0, then arm (1: something came meanwhile, poll again; 0:
+ * armed); when the fd is readable, disarm and poll. Arming takes the
+ * members as they are at that arm (a join or leave while armed makes the
+ * fd readable; the poll after takes it in and the next arm covers the new
+ * word list). The fd also turns readable once per 100 ms slice while
+ * armed, as shmring_set_wait() returns: the poll that follows checks
+ * whether joined producers have gone. flags: SHMRING_READY_F_THREAD.
+ * Backends: SHMRING_READY_URING (io_uring FUTEX_WAITV over the words
+ * shmring_set_wait sleeps on, or FUTEX_WAIT on the doorbell), else
+ * SHMRING_READY_THREAD (a helper thread in futex_waitv or on the
+ * doorbell). One object per set, used from one thread; close it before
+ * shmring_set_destroy(). Returns 0, -EINVAL (NULL argument, unknown
+ * flags), -EBADF (a set this process inherited over fork()), -ENOMEM, or
+ * the errno of the call that failed, with the detail. Its arm returns 1,
+ * 0, -EBADF, -ENOMEM or the errno of io_uring_enter / timerfd_settime,
+ * never -EPIPE (producers that have gone are removed by the poll).
+ */
+struct shmring_ready;
+SHMRING_API int shmring_set_ready_open(struct shmring_ready **out, struct shmring_set *s, uint32_t flags);
 
 /* Make an in-process producer ring the set's doorbell when it wakes (what
  * shmring_set_join does for another process). Returns 0 or -EINVAL. */

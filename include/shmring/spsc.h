@@ -179,6 +179,102 @@ SHMRING_FORCE_INLINE void shmring_spsc__consume(struct shmring *r, uint64_t n)
 }
 
 /*
+ * The copying operations, for elements of `size` bytes: the ring's
+ * slot_size (the operations below), or sizeof the element type of a
+ * typed ring (typed.h), a constant the copy is compiled for. They check
+ * nothing of the handle.
+ */
+
+/* Producer: copy one element in. Returns 0, -EAGAIN (full) or -EPROTO. */
+SHMRING_FORCE_INLINE int shmring_spsc__push_one(struct shmring *r, const void *elem, uint32_t size)
+{
+	int64_t room = shmring_spsc__free(r, 1);
+
+	if (shmring_unlikely(room <= 0)) {
+		if (room == 0 && (r->flags & SHMRING_F_COUNTERS))
+			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
+		return room == 0 ? -EAGAIN : (int)room;
+	}
+	shmring__slot_copy(shmring_slot(r, r->pos), elem, size);
+	shmring_spsc__publish(r, 1);
+	return 0;
+}
+
+/* Consumer: copy the oldest element out. Returns 0 or -EAGAIN (empty). */
+SHMRING_FORCE_INLINE int shmring_spsc__pop_one(struct shmring *r, void *elem, uint32_t size)
+{
+	uint64_t t = r->pos;
+
+	/* Below the cached head the slot is known to be published;
+	 * at it, watch the slot's own sequence word. */
+	if (r->cached == t &&
+	    /* C1: pairs with the producer's release store of seq (P2). */
+	    shmring_atomic_load(shmring__slot_seq(r, t), SHMRING_ACQUIRE) != t + 1) {
+		if (r->flags & SHMRING_F_COUNTERS)
+			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
+		return -EAGAIN;
+	}
+	if (r->cached == t)
+		r->cached = t + 1;
+	shmring__slot_copy(elem, shmring_slot(r, t), size);
+	shmring_spsc__consume(r, 1);
+	return 0;
+}
+
+/* Producer: copy k elements in from r->pos on and publish them (k free). */
+SHMRING_FORCE_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, uint64_t k,
+					      uint32_t size)
+{
+	const unsigned char *src = (const unsigned char *)elems;
+
+	for (uint64_t i = 0; i < k; i++)
+		shmring__slot_copy(shmring_slot(r, r->pos + i), src + (size_t)i * size, size);
+	shmring_spsc__publish(r, k);
+}
+
+/* Consumer: copy k elements out from r->pos on and free them (k there). */
+SHMRING_FORCE_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t k, uint32_t size)
+{
+	unsigned char *dst = (unsigned char *)elems;
+
+	for (uint64_t i = 0; i < k; i++)
+		shmring__slot_copy(dst + (size_t)i * size, shmring_slot(r, r->pos + i), size);
+	shmring_spsc__consume(r, k);
+}
+
+/* Producer: copy up to n contiguous elements in, one head publication.
+ * Returns the count (0 when full) or -EPROTO. */
+SHMRING_FORCE_INLINE int64_t shmring_spsc__push_some(struct shmring *r, const void *elems, uint64_t n,
+						     uint32_t size)
+{
+	int64_t k = shmring_spsc__free(r, n);
+
+	if (shmring_unlikely(k <= 0)) {
+		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
+			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
+		return k;
+	}
+	shmring_spsc__write(r, elems, (uint64_t)k, size);
+	return k;
+}
+
+/* Consumer: copy up to n elements out. Returns the count (0 when empty)
+ * or -EPROTO. */
+SHMRING_FORCE_INLINE int64_t shmring_spsc__pop_some(struct shmring *r, void *elems, uint64_t n,
+						    uint32_t size)
+{
+	int64_t k = shmring_spsc__avail(r, n);
+
+	if (shmring_unlikely(k <= 0)) {
+		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
+			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
+		return k;
+	}
+	shmring_spsc__read(r, elems, (uint64_t)k, size);
+	return k;
+}
+
+/*
  * The operations below check the handle's key first (shmring.h): on a
  * handle that is not this SPSC ring's producer (or consumer, for the
  * consumer's operations) of this process, they return -EBADF and touch
@@ -194,17 +290,7 @@ SHMRING_FORCE_INLINE int shmring_spsc_try_push(struct shmring *r, const void *el
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
-
-	int64_t room = shmring_spsc__free(r, 1);
-
-	if (shmring_unlikely(room <= 0)) {
-		if (room == 0 && (r->flags & SHMRING_F_COUNTERS))
-			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
-		return room == 0 ? -EAGAIN : (int)room;
-	}
-	shmring__slot_copy(shmring_slot(r, r->pos), elem, r->slot_size);
-	shmring_spsc__publish(r, 1);
-	return 0;
+	return shmring_spsc__push_one(r, elem, r->slot_size);
 }
 
 /*
@@ -217,45 +303,7 @@ SHMRING_FORCE_INLINE int shmring_spsc_try_pop(struct shmring *r, void *elem)
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
-
-	uint64_t t = r->pos;
-
-	/* Below the cached head the slot is known to be published;
-	 * at it, watch the slot's own sequence word. */
-	if (r->cached == t &&
-	    /* C1: pairs with the producer's release store of seq (P2). */
-	    shmring_atomic_load(shmring__slot_seq(r, t), SHMRING_ACQUIRE) != t + 1) {
-		if (r->flags & SHMRING_F_COUNTERS)
-			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
-		return -EAGAIN;
-	}
-	if (r->cached == t)
-		r->cached = t + 1;
-	shmring__slot_copy(elem, shmring_slot(r, t), r->slot_size);
-	shmring_spsc__consume(r, 1);
-	return 0;
-}
-
-/* Producer: copy k elements in from r->pos on and publish them (k free). */
-SHMRING_FORCE_INLINE void shmring_spsc__write(struct shmring *r, const void *elems, uint64_t k)
-{
-	const unsigned char *src = (const unsigned char *)elems;
-
-	for (uint64_t i = 0; i < k; i++)
-		shmring__slot_copy(shmring_slot(r, r->pos + i), src + (size_t)i * r->slot_size,
-				  r->slot_size);
-	shmring_spsc__publish(r, k);
-}
-
-/* Consumer: copy k elements out from r->pos on and free them (k there). */
-SHMRING_FORCE_INLINE void shmring_spsc__read(struct shmring *r, void *elems, uint64_t k)
-{
-	unsigned char *dst = (unsigned char *)elems;
-
-	for (uint64_t i = 0; i < k; i++)
-		shmring__slot_copy(dst + (size_t)i * r->slot_size, shmring_slot(r, r->pos + i),
-				  r->slot_size);
-	shmring_spsc__consume(r, k);
+	return shmring_spsc__pop_one(r, elem, r->slot_size);
 }
 
 /*
@@ -267,16 +315,7 @@ SHMRING_FORCE_INLINE int64_t shmring_spsc_push_burst(struct shmring *r, const vo
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_PRODUCER))
 		return -EBADF;
-
-	int64_t k = shmring_spsc__free(r, n);
-
-	if (shmring_unlikely(k <= 0)) {
-		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
-			shmring__stat_inc1(&r->ctrl->prod_stats.blocked);
-		return k;
-	}
-	shmring_spsc__write(r, elems, (uint64_t)k);
-	return k;
+	return shmring_spsc__push_some(r, elems, n, r->slot_size);
 }
 
 /*
@@ -295,7 +334,7 @@ SHMRING_FORCE_INLINE int64_t shmring_spsc_push_bulk(struct shmring *r, const voi
 		return k;
 	if ((uint64_t)k < n)
 		return n > r->capacity ? -EINVAL : -EAGAIN;
-	shmring_spsc__write(r, elems, n);
+	shmring_spsc__write(r, elems, n, r->slot_size);
 	return (int64_t)n;
 }
 
@@ -305,16 +344,7 @@ SHMRING_FORCE_INLINE int64_t shmring_spsc_pop_burst(struct shmring *r, void *ele
 {
 	if (!SHMRING_KEY_IS(r, SHMRING_KEY_SPSC, SHMRING_CONSUMER))
 		return -EBADF;
-
-	int64_t k = shmring_spsc__avail(r, n);
-
-	if (shmring_unlikely(k <= 0)) {
-		if (k == 0 && n && (r->flags & SHMRING_F_COUNTERS))
-			shmring__stat_inc1(&r->ctrl->cons_stats.blocked);
-		return k;
-	}
-	shmring_spsc__read(r, elems, (uint64_t)k);
-	return k;
+	return shmring_spsc__pop_some(r, elems, n, r->slot_size);
 }
 
 /*
@@ -332,7 +362,7 @@ SHMRING_FORCE_INLINE int64_t shmring_spsc_pop_bulk(struct shmring *r, void *elem
 		return k;
 	if ((uint64_t)k < n)
 		return n > r->capacity ? -EINVAL : -EAGAIN;
-	shmring_spsc__read(r, elems, n);
+	shmring_spsc__read(r, elems, n, r->slot_size);
 	return (int64_t)n;
 }
 
@@ -394,6 +424,15 @@ SHMRING_FORCE_INLINE int shmring_spsc_release(struct shmring *r, uint64_t n)
 	shmring_spsc__consume(r, n);
 	return 0;
 }
+
+/*
+ * Does the handle's ring hold elements of `elem_size` bytes: an SPSC ring
+ * whose slot_size is elem_size? For code compiled for one element type
+ * (typed.h), at attach. Any role. Returns 0, or -EINVAL (NULL or closed
+ * handle, another ring type, or another slot size: the detail gives the
+ * ring's and the element's sizes).
+ */
+SHMRING_API int shmring_spsc_check_size(const struct shmring *r, uint32_t elem_size);
 
 /* Messages in the ring as this handle (of any role) can tell (an estimate
  * while the other side runs); 0 for a handle that is not this process's

@@ -6,6 +6,7 @@
  * compiled and disassembled, never run.
  */
 #include <shmring/shmring.h>
+#include <shmring/typed.h>
 #include <shmring/wait.h>
 
 #define LOOP __attribute__((noinline, used))
@@ -42,6 +43,37 @@ LOOP int64_t loop_spsc_pop(struct shmring *r, uint64_t *v, uint64_t n)
 			memcpy(&v[i], shmring_slot(r, pos), sizeof(v[i]));
 			shmring_spsc_release(r, 1);
 		}
+	}
+	return done;
+}
+
+/* Typed rings (typed.h): named shmring_ here so that the check looks
+ * for calls to them too. */
+struct tick16 {
+	uint64_t seq, v;
+};
+SHMRING_SPSC_TYPED(shmring_tick16, struct tick16);
+
+LOOP int64_t loop_typed_push(struct shmring *r, const struct tick16 *v, uint64_t n)
+{
+	int64_t done = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		if (shmring_tick16_try_push(r, &v[i]) == 0)
+			done++;
+		done += shmring_tick16_push_burst(r, v, 4);
+	}
+	return done;
+}
+
+LOOP int64_t loop_typed_pop(struct shmring *r, struct tick16 *v, uint64_t n)
+{
+	int64_t done = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		if (shmring_tick16_try_pop(r, &v[i]) == 0)
+			done++;
+		done += shmring_tick16_pop_burst(r, v, 4);
 	}
 	return done;
 }
