@@ -30,6 +30,9 @@ struct shmring_kind_ops {
 	int (*geometry)(struct shmring_hdr *hdr);
 	/* Initialise control blocks and data of a new ring. */
 	void (*init)(const struct shmring_hdr *hdr, struct shmring_ctrl *ctrl, unsigned char *data);
+	/* Optional: after init, record in the kind blocks what the creator
+	 * asked for beyond the header (broadcast: the eviction deadline). */
+	void (*setup)(struct shmring_ctrl *ctrl, const struct shmring_params *p);
 	/* Optional: every read-only check attach makes of the shared state
 	 * (positions, kind words), run before the endpoint is registered,
 	 * so that an open refused for what it found has written nothing.
@@ -78,6 +81,7 @@ SHMRING_HIDDEN int shmring__slot_geometry(struct shmring_hdr *hdr);
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__mpmc_ops;
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_spsc_ops;
 SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__msg_mpsc_ops;
+SHMRING_HIDDEN extern const struct shmring_kind_ops shmring__bcast_ops;
 
 /* MPMC: the ring's kind block (layout.h struct shmring_mpmc_block). */
 SHMRING_HIDDEN struct shmring_mpmc_block *shmring__mpmc_block(struct shmring_ctrl *c);

@@ -7,6 +7,7 @@ static const struct shmring_kind_ops *const kinds[] = {
 	&shmring__mpmc_ops,
 	&shmring__msg_spsc_ops,
 	&shmring__msg_mpsc_ops,
+	&shmring__bcast_ops,
 };
 
 const struct shmring_kind_ops *shmring__kind_ops(uint32_t type)

@@ -81,6 +81,7 @@ static const struct {
 	{ SHMRING_MPMC, SHMRING_KIND_SLOTS, SHMRING_MODE_MULTI, SHMRING_MODE_MULTI },
 	{ SHMRING_MSG_SPSC, SHMRING_KIND_MSG, SHMRING_MODE_SINGLE, SHMRING_MODE_SINGLE },
 	{ SHMRING_MSG_MPSC, SHMRING_KIND_MSG, SHMRING_MODE_MULTI, SHMRING_MODE_SINGLE },
+	{ SHMRING_BROADCAST, SHMRING_KIND_BCAST, SHMRING_MODE_SINGLE, SHMRING_MODE_MULTI },
 };
 
 uint32_t shmring__type_of(uint32_t kind, uint32_t prod_mode, uint32_t cons_mode)
@@ -136,7 +137,7 @@ int shmring__derive(struct shmring_hdr *h, uint32_t type, uint32_t slot_size, ui
 	int ret;
 
 	if (!ops)
-		return shmring__fail(type >= SHMRING_SPSC && type <= SHMRING_MSG_MPSC ? -ENOTSUP : -EINVAL,
+		return shmring__fail(type >= SHMRING_SPSC && type <= SHMRING_BROADCAST ? -ENOTSUP : -EINVAL,
 				     "ring type %u is not available", type);
 	for (size_t i = 0; i < sizeof(type_map) / sizeof(type_map[0]); i++) {
 		if (type_map[i].type == type) {
@@ -186,7 +187,7 @@ static int check_params(const struct shmring_params *p)
 		return shmring__fail(-EINVAL, "params is NULL");
 	if (p->mode & ~0777u)
 		return shmring__fail(-EINVAL, "mode %o has bits outside 0777", p->mode);
-	if (p->flags & ~(uint32_t)(SHMRING_F_COUNTERS | SHMRING_F_NO_SOLO | SHMRING_F_SOLO))
+	if (p->flags & ~(uint32_t)(SHMRING_F_COUNTERS | SHMRING_F_NO_SOLO | SHMRING_F_SOLO | SHMRING_F_LOSSY))
 		return shmring__fail(-EINVAL, "flags 0x%x hold unknown bits", p->flags);
 	if ((p->flags & SHMRING_F_SOLO) && (p->flags & SHMRING_F_NO_SOLO))
 		return shmring__fail(-EINVAL, "flags 0x%x ask for SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
@@ -240,6 +241,8 @@ static uint32_t key_class(uint32_t type)
 		return SHMRING_KEY_SPSC;
 	case SHMRING_MPMC:
 		return SHMRING_KEY_MPMC;
+	case SHMRING_BROADCAST:
+		return SHMRING_KEY_BCAST;
 	default:
 		return SHMRING_KEY_MSG;
 	}
@@ -364,6 +367,9 @@ static int params_layout(struct shmring_hdr *h, const struct shmring_params *p, 
 		return shmring__fail(-EINVAL, "flags 0x%x: 0x%x do not apply to %s rings", p->flags,
 				     p->flags & ~shmring__kind_ops(p->type)->flags,
 				     shmring__kind_ops(p->type)->name);
+	if (p->evict_ns && (p->type != SHMRING_BROADCAST || (p->flags & SHMRING_F_LOSSY)))
+		return shmring__fail(-EINVAL, "evict_ns %llu: an eviction deadline applies to lossless "
+				     "broadcast rings only", (unsigned long long)p->evict_ns);
 	return 0;
 }
 
@@ -473,8 +479,9 @@ static int fail_space(int err, const char *what, int fd, const struct shmring_hd
 
 /* Size, pre-allocate, map and initialise a new object on fd. */
 static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmring__place *pl,
-		 uint32_t role)
+		 const struct shmring_params *p, uint32_t role)
 {
+	const struct shmring_kind_ops *ops = shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode));
 	void *map;
 	int ret;
 
@@ -508,9 +515,10 @@ static int build(struct shmring *r, int fd, struct shmring_hdr *h, struct shmrin
 	struct shmring_hdr *sh = (struct shmring_hdr *)map;
 
 	memcpy(sh, h, offsetof(struct shmring_hdr, ready));
-	shmring__kind_ops(shmring__type_of(h->kind, h->prod_mode, h->cons_mode))
-		->init(h, (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off),
-		       (unsigned char *)map + h->data_off);
+	ops->init(h, (struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off),
+		  (unsigned char *)map + h->data_off);
+	if (ops->setup)
+		ops->setup((struct shmring_ctrl *)(void *)((unsigned char *)map + h->ctrl_off), p);
 	/* The creator's endpoint is registered before the ring is ready
 	 * (and, named, before anyone can open it): no opener of the same
 	 * role can take the entry first. */
@@ -591,7 +599,7 @@ int shmring_create(struct shmring *r, const char *name, const struct shmring_par
 		close(fd);
 		return ret;
 	}
-	ret = build(r, fd, &h, &pl, role);
+	ret = build(r, fd, &h, &pl, p, role);
 	if (ret < 0) {
 		close(fd);
 		return ret;
@@ -623,7 +631,7 @@ int shmring_create_anon(struct shmring *r, const struct shmring_params *p, uint3
 		ret = shmring__fail(-errno, "fchmod %o: %s", h.mode, strerror(errno));
 		goto fail;
 	}
-	ret = build(r, fd, &h, &pl, role);
+	ret = build(r, fd, &h, &pl, p, role);
 	if (ret < 0)
 		goto fail;
 	/* Nobody can shrink (SIGBUS for every user) or grow it from now on. */

@@ -42,9 +42,9 @@ static int validate(const struct shmring_hdr *c, uint64_t st_size, uint32_t st_u
 	if (!type)
 		return shmring__fail(-EPROTO, "header fields kind/prod_mode/cons_mode are %u/%u/%u: no such ring type",
 				     c->kind, c->prod_mode, c->cons_mode);
-	if (c->flags & ~(uint32_t)SHMRING_F_ALL)
+	if (c->flags & ~(uint32_t)(SHMRING_F_ALL | SHMRING_F_LOSSY))
 		return shmring__fail(-EPROTO, "header field flags is 0x%x, unknown bits 0x%x", c->flags,
-				     c->flags & ~(uint32_t)SHMRING_F_ALL);
+				     c->flags & ~(uint32_t)(SHMRING_F_ALL | SHMRING_F_LOSSY));
 	if ((c->flags & SHMRING_F_SOLO) && (c->flags & SHMRING_F_NO_SOLO))
 		return shmring__fail(-EPROTO, "header field flags is 0x%x: SHMRING_F_SOLO and SHMRING_F_NO_SOLO",
 				     c->flags);

@@ -170,7 +170,9 @@ int shmring_stats(const struct shmring *r, struct shmring_ring_stats *out)
 	st.flags = r->flags;
 	st.capacity = r->capacity;
 	st.slot_size = r->slot_size;
-	st.slot_stride = r->type == SHMRING_SPSC || r->type == SHMRING_MPMC ? r->stride : 0;
+	st.slot_stride = r->type == SHMRING_SPSC || r->type == SHMRING_MPMC || r->type == SHMRING_BROADCAST
+			     ? r->stride
+			     : 0;
 	st.total_size = r->map_size;
 	/* The handle's validated header copy (region.c), never the shared one. */
 	st.init_pos = shmring__hdr_copy(r)->init_pos;

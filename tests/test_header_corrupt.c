@@ -255,7 +255,8 @@ Test(header_corrupt, informational_fields_checked)
  */
 Test(header_corrupt, single_byte_flips, .timeout = 60)
 {
-	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC };
+	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC,
+					  SHMRING_BROADCAST };
 	size_t end = offsetof(struct shmring_hdr, hdr_check) + sizeof(uint64_t);
 
 	for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {

@@ -65,6 +65,7 @@ struct dump_ep {
 	uint32_t index, state, role;
 	int32_t pid, tid;
 	uint64_t start_time, attach_ns, claim_pos, claim_end, ops;
+	uint64_t taken; /* MPMC: messages a blocking pop holds; broadcast: evictions acknowledged */
 	int alive;
 };
 
@@ -155,6 +156,13 @@ extern const struct dump_kind dump_kind_spsc;
 extern const struct dump_kind dump_kind_mpmc;
 extern const struct dump_kind dump_kind_msg_spsc;
 extern const struct dump_kind dump_kind_msg_mpsc;
+extern const struct dump_kind dump_kind_bcast;
+
+/* A ring of fixed-size slots (capacity counts slots, not bytes)? */
+static inline bool dump_slot_type(uint32_t type)
+{
+	return type == SHMRING_SPSC || type == SHMRING_MPMC || type == SHMRING_BROADCAST;
+}
 
 /* dump_snap.c */
 const struct dump_kind *dump_kind_of(uint32_t type);
@@ -182,6 +190,21 @@ const char *dump_state_name(uint32_t state);
 /* Copy n bytes from shared memory with relaxed atomic loads (no data race
  * with a writer; the caller validates the copy afterwards). */
 void dump_copy(void *dst, const unsigned char *src, size_t n);
+/*
+ * The slot rings' message at `pos` into buf (slot_size bytes), seqlock
+ * style: the slot's sequence word must be `want` before the copy and
+ * again after it, else m->torn. Fills m but for m->consumed.
+ */
+void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsigned char *buf,
+		    struct dump_msg *m);
+/* A kind's reader of the message at one position (dump_slot_read plus
+ * whether it is consumed). */
+typedef void dump_slot_fn(const struct dump_ring *d, uint64_t pos, unsigned char *buf,
+			  struct dump_msg *m);
+/* Call fn for the count messages from position first on, each read by
+ * `read`. Returns the count, or fn's negative result, or -ENOMEM. */
+int64_t dump_slot_each(struct dump_ring *d, uint64_t first, uint64_t count, dump_slot_fn *read,
+		       dump_msg_fn fn, void *arg);
 
 /* dump_bridge.c: the bridge's sidecar (read by dump_snapshot), and its
  * lines of the report. */

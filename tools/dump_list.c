@@ -53,7 +53,7 @@ static void list_row(struct list_state *ls, struct dump_ring *d)
 		else if (d->eps[i].role == SHMRING_CONSUMER)
 			live_c++;
 	}
-	if (d->type == SHMRING_SPSC || d->type == SHMRING_MPMC)
+	if (dump_slot_type(d->type))
 		snprintf(geom, sizeof(geom), "%" PRIu64 "x%uB", d->r.capacity, d->r.slot_size);
 	else
 		snprintf(geom, sizeof(geom), "%" PRIu64 "B", d->r.capacity);

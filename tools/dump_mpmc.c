@@ -321,21 +321,7 @@ static void mpmc_check(struct dump_ring *d)
 
 static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *buf, struct dump_msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->pos = pos;
-	m->len = d->r.slot_size;
-	m->data = buf;
-	if (seq_at(d, pos) != SHMRING_MPMC_SEQ(pos, SHMRING_MPMC_PUB)) {
-		m->torn = true;
-		return;
-	}
-	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
-	/* Acquire: the payload loads above come before the re-read; a slot
-	 * reused meanwhile shows a later position. */
-	dump_acquire_fence();
-	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) !=
-	    SHMRING_MPMC_SEQ(pos, SHMRING_MPMC_PUB))
-		m->torn = true;
+	dump_slot_read(d, pos, SHMRING_MPMC_SEQ(pos, SHMRING_MPMC_PUB), buf, m);
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.claim, SHMRING_ACQUIRE);
 
 	m->consumed = pos - d->hdr.init_pos < t - d->hdr.init_pos;

@@ -145,7 +145,7 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 
 	fputs("ring ", f);
 	text_name(f, d->name);
-	if (d->type == SHMRING_SPSC || d->type == SHMRING_MPMC)
+	if (dump_slot_type(d->type))
 		fprintf(f, ": %s, %" PRIu64 " slots x %u B (stride %u B), %" PRIu64 " bytes\n",
 			dump_type_name(d->type), cap, d->r.slot_size, d->r.stride,
 			(uint64_t)d->r.map_size);
@@ -220,6 +220,8 @@ void dump_print_text(FILE *f, const struct dump_ring *d)
 			fmt_time(t1, sizeof(t1), e->attach_ns);
 			if (e->claim_pos == SHMRING_NO_CLAIM)
 				snprintf(claim, sizeof(claim), "-");
+			else if (d->type == SHMRING_BROADCAST) /* a reader's position (layout.h) */
+				snprintf(claim, sizeof(claim), "reads at %" PRIu64, e->claim_pos);
 			else if (e->claim_end - e->claim_pos <= cap)
 				snprintf(claim, sizeof(claim), "%" PRIu64 "..%" PRIu64, e->claim_pos,
 					 e->claim_end);
@@ -266,7 +268,7 @@ void dump_print_json(FILE *f, const struct dump_ring *d)
 	fputs("\"name\": ", f);
 	json_str(f, d->name);
 	fprintf(f, ", \"type\": \"%s\", \"unit\": \"%s\"", dump_type_name(d->type),
-		d->kind ? d->kind->unit : (d->type == SHMRING_SPSC || d->type == SHMRING_MPMC ? "slots" : "bytes"));
+		d->kind ? d->kind->unit : (dump_slot_type(d->type) ? "slots" : "bytes"));
 	fprintf(f, ", \"capacity\": %" PRIu64 ", \"slot_size\": %u, \"slot_stride\": %u, \"size\": %" PRIu64,
 		d->r.capacity, d->r.slot_size, d->r.stride, (uint64_t)d->r.map_size);
 	fprintf(f, ", \"owner\": ");

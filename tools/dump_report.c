@@ -176,10 +176,10 @@ void print_rates(const struct dump_ring *prev, const struct dump_ring *d, double
 	uint64_t sp = prev->prod.st.sleeps + prev->cons.st.sleeps, sn = d->prod.st.sleeps + d->cons.st.sleeps;
 	double in = rate(prev->avail_end, d->avail_end, secs);
 	double out = rate(prev->tail, d->tail, secs);
-	double unit = d->type == SHMRING_SPSC || d->type == SHMRING_MPMC ? (double)d->r.slot_size : 1.0;
+	double unit = dump_slot_type(d->type) ? (double)d->r.slot_size : 1.0;
 
 	printf("rates over the last %.2f s:\n", secs);
-	if (d->type == SHMRING_SPSC || d->type == SHMRING_MPMC)
+	if (dump_slot_type(d->type))
 		printf("  in  %14.0f msg/s %14.0f B/s\n  out %14.0f msg/s %14.0f B/s\n", in, in * unit,
 		       out, out * unit);
 	else

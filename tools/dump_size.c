@@ -65,7 +65,8 @@ static void human(char *buf, size_t len, uint64_t n)
 
 int run_size(const struct opts *o)
 {
-	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC };
+	static const uint32_t types[] = { SHMRING_SPSC, SHMRING_MPMC, SHMRING_MSG_SPSC, SHMRING_MSG_MPSC,
+					  SHMRING_BROADCAST };
 	struct shmring_params p;
 	struct statvfs vfs;
 	uint64_t cap, slot = 0, eps = 0;
@@ -77,7 +78,7 @@ int run_size(const struct opts *o)
 		if (!strcmp(o->names[0], dump_type_name(types[i])))
 			type = types[i];
 	if (!type) {
-		fprintf(stderr, "%s: --size: TYPE '%s' is none of spsc, mpmc, msg-spsc, msg-mpsc\n", prog,
+		fprintf(stderr, "%s: --size: TYPE '%s' is none of spsc, mpmc, msg-spsc, msg-mpsc, broadcast\n", prog,
 			o->names[0]);
 		return DUMP_EXIT_USAGE;
 	}
@@ -88,7 +89,7 @@ int run_size(const struct opts *o)
 			prog);
 		return DUMP_EXIT_USAGE;
 	}
-	if (!slot && (type == SHMRING_SPSC || type == SHMRING_MPMC)) {
+	if (!slot && dump_slot_type(type)) {
 		fprintf(stderr, "%s: --size: a slot ring needs its SLOT size\n", prog);
 		return DUMP_EXIT_USAGE;
 	}
@@ -112,7 +113,7 @@ int run_size(const struct opts *o)
 		return DUMP_EXIT_OK;
 	}
 	human(h1, sizeof(h1), (uint64_t)size);
-	if (type == SHMRING_SPSC || type == SHMRING_MPMC)
+	if (dump_slot_type(type))
 		printf("%s ring of %" PRIu64 " slots x %" PRIu64 " B: %lld bytes (%s), %.1f B a slot\n",
 		       dump_type_name(type), cap, slot, (long long)size, h1, (double)size / (double)cap);
 	else

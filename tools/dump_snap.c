@@ -24,6 +24,7 @@ static const struct dump_kind *const kinds[] = {
 	&dump_kind_mpmc,
 	&dump_kind_msg_spsc,
 	&dump_kind_msg_mpsc,
+	&dump_kind_bcast,
 };
 
 const struct dump_kind *dump_kind_of(uint32_t type)
@@ -41,6 +42,7 @@ const char *dump_type_name(uint32_t type)
 	case SHMRING_MPMC: return "mpmc";
 	case SHMRING_MSG_SPSC: return "msg-spsc";
 	case SHMRING_MSG_MPSC: return "msg-mpsc";
+	case SHMRING_BROADCAST: return "broadcast";
 	default: return "unknown";
 	}
 }
@@ -89,6 +91,54 @@ void dump_copy(void *dst, const unsigned char *src, size_t n)
 	}
 	for (; i < n; i++)
 		d[i] = __atomic_load_n(src + i, __ATOMIC_RELAXED);
+}
+
+void dump_slot_read(const struct dump_ring *d, uint64_t pos, uint64_t want, unsigned char *buf,
+		    struct dump_msg *m)
+{
+	SHMRING_ATOMIC(uint64_t) *seq = shmring__slot_seq(&d->r, pos);
+
+	memset(m, 0, sizeof(*m));
+	m->pos = pos;
+	m->len = d->r.slot_size;
+	m->data = buf;
+	/* Acquire: pairs with the producer's release store of the word, so
+	 * the payload read after it is the published one. */
+	if (shmring_atomic_load(seq, SHMRING_ACQUIRE) != want) {
+		m->torn = true;
+		return;
+	}
+	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
+	/* Acquire: orders the payload loads above before the re-read of the
+	 * sequence word; a producer that overwrote the slot meanwhile has
+	 * stored another value there (seqlock-style validation). */
+	dump_acquire_fence();
+	if (shmring_atomic_load(seq, SHMRING_RELAXED) != want)
+		m->torn = true;
+}
+
+int64_t dump_slot_each(struct dump_ring *d, uint64_t first, uint64_t count, dump_slot_fn *read,
+		       dump_msg_fn fn, void *arg)
+{
+	unsigned char *buf = malloc(d->r.slot_size ? d->r.slot_size : 1);
+	int64_t done = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < count; i++) {
+		struct dump_msg m;
+		int ret;
+
+		read(d, first + i, buf, &m);
+		ret = fn(d, &m, arg);
+		if (ret < 0) {
+			free(buf);
+			return ret;
+		}
+		done++;
+	}
+	free(buf);
+	return done;
 }
 
 void dump_problem(struct dump_ring *d, bool warning, const char *invariant, const char *fmt, ...)
@@ -297,6 +347,7 @@ static void read_endpoints(struct dump_ring *d)
 		o->claim_pos = LD(e->claim_pos);
 		o->claim_end = LD(e->claim_end);
 		o->ops = LD(e->ops);
+		o->taken = LD(e->taken);
 		o->alive = shmring__pid_alive(o->pid, o->start_time);
 		if (o->role == SHMRING_PRODUCER)
 			d->n_prod++;

@@ -187,21 +187,7 @@ static void spsc_check(struct dump_ring *d)
 /* Copy the payload of `pos` if the slot holds it; torn if it changed. */
 static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *buf, struct dump_msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->pos = pos;
-	m->len = d->r.slot_size;
-	m->data = buf;
-	if (seq_at(d, pos) != pos + 1) {
-		m->torn = true;
-		return;
-	}
-	dump_copy(buf, shmring_slot(&d->r, pos), d->r.slot_size);
-	/* Acquire: orders the payload loads above before the re-read of the
-	 * sequence word; a producer that overwrote the slot meanwhile has
-	 * stored a later sequence (seqlock-style validation). */
-	dump_acquire_fence();
-	if (shmring_atomic_load(shmring__slot_seq(&d->r, pos), SHMRING_RELAXED) != pos + 1)
-		m->torn = true;
+	dump_slot_read(d, pos, pos + 1, buf, m);
 	uint64_t t = shmring_atomic_load(&d->r.ctrl->cons.pos, SHMRING_ACQUIRE);
 	m->consumed = pos - d->hdr.init_pos < t - d->hdr.init_pos;
 }
@@ -209,15 +195,9 @@ static void read_slot(const struct dump_ring *d, uint64_t pos, unsigned char *bu
 static int64_t spsc_messages(struct dump_ring *d, bool tail, uint64_t n, dump_msg_fn fn, void *arg)
 {
 	uint64_t cap = d->r.capacity, first, end = d->avail_end, count;
-	unsigned char *buf = malloc(d->r.slot_size ? d->r.slot_size : 1);
-	int64_t done = 0;
 
-	if (!buf)
-		return -ENOMEM;
-	if (!d->consistent || d->fill > cap) {
-		free(buf);
+	if (!d->consistent || d->fill > cap)
 		return 0; /* no position to start from can be trusted */
-	}
 	if (tail) {
 		/* Never before the first position, never more than one lap. */
 		uint64_t written = end - d->hdr.init_pos;
@@ -230,20 +210,7 @@ static int64_t spsc_messages(struct dump_ring *d, bool tail, uint64_t n, dump_ms
 		first = d->tail;
 		count = d->fill < n ? d->fill : n;
 	}
-	for (uint64_t i = 0; i < count; i++) {
-		struct dump_msg m;
-		int ret;
-
-		read_slot(d, first + i, buf, &m);
-		ret = fn(d, &m, arg);
-		if (ret < 0) {
-			free(buf);
-			return ret;
-		}
-		done++;
-	}
-	free(buf);
-	return done;
+	return dump_slot_each(d, first, count, read_slot, fn, arg);
 }
 
 const struct dump_kind dump_kind_spsc = {

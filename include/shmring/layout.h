@@ -47,6 +47,8 @@ extern "C" {
 /* shmring_hdr.kind */
 #define SHMRING_KIND_SLOTS 1u /* fixed-size slots */
 #define SHMRING_KIND_MSG 2u   /* variable-length records in a byte ring */
+#define SHMRING_KIND_BCAST 3u /* fixed-size slots, one producer, readers that each see every
+			       * message (broadcast.h) */
 /* shmring_hdr.prod_mode, cons_mode */
 #define SHMRING_MODE_SINGLE 1u
 #define SHMRING_MODE_MULTI 2u
@@ -56,7 +58,10 @@ extern "C" {
 #define SHMRING_F_MEMFD 0x2u    /* anonymous (memfd) object, no name */
 #define SHMRING_F_NO_SOLO 0x4u  /* MPMC: every claim by compare-and-swap (the default) */
 #define SHMRING_F_SOLO 0x8u     /* MPMC: opt in to the claim mode (mpmc.h, CLAIM MODE) */
-#define SHMRING_F_ALL 0xfu
+#define SHMRING_F_ALL 0xfu     /* the flags of the slot and message rings */
+#define SHMRING_F_LOSSY 0x10u  /* broadcast: the producer never waits; lapped readers learn of
+				* their loss (broadcast.h). Outside SHMRING_F_ALL, which keeps
+				* its value: only broadcast rings accept it (kind ops flags) */
 
 /*
  * The header page. Written by the creator before it stores `ready`
@@ -182,6 +187,18 @@ struct shmring_ctrl {
  * 0, a single consumer entry 1; multi-mode endpoints take any free entry
  * from 2 on. Each entry is its own block, so claim fields written on the
  * fast path by one endpoint share no line with another's.
+ *
+ * A broadcast ring's reader (SHMRING_CONSUMER, entries from 2 on) uses
+ * four fields for its own purpose (broadcast.h):
+ *   claim_pos  the next position it reads, stored by the reader (release)
+ *              after each read; SHMRING_NO_CLAIM while it is no member of
+ *              the producer's gating set (joining, left)
+ *   claim_end  evictions: how many times the producer (or a recovery)
+ *              evicted it from the gating set; only ever raised, by CAS
+ *   taken      evictions the reader has acknowledged (stored by the
+ *              reader when it rejoins); the reader gates the producer
+ *              only while taken == claim_end
+ *   ops        messages it lost in total (stored by the reader)
  */
 struct shmring_endpoint {
 	SHMRING_ATOMIC(uint32_t) state;      /*  0: SHMRING_EP_* */
@@ -237,6 +254,27 @@ struct shmring_mpmc_block {
 #define SHMRING_MPMC_FENCED 3u
 #define SHMRING_MPMC_SOLO_WORD(idx, st) ((uint32_t)(idx) << 2 | (uint32_t)(st))
 
+/*
+ * Broadcast rings (broadcast.h). The slot sequence word of position p is
+ * 2p + 1 while the producer writes it and 2p + 2 once it holds p.
+ * ctrl->kind_blocks[0..127]: written by the producer (evict_ns by the
+ * creator, once, before the ring is ready).
+ */
+struct shmring_bcast_block {
+	SHMRING_ATOMIC(uint64_t) evict_ns; /*   0: lossless: evict a live reader that kept the producer
+					    *      gated at one position this long; 0: never */
+	SHMRING_ATOMIC(uint64_t) limit;    /*   8: lossless: the position the producer may write up to
+					    *      (excluded), as of its last scan of the readers */
+	SHMRING_ATOMIC(uint64_t) scans;    /*  16: scans of the readers' positions */
+	uint8_t pad[104];
+};
+/* ctrl->kind_blocks[128..255]: written by whoever evicts (producer, recovery). */
+struct shmring_bcast_evict {
+	SHMRING_ATOMIC(uint64_t) evictions; /* 0: readers evicted from the gating set (dead, or past
+					     *    evict_ns), by atomic increment */
+	uint8_t pad[120];
+};
+
 SHMRING_STATIC_ASSERT(sizeof(struct shmring_hdr) == 384, "hdr size");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, capacity) == 32, "hdr capacity");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_hdr, data_off) == 72, "hdr data_off");
@@ -266,6 +304,10 @@ SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, claim_pos) == 32, "endpo
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_endpoint, taken) == 56, "endpoint taken");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo) == 16, "mpmc solo");
 SHMRING_STATIC_ASSERT(offsetof(struct shmring_mpmc_block, solo_ns) == 24, "mpmc solo_ns");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_bcast_block) == SHMRING_BLOCK, "bcast block");
+SHMRING_STATIC_ASSERT(sizeof(struct shmring_bcast_evict) == SHMRING_BLOCK, "bcast evict block");
+SHMRING_STATIC_ASSERT(2 * SHMRING_BLOCK <= sizeof(((struct shmring_ctrl *)0)->kind_blocks),
+		      "bcast blocks fit the kind blocks");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint64_t)) == 8, "lock-free 64-bit atomics");
 SHMRING_STATIC_ASSERT(sizeof(SHMRING_ATOMIC(uint32_t)) == 4, "lock-free 32-bit atomics");
 

@@ -33,6 +33,7 @@ extern "C" {
 #define SHMRING_MPMC 2u     /* fixed slots, any number of each */
 #define SHMRING_MSG_SPSC 3u /* variable-length messages, one producer */
 #define SHMRING_MSG_MPSC 4u /* variable-length messages, many producers */
+#define SHMRING_BROADCAST 5u /* fixed slots, one producer, readers that each see every message */
 
 #define SHMRING_NAME_MAX 200 /* bytes of a name, leading '/' included */
 #define SHMRING_SLOT_MAX (1u << 20)
@@ -45,14 +46,18 @@ struct shmring_params {
 	uint32_t slot_size;     /* bytes per slot; message rings: largest message (0: capacity / 4) */
 	uint64_t capacity;      /* slots, or bytes for message rings: a power of two */
 	uint32_t mode;          /* permission bits of the object; 0: 0600 */
-	uint32_t flags;         /* SHMRING_F_COUNTERS; MPMC: SHMRING_F_SOLO (or NO_SOLO, the default) */
+	uint32_t flags;         /* SHMRING_F_COUNTERS; MPMC: SHMRING_F_SOLO (or NO_SOLO, the default);
+				 * broadcast: SHMRING_F_LOSSY */
 	uint32_t max_endpoints; /* multi-mode rings: endpoint table size; 0: 64 */
 	int32_t numa_node;      /* SHMRING_PLACE_NODE: the NUMA node (topo.h); else unused */
 	uint32_t place_flags;   /* SHMRING_PLACE_* (topo.h); 0: nothing requested */
 	uint32_t reserved0;
 	uint64_t init_pos;      /* first position; leave 0 (tests seed wrap-around with it) */
 	uint64_t place_cpus[4]; /* SHMRING_PLACE_NEAR: bit n = CPU n (topo.h) */
-	uint64_t reserved[4];
+	uint64_t evict_ns;      /* SHMRING_BROADCAST, lossless: evict a reader that keeps the
+				 * producer gated at one position this long (ns); 0: never
+				 * (dead readers are evicted all the same) */
+	uint64_t reserved[3];
 };
 
 /* shmring_open_opts.flags */
@@ -103,6 +108,7 @@ struct shmring_wait_state {
 #define SHMRING_KEY_SPSC 1u /* classes: SPSC slot ring */
 #define SHMRING_KEY_MPMC 2u /* MPMC slot ring */
 #define SHMRING_KEY_MSG 3u  /* message ring, either type */
+#define SHMRING_KEY_BCAST 4u /* broadcast ring */
 #define SHMRING_KEY(cls, role) ((uint64_t)(cls) << 8 | (uint64_t)(role))
 
 /*
@@ -359,7 +365,9 @@ uint64_t shmring__proc_start_time(int32_t pid);
  * committed becomes padding (counted in cons_stats.skipped, never
  * delivered); this runs in the consumer's handle only (-EPERM elsewhere),
  * and the consumer also runs it by itself when one record stays
- * uncommitted for SHMRING_MSG_STALL_CHECK polls (see msg.h).
+ * uncommitted for SHMRING_MSG_STALL_CHECK polls (see msg.h). On a
+ * broadcast ring, dead readers still in the producer's gating set are
+ * evicted (counted) and every dead entry is freed (broadcast.h).
  * Callable by any process attached to the ring (not through an observer's
  * read-only handle), at any time, concurrently with traffic.
  * Returns the number of endpoints recovered (0: none dead), or -EINVAL
@@ -377,5 +385,6 @@ SHMRING_API int shmring_recover(struct shmring *r);
 #include <shmring/spsc.h>
 #include <shmring/mpmc.h>
 #include <shmring/msg.h>
+#include <shmring/broadcast.h>
 
 #endif /* SHMRING_SHMRING_H */

@@ -218,6 +218,44 @@ out:
 		close(fd);
 }
 
+static void exercise_bcast(struct shmring *r)
+{
+	unsigned char *buf = malloc((size_t)r->slot_size * 4 + 8);
+	const void *view;
+	int64_t n;
+
+	if (!buf)
+		return;
+	memset(buf, 0xa5, (size_t)r->slot_size * 4);
+	for (int round = 0; round < 3; round++) {
+		if (r->role == SHMRING_CONSUMER) {
+			n = shmring_bcast_try_read(r, buf);
+			if (!op_code_ok(n, 0) && n != -EOVERFLOW)
+				fail("bcast_try_read", (int)n);
+			n = shmring_bcast_read_burst(r, buf, 4);
+			if (!op_code_ok(n, 4) && n != -EOVERFLOW)
+				fail("bcast_read_burst", (int)n);
+			n = shmring_bcast_peek(r, &view);
+			if (!op_code_ok(n, 0) && n != -EOVERFLOW)
+				fail("bcast_peek", (int)n);
+			if (n == 0) {
+				memcpy(buf, view, r->slot_size);
+				n = shmring_bcast_release(r);
+				if (n != 0 && n != -EOVERFLOW && n != -EINVAL && n != -EAGAIN)
+					fail("bcast_release", (int)n);
+			}
+		} else if (r->role == SHMRING_PRODUCER) {
+			n = shmring_bcast_try_push(r, buf);
+			if (!op_code_ok(n, 0))
+				fail("bcast_try_push", (int)n);
+			n = shmring_bcast_push_burst(r, buf, 4);
+			if (!op_code_ok(n, 4))
+				fail("bcast_push_burst", (int)n);
+		}
+	}
+	free(buf);
+}
+
 static void exercise(struct shmring *r)
 {
 	switch (r->type) {
@@ -226,6 +264,9 @@ static void exercise(struct shmring *r)
 		break;
 	case SHMRING_MPMC:
 		exercise_mpmc(r);
+		break;
+	case SHMRING_BROADCAST:
+		exercise_bcast(r);
 		break;
 	default:
 		break;
