@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmring subjects: the SPSC ring (single and burst; spinning on try_*,
- * and blocking through wait.h) and the MPMC ring.
+ * and blocking through wait.h), the MPMC ring, the broadcast ring
+ * (lossless and lossy) and, as its baseline, one SPSC ring per reader
+ * (spsc-fanout).
  *
  * The rings are created without a name (memfd) before the endpoints start;
  * each endpoint attaches its own handle with shmring_dup, in its thread or
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 
 #include <shmring/shmring.h>
+#include <shmring/broadcast.h>
 #include <shmring/mpmc.h>
 #include <shmring/spsc.h>
 #include <shmring/typed.h>
@@ -227,6 +230,180 @@ static inline int spsc_recv_wait(struct sr_ep *ep, void *m, uint32_t size)
 
 BENCH_LOOPS(spsc_wait, struct sr_ep, spsc_send_wait, spsc_recv_wait)
 
+/*
+ * Broadcast (broadcast.h): one producer, readers that each see every
+ * message (BS_BCAST). A lossy reader that was lapped reads on from the
+ * oldest message still there; the loss it was told of is reported when
+ * it closes.
+ */
+static int sr_setup_bcast(struct bench_run *run)
+{
+	return bench_sr_setup(run, SHMRING_BROADCAST, run->capacity, 0);
+}
+
+static int sr_setup_bcast_lossy(struct bench_run *run)
+{
+	return bench_sr_setup(run, SHMRING_BROADCAST, run->capacity, SHMRING_F_LOSSY);
+}
+
+static void bcast_ep_close(struct bench_run *run, void *vep)
+{
+	struct sr_ep *ep = vep;
+	int64_t lost = shmring_bcast_lost(&ep->r); /* -EBADF for the producer */
+
+	if (lost > 0)
+		atomic_fetch_add(&run->nlost, (uint64_t)lost);
+	shmring_close(&ep->r);
+}
+
+static inline int bcast_send(struct sr_ep *ep, const void *m, uint32_t size)
+{
+	int r = shmring_bcast_try_push(&ep->r, m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+static inline int bcast_recv(struct sr_ep *ep, void *m, uint32_t size)
+{
+	int r;
+
+	(void)size;
+	/* -EOVERFLOW: lapped (lossy), counted in shmring_bcast_lost(); the
+	 * next read takes the oldest message still in the ring */
+	while ((r = shmring_bcast_try_read(&ep->r, m)) == -EOVERFLOW)
+		;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+BENCH_LOOPS(bcast, struct sr_ep, bcast_send, bcast_recv)
+
+static inline int64_t bcast_recv_burst(struct sr_ep *ep, void *m, uint64_t n)
+{
+	int64_t r;
+
+	while ((r = shmring_bcast_read_burst(&ep->r, m, n)) == -EOVERFLOW)
+		;
+	return r;
+}
+
+#define bcast_send_burst(ep, m, size, n) shmring_bcast_push_burst(&(ep)->r, (m), (n))
+#define bcast_recv_burst_op(ep, m, size, n) bcast_recv_burst((ep), (m), (n))
+
+BENCH_BURST_LOOPS(bcast_burst, struct sr_ep, bcast_send_burst, bcast_recv_burst_op)
+
+/*
+ * spsc-fanout: what a user would write for a broadcast today, one SPSC
+ * ring per reader. The producer pushes each message to every ring in
+ * turn (spinning on a full one); each reader pops its own ring, which it
+ * takes in the order the readers attach (a counter in shared memory, so
+ * that reader processes see it too).
+ */
+struct fan_state {
+	struct shmring ring[BENCH_MAX_EP];
+	uint32_t nrings;
+	BENCH_ATOMIC(uint32_t) *next_reader; /* shared mapping */
+};
+
+struct fan_ep {
+	struct shmring r[BENCH_MAX_EP]; /* producer: one per reader; reader: its own in r[0] */
+	uint32_t n, next;               /* rings held; producer: the ring the message goes to next */
+};
+
+static void fan_teardown(struct bench_run *run)
+{
+	struct fan_state *st = run->state;
+
+	while (st->nrings > 0)
+		shmring_close(&st->ring[--st->nrings]);
+	bench_free_shared((void *)st->next_reader, sizeof(*st->next_reader));
+	free(st);
+}
+
+static int fan_setup(struct bench_run *run)
+{
+	struct fan_state *st = calloc(1, sizeof(*st));
+	struct shmring_params p;
+	int r = 0;
+
+	if (!st)
+		return -ENOMEM;
+	run->state = st;
+	st->next_reader = bench_alloc_shared(sizeof(*st->next_reader));
+	if (!st->next_reader) {
+		fan_teardown(run);
+		return -ENOMEM;
+	}
+	shmring_params_init(&p, SHMRING_SPSC, run->capacity, run->size);
+	for (; st->nrings < run->ncons; st->nrings++) {
+		r = shmring_create_anon(&st->ring[st->nrings], &p, SHMRING_ROLE_NONE);
+		if (r < 0) {
+			fan_teardown(run);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void fan_ep_close(struct bench_run *run, void *vep)
+{
+	struct fan_ep *ep = vep;
+
+	(void)run;
+	while (ep->n > 0)
+		shmring_close(&ep->r[--ep->n]);
+}
+
+static int fan_ep_open(struct bench_run *run, void *vep, int ring, int role)
+{
+	struct fan_state *st = run->state;
+	struct fan_ep *ep = vep;
+	int r;
+
+	(void)ring;
+	if (role == BR_CONS) {
+		uint32_t i = atomic_fetch_add(st->next_reader, 1);
+
+		if (i >= st->nrings)
+			return -EINVAL;
+		r = shmring_dup(&ep->r[0], &st->ring[i], SHMRING_CONSUMER);
+		ep->n = r == 0;
+		return r;
+	}
+	for (ep->n = 0; ep->n < st->nrings; ep->n++) {
+		if ((r = shmring_dup(&ep->r[ep->n], &st->ring[ep->n], SHMRING_PRODUCER)) < 0) {
+			fan_ep_close(run, ep);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* 1 once the message is in every ring; 0 while ring ep->next is full
+ * (the loop retries the same message from there) */
+static inline int fan_send(struct fan_ep *ep, const void *m, uint32_t size)
+{
+	(void)size;
+	for (; ep->next < ep->n; ep->next++) {
+		int r = shmring_spsc_try_push(&ep->r[ep->next], m);
+
+		if (r < 0)
+			return r == -EAGAIN ? 0 : r;
+	}
+	ep->next = 0;
+	return 1;
+}
+
+static inline int fan_recv(struct fan_ep *ep, void *m, uint32_t size)
+{
+	int r = shmring_spsc_try_pop(&ep->r[0], m);
+
+	(void)size;
+	return r == 0 ? 1 : r == -EAGAIN ? 0 : r;
+}
+
+BENCH_TPUT_LOOPS(fan, struct fan_ep, fan_send, fan_recv)
+
 static const struct bench_subject subjects[] = {
 	{
 		.name = "shmring-spsc",
@@ -351,6 +528,65 @@ static const struct bench_subject subjects[] = {
 		.consumer = spsc_wait_consumer,
 		.client = spsc_wait_client,
 		.server = spsc_wait_server,
+	},
+	{
+		.name = "shmring-bcast",
+		.group = "shmring",
+		.desc = "broadcast ring (lossless), try_push/try_read: every reader gets every message",
+		.flags = BS_TPUT | BS_RTT | BS_SIZES | BS_BCAST,
+		.max_size = 64,
+		.setup = sr_setup_bcast,
+		.teardown = bench_sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bcast_ep_close,
+		.producer = bcast_producer,
+		.consumer = bcast_consumer,
+		.client = bcast_client,
+		.server = bcast_server,
+	},
+	{
+		.name = "shmring-bcast-lossy",
+		.group = "shmring",
+		.desc = "broadcast ring, SHMRING_F_LOSSY: the producer never waits, lapped readers count their loss",
+		.flags = BS_TPUT | BS_SIZES | BS_BCAST | BS_LOSSY,
+		.max_size = 64,
+		.setup = sr_setup_bcast_lossy,
+		.teardown = bench_sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bcast_ep_close,
+		.producer = bcast_producer,
+		.consumer = bcast_consumer,
+	},
+	{
+		.name = "shmring-bcast-burst",
+		.group = "shmring",
+		.desc = "broadcast ring (lossless), push_burst/read_burst",
+		.flags = BS_TPUT | BS_BURST | BS_SIZES | BS_BCAST,
+		.max_size = 64,
+		.burst = 32,
+		.setup = sr_setup_bcast,
+		.teardown = bench_sr_teardown,
+		.ep_size = sizeof(struct sr_ep),
+		.ep_open = bench_sr_ep_open,
+		.ep_close = bcast_ep_close,
+		.producer = bcast_burst_producer,
+		.consumer = bcast_burst_consumer,
+	},
+	{
+		.name = "spsc-fanout",
+		.group = "baseline",
+		.desc = "one SPSC shmring ring per reader, the producer pushing each message to every ring",
+		.flags = BS_TPUT | BS_SIZES | BS_BCAST,
+		.max_size = 64,
+		.setup = fan_setup,
+		.teardown = fan_teardown,
+		.ep_size = sizeof(struct fan_ep),
+		.ep_open = fan_ep_open,
+		.ep_close = fan_ep_close,
+		.producer = fan_producer,
+		.consumer = fan_consumer,
 	},
 };
 

@@ -18,6 +18,10 @@
  * top 16 bits, a sequence number (from 1) below. The consumer checks
  * per-producer order and sums the tags; the producers' sums must match,
  * so a lost, duplicated or reordered message is an error, not a figure.
+ * Broadcast subjects (BS_BCAST): every consumer receives every message, so
+ * the consumers' sums are each the producer's; a lossy one (BS_LOSSY) may
+ * skip messages, and what its consumers received plus what they report
+ * lost must make up the producer's count for each.
  */
 #ifndef SHMRING_BENCH_H
 #define SHMRING_BENCH_H
@@ -61,6 +65,8 @@ extern "C" {
 #define BS_MPSC 0x80u    /* many producers, one consumer */
 #define BS_PROCS 0x100u  /* processes only */
 #define BS_CUSTOM 0x200u /* runs its own loop (memcpy floor) */
+#define BS_BCAST 0x400u  /* one producer, every consumer sees every message */
+#define BS_LOSSY 0x800u  /* BS_BCAST: consumers may lose messages (counted in nlost) */
 
 /* Roles of an endpoint */
 enum { BR_PROD = 1, BR_CONS = 2 };
@@ -117,6 +123,7 @@ struct bench_run {
 	BENCH_ATOMIC(uint64_t) t_start, t_end;
 	BENCH_ATOMIC(uint64_t) sum_sent, sum_recv, nsent, nrecv;
 	BENCH_ATOMIC(uint64_t) preempt; /* involuntary context switches of the endpoints */
+	BENCH_ATOMIC(uint64_t) nlost;   /* BS_LOSSY: messages the consumers lost, all of them */
 	uint64_t deadline;   /* producers and clients stop early after this */
 	uint64_t check_mask; /* producers look at the clock every mask + 1 messages */
 	char errmsg[160];
@@ -246,14 +253,26 @@ static inline int bench_take_spare_poison(struct bench_run *run)
 	return n != 0;
 }
 
+/* Poisons the last producer sends: one per consumer, or one that every
+ * consumer sees (BS_BCAST). */
+static inline uint32_t bench_poisons(const struct bench_run *run)
+{
+	return (run->s->flags & BS_BCAST) ? 1 : run->ncons;
+}
+
 void bench_producer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 
 /*
  * The loops. PFX names the functions; EP is the adapter's endpoint type;
  * SEND(ep, msg, size) and RECV(ep, msg, size) as described above.
+ * BENCH_LOOPS defines all four; a subject without a round trip takes
+ * BENCH_TPUT_LOOPS (producer, consumer) alone.
  */
 #define BENCH_LOOPS(PFX, EP, SEND, RECV)                                                   \
+	BENCH_TPUT_LOOPS(PFX, EP, SEND, RECV)                                              \
+	BENCH_RTT_LOOPS(PFX, EP, SEND, RECV)
+#define BENCH_TPUT_LOOPS(PFX, EP, SEND, RECV)                                              \
 	static void PFX##_producer(struct bench_run *run, void *vep, uint32_t id)             \
 	{                                                                                      \
 		EP *ep = (EP *)vep;                                                            \
@@ -280,10 +299,10 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 			}                                                                      \
 		}                                                                              \
 		bench_producer_done(run, sum, n);                                              \
-		/* The last producer ends the stream: one poison per consumer. */              \
+		/* The last producer ends the stream (bench_poisons). */                       \
 		if (atomic_fetch_add(&run->prod_done, 1) + 1 == run->nprod) {                  \
 			bench_tag_set(m, BENCH_POISON);                                        \
-			for (uint32_t c = 0; c < run->ncons; c++) {                            \
+			for (uint32_t c = 0; c < bench_poisons(run); c++) {                    \
 				while ((r = SEND(ep, m, size)) == 0)                           \
 					bench_relax(&spins);                                   \
 				if (r < 0)                                                     \
@@ -314,7 +333,8 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 				BENCH_ERR(run, "message order", -EPROTO);              \
 		}                                                                              \
 		bench_consumer_done(run, sum, n);                                              \
-	}                                                                                      \
+	}
+#define BENCH_RTT_LOOPS(PFX, EP, SEND, RECV)                                               \
 	static void PFX##_client(struct bench_run *run, void *vtx, void *vrx)                 \
 	{                                                                                      \
 		EP *tx = (EP *)vtx, *rx = (EP *)vrx;                                           \
@@ -412,7 +432,7 @@ void bench_consumer_done(struct bench_run *run, uint64_t sum, uint64_t n);
 		bench_producer_done(run, sum, i - 1);                                          \
 		if (atomic_fetch_add(&run->prod_done, 1) + 1 == run->nprod) {                  \
 			bench_tag_set(m, BENCH_POISON);                                        \
-			for (uint32_t c = 0; c < run->ncons; c++) {                            \
+			for (uint32_t c = 0; c < bench_poisons(run); c++) {                    \
 				while ((r = SEND_BURST(ep, m, size, 1)) == 0)                  \
 					bench_relax(&spins);                                   \
 				if (r < 0)                                                     \

@@ -145,6 +145,51 @@ static bool size_ok(const struct bench_subject *s, uint32_t size)
 	return size >= (s->min_size ? s->min_size : 8) && size <= s->max_size && (size % 8) == 0 && size <= SHMRING_BENCH_SIZE_MAX;
 }
 
+static bool size_wanted(uint32_t size)
+{
+	for (int i = 0; i < O.nsizes; i++)
+		if (O.sizes[i] == size)
+			return true;
+	return false;
+}
+
+/*
+ * Broadcast subjects (BS_BCAST): one producer to 1, 2 and 4 readers,
+ * readers as processes. Asked for by a filter: every size of the run up
+ * to 64 B, threads as well, and the round trip. The default suite runs
+ * only what the targets compare (print_targets), as processes.
+ */
+static void add_bcast_cases(const struct bench_subject *s)
+{
+	static const struct {
+		const char *name;
+		uint32_t size, readers;
+	} targets[] = {
+		{ "shmring-bcast", 8, 1 },	{ "shmring-bcast", 8, 2 },	{ "shmring-bcast", 8, 4 },
+		{ "shmring-bcast", 64, 1 },	{ "shmring-bcast", 64, 2 },	{ "shmring-bcast", 64, 4 },
+		{ "shmring-bcast-lossy", 8, 4 }, { "spsc-fanout", 8, 4 },	{ "spsc-fanout", 64, 4 },
+	};
+
+	if (O.filter && *O.filter) {
+		for (int m = 0; m < 2; m++) {
+			uint32_t procs = m == 0; /* processes first */
+
+			for (int i = 0; i < O.nsizes; i++)
+				for (uint32_t k = 1; k <= 4; k *= 2)
+					if (O.sizes[i] <= 64 && size_ok(s, O.sizes[i]))
+						add_case(s, O.sizes[i], 1, k, procs, 0);
+			if (s->flags & BS_RTT)
+				add_case(s, 8, 1, 1, procs, 1);
+		}
+		return;
+	}
+	for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++)
+		if (!strcmp(s->name, targets[t].name) && size_wanted(targets[t].size) && size_ok(s, targets[t].size))
+			add_case(s, targets[t].size, 1, targets[t].readers, 1, 0);
+	if ((s->flags & BS_RTT) && !strcmp(s->name, "shmring-bcast"))
+		add_case(s, 8, 1, 1, 1, 1);
+}
+
 void build_cases(void)
 {
 	static const uint32_t multi[] = { 1, 2, 4 };
@@ -154,6 +199,11 @@ void build_cases(void)
 			const struct bench_subject *s = &all_lists[l]->v[k];
 			uint32_t base = (s->flags & BS_PROCS) ? 1 : 0;
 			int modes = (s->flags & (BS_PROCS | BS_THREADS)) ? 1 : O.all_procs ? 2 : 1;
+
+			if (s->flags & BS_BCAST) {
+				add_bcast_cases(s);
+				continue;
+			}
 
 			for (int m = 0; m < modes; m++) {
 				uint32_t procs = m ? 1 : base;
@@ -246,7 +296,9 @@ static uint64_t moved(const struct bench_case *c, uint64_t count)
 {
 	if (c->s->flags & BS_CUSTOM)
 		return count;
-	uint64_t n = c->rtt ? run_shm->hist.count : atomic_load(&run_shm->nrecv);
+	/* BS_BCAST: the producer's messages (each reached every consumer) */
+	uint64_t n = c->rtt ? run_shm->hist.count
+		     : (c->s->flags & BS_BCAST) ? atomic_load(&run_shm->nsent) : atomic_load(&run_shm->nrecv);
 
 	return n ? n : 1;
 }
@@ -300,6 +352,10 @@ static void record(struct bench_case *c, int64_t ns)
 
 		c->rate[c->n] = (double)n * 1e9 / (double)ns;
 		c->samples += n;
+		if (c->s->flags & BS_LOSSY) {
+			c->lost += atomic_load(&run_shm->nlost);
+			c->due += n * c->ncons;
+		}
 	}
 	c->n++;
 }

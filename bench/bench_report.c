@@ -63,6 +63,8 @@ void compare(void)
 			if (!strcmp(b->s->group, "baseline")) {
 				if (b->s == c->s && b != c)
 					continue; /* not itself in the other mode */
+				if ((b->s->flags & (BS_BCAST | BS_LOSSY)) != (c->s->flags & (BS_BCAST | BS_LOSSY)))
+					continue; /* a broadcast against a broadcast of the same policy only */
 				if (c->rtt ? is_blocking(b) != is_blocking(c)
 					   : (b->procs != c->procs || b->nprod != c->nprod ||
 					      b->ncons != c->ncons || (b->burst > 1) != (c->burst > 1)))
@@ -157,6 +159,30 @@ static const struct bench_case *copy_floor(const struct bench_case *c)
 	return NULL;
 }
 
+/* Lossy broadcast rows: their rate is the producer's, and what the
+ * readers lost of it is said here (the CSV keeps its columns). */
+static void print_lossy(FILE *f)
+{
+	bool header = false;
+
+	for (int i = 0; i < ncases; i++) {
+		const struct bench_case *c = &cases[i];
+		char sz[16];
+
+		if (c->rtt || c->failed || !c->n || !(c->s->flags & BS_LOSSY) || !c->due)
+			continue;
+		if (!header) {
+			fprintf(f, "\nLossy broadcast: messages its readers lost (lapped), of those published to them, "
+				   "all runs;\nwhat they received was in order and counts in the rate above\n\n");
+			header = true;
+		}
+		fmt_size(sz, sizeof(sz), c->size);
+		fprintf(f, "%-22s %-4s %5s %2ux%-2u lost %6.2f%% (%llu of %llu)\n", c->s->name,
+			c->procs ? "proc" : "thr", sz, c->nprod, c->ncons, 100.0 * (double)c->lost / (double)c->due,
+			(unsigned long long)c->lost, (unsigned long long)c->due);
+	}
+}
+
 void print_table(FILE *f)
 {
 	char a[32], b[32], d[32], e[64], g[32], sz[16];
@@ -200,6 +226,8 @@ void print_table(FILE *f)
 		fprintf(f, "%-22s %-4s %5s %5s %5u %9s %-19s %11s  %-22s %7s\n", c->s->name,
 			c->procs ? "proc" : "thr", sz, g, c->burst, a, mm, b, e, d);
 	}
+
+	print_lossy(f);
 
 	fprintf(f, "\nRound trip over two rings, ns (median of %d runs; p50 [min-max]); 'vs floor' = p50 / "
 		   "cache-line floor\n(spinning) or futex floor (blocking)\n\n", O.reps);
@@ -416,6 +444,35 @@ void print_targets(FILE *f)
 		snprintf(m, sizeof(m), "p50 %.0f vs futex floor %.0f ns", a->med, b->med);
 		target_line(f, "blocking round trip vs futex floor", m, a->med / b->med, 1.1, false);
 	}
+	/* Broadcast (lossless, readers as processes; the rate is the
+	 * producer's, every reader receiving every message): more readers
+	 * cost the producer little, one reader costs about what SPSC does,
+	 * and one ring beats a ring per reader. */
+	for (uint32_t size = 8; size <= 64; size *= 8) {
+		const struct bench_case *one = find_case("shmring-bcast", 0, size, 1, 1, 1);
+		const struct bench_case *four = find_case("shmring-bcast", 0, size, 1, 4, 1);
+		char what[64];
+
+		if (four && one) {
+			snprintf(what, sizeof(what), "broadcast %u B, 4 readers vs 1 reader", size);
+			snprintf(m, sizeof(m), "%.2f vs %.2f Mmsg/s", four->med / 1e6, one->med / 1e6);
+			target_line(f, what, m, four->med / one->med, 0.8, true);
+		}
+		if (one && (b = find_case("shmring-spsc", 0, size, 1, 1, 1))) {
+			snprintf(what, sizeof(what), "broadcast %u B, 1 reader vs SPSC processes", size);
+			snprintf(m, sizeof(m), "%.2f vs %.2f Mmsg/s", one->med / 1e6, b->med / 1e6);
+			target_line(f, what, m, one->med / b->med, 0.9, true);
+		}
+		if (four && (b = find_case("spsc-fanout", 0, size, 1, 4, 1))) {
+			snprintf(what, sizeof(what), "broadcast %u B, 4 readers vs SPSC fan-out", size);
+			snprintf(m, sizeof(m), "%.2f vs %.2f Mmsg/s", four->med / 1e6, b->med / 1e6);
+			target_line(f, what, m, four->med / b->med, 2.0, true);
+		}
+	}
+	if ((a = find_case("shmring-bcast", 1, 8, 1, 1, 1)) && (b = find_case("shmring-spsc", 1, 8, 1, 1, 1))) {
+		snprintf(m, sizeof(m), "p50 %.0f vs SPSC %.0f ns", a->med, b->med);
+		target_line(f, "broadcast round trip p50 vs SPSC, processes", m, a->med / b->med, 1.2, false);
+	}
 }
 
 /*
@@ -573,6 +630,9 @@ void write_json(FILE *f)
 			json_num(f, "min", c->lo * c->size, true);
 			json_num(f, "max", c->hi * c->size, false);
 			fprintf(f, "}, ");
+			if (c->s->flags & BS_LOSSY)
+				fprintf(f, "\"lost\": %llu, \"due\": %llu, ", (unsigned long long)c->lost,
+					(unsigned long long)c->due);
 		}
 		json_num(f, "vs_best", ratio_best(c), true);
 		fprintf(f, "\"best\": \"%s\", ", c->best ? c->best->s->name : "");

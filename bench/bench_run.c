@@ -285,12 +285,23 @@ done:
 	}
 	if (ns < 0)
 		return ns;
-	if (!(s->flags & BS_CUSTOM) && !run->rtt &&
-	    (atomic_load(&run->nrecv) != atomic_load(&run->nsent) ||
-	     atomic_load(&run->sum_recv) != atomic_load(&run->sum_sent))) {
-		snprintf(c->err, sizeof(c->err), "lost or duplicated messages: %llu of %llu received",
-			 (unsigned long long)atomic_load(&run->nrecv), (unsigned long long)atomic_load(&run->nsent));
-		return -EPROTO;
+	if (!(s->flags & BS_CUSTOM) && !run->rtt) {
+		/* BS_BCAST: each consumer gets every message (less what a lossy
+		 * one lost, whose sum is then unknown: its order was checked) */
+		uint64_t k = (s->flags & BS_BCAST) ? run->ncons : 1;
+		uint64_t due = k * atomic_load(&run->nsent), got = atomic_load(&run->nrecv);
+		uint64_t lost = atomic_load(&run->nlost);
+
+		if (got + lost != due || (!(s->flags & BS_LOSSY) && (lost ||
+		    atomic_load(&run->sum_recv) != k * atomic_load(&run->sum_sent)))) {
+			int n = snprintf(c->err, sizeof(c->err), "lost or duplicated messages: %llu of %llu received",
+					 (unsigned long long)got, (unsigned long long)due);
+
+			if (lost && n > 0 && (size_t)n < sizeof(c->err))
+				snprintf(c->err + n, sizeof(c->err) - (size_t)n, ", %llu reported lost",
+					 (unsigned long long)lost);
+			return -EPROTO;
+		}
 	}
 	return ns > 0 ? ns : 1;
 }

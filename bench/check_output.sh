@@ -19,12 +19,23 @@ grep -q '^Machine: ' "$dir/table"
 # the SPSC lines at 64 B and as processes (every build has a peer there)
 grep -q '^  SPSC 64 B vs best single-op peer ' "$dir/table"
 grep -q '^  SPSC 64 B processes vs best single-op peer ' "$dir/table"
+# the broadcast lines: readers, against SPSC, against the fan-out, round trip
+for size in 8 64; do
+	grep -q "^  broadcast $size B, 4 readers vs 1 reader " "$dir/table"
+	grep -q "^  broadcast $size B, 1 reader vs SPSC processes " "$dir/table"
+	grep -q "^  broadcast $size B, 4 readers vs SPSC fan-out " "$dir/table"
+done
+grep -q '^  broadcast round trip p50 vs SPSC, processes ' "$dir/table"
+grep -q '^shmring-bcast-lossy .* 1x4  lost ' "$dir/table"
 if grep -q FAILED "$dir/table"; then cat "$dir/table"; exit 1; fi
 
 # CSV: the header, 21 fields on every line, numbers where numbers belong,
 # and the subjects every build has, plus the optional SPSC peers this build
 # lists (8 and 64 B, threads and processes).
 want="tput:shmring-spsc tput:shmring-spsc-burst tput:shmring-spsc-typed rtt:shmring-spsc tput:pipe rtt:pipe rtt:cacheline rtt:futex tput:xcopy tput:memcpy tput:vyukov"
+# broadcast: lossless and the fan-out at 8 and 64 B, lossy, round trip
+want="$want tput:shmring-bcast:proc:8 tput:shmring-bcast:proc:64 tput:spsc-fanout:proc:8 tput:spsc-fanout:proc:64"
+want="$want tput:shmring-bcast-lossy:proc:8 rtt:shmring-bcast:proc:8"
 for s in lamport-cached lamport-cached-burst boost-spsc boost-spsc-burst; do
 	if grep -q "^$s " "$dir/list"; then
 		for m in thr proc; do

@@ -63,6 +63,7 @@ struct bench_case {
 	uint64_t samples;
 	uint64_t preempt;      /* involuntary context switches, all runs */
 	int preempted_runs;    /* runs in which an endpoint was preempted */
+	uint64_t lost, due;    /* BS_LOSSY: messages the consumers lost, of those due to them, all runs */
 	bool failed;
 	char err[200];
 	/* summary */
