@@ -439,7 +439,7 @@ int br_stream_check(struct shmring_bridge *b)
 {
 	const struct shmring_bridge_config *c = &b->cfg;
 	uint32_t wait = 100;
-	int warned = 0;
+	int warned = 0, overlap_seen = 0;
 
 	while (!atomic_load(&b->stop)) {
 		jsStreamInfo *si = NULL;
@@ -482,6 +482,14 @@ int br_stream_check(struct shmring_bridge *b)
 			}
 			if (jerr == JSStreamNameExistErr)
 				continue; /* another bridge created it just now */
+			/* Two bridges creating the same stream at once: the
+			 * server may refuse the second for the subject the first
+			 * just took. Look again once; if the stream is still not
+			 * there, another stream holds the subject. */
+			if (jerr == JSStreamSubjectOverlapErr && !overlap_seen) {
+				overlap_seen = 1;
+				continue;
+			}
 			if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)
 				return br_fail_state(b, br_nats_err(s, jerr, "create stream"), "create stream %s: %s",
 						     c->stream, shmring_bridge_errdetail());

@@ -19,16 +19,16 @@ int shmring__slot_geometry(struct shmring_hdr *h)
 	if (s <= 64) {
 		while (stride < s)
 			stride <<= 1;
-	} else if (h->prod_mode == SHMRING_MODE_SINGLE && h->cons_mode == SHMRING_MODE_SINGLE) {
+	} else if (h->prod_mode == SHMRING_MODE_SINGLE) {
 		/* Packed: a message moves s / 64 cache lines (a 64-byte one
 		 * 1.125), not the s rounded to whole lines it would take
-		 * alone. Only one producer writes and one consumer reads, in
-		 * order, so a line two slots share is never written by two
-		 * parties at once. */
+		 * alone. One producer writes the slots, in order, and the
+		 * readers (SPSC's consumer, broadcast readers) write none, so
+		 * a line two slots share is never written by two parties. */
 		stride = s;
 	} else {
 		/* MPMC: neighbouring slots are written by different producers
-		 * at the same time; whole lines keep them apart. */
+		 * (and consumers) at the same time; whole lines keep them apart. */
 		stride = (s + 63u) & ~63u;
 	}
 	h->slot_stride = stride;

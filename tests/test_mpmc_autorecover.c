@@ -229,6 +229,11 @@ static void consumer_child(struct shmring *ring, struct shared *sh, uint64_t tot
 
 		if (ret == -ETIMEDOUT)
 			continue;
+		/* -EPIPE: every producer is gone and the ring is empty; right
+		 * only once the other consumer took the last message (it may
+		 * have, between our look at `taken` and our wait). */
+		if (ret == -EPIPE && shmring_atomic_load(&sh->taken, SHMRING_ACQUIRE) >= total)
+			break;
 		if (ret)
 			_exit(11);
 		if (!t_msg_ok(&m) || m.producer > NSURV || m.seq >= SURV_MSGS)

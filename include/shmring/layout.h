@@ -220,9 +220,10 @@ struct shmring_endpoint {
 /*
  * Slot rings: each slot is an 8-byte sequence word then the payload,
  * s = 8 + round_up(slot_size, 8) bytes. The stride (slot to slot) is the
- * power of two >= max(s, 16) up to 64; above, SPSC packs the slots
- * (stride s, so a slot may cross a cache line) and MPMC rounds s up to a
- * multiple of 64 (src/spsc.c, shmring__slot_geometry).
+ * power of two >= max(s, 16) up to 64; above, SPSC and broadcast rings
+ * (one producer) pack the slots (stride s, so a slot may cross a cache
+ * line) and MPMC rounds s up to a multiple of 64 (src/spsc.c,
+ * shmring__slot_geometry).
  */
 #define SHMRING_SLOT_HDR 8u
 
