@@ -432,6 +432,29 @@ SHMRING_INLINE int shmring_msg_abort(struct shmring *r)
 	return shmring_msg__finish(r, SHMRING_MSG_T_PAD);
 }
 
+/*
+ * Copy n bytes between a caller's buffer and a record: up to 64 bytes as
+ * 8-byte words and a byte tail, with no call (a libc memcpy call of a
+ * size the compiler cannot see costs more than a small message's whole
+ * push or pop); longer ones with memcpy.
+ */
+SHMRING_FORCE_INLINE void shmring_msg__copy(void *dst, const void *src, size_t n)
+{
+	unsigned char *d = (unsigned char *)dst;
+	const unsigned char *s = (const unsigned char *)src;
+
+	if (shmring_likely(n <= 64)) {
+		size_t i = 0;
+
+		for (; i + 8 <= n; i += 8)
+			memcpy(d + i, s + i, 8);
+		for (; i < n; i++)
+			d[i] = s[i];
+		return;
+	}
+	memcpy(dst, src, n);
+}
+
 /* Copy a message of `len` bytes in. Same returns as shmring_msg_reserve. */
 SHMRING_FORCE_INLINE int shmring_msg_push(struct shmring *r, const void *buf, uint32_t len)
 {
@@ -440,8 +463,7 @@ SHMRING_FORCE_INLINE int shmring_msg_push(struct shmring *r, const void *buf, ui
 
 	if (shmring_unlikely(ret < 0))
 		return ret;
-	if (len)
-		memcpy(dst, buf, len);
+	shmring_msg__copy(dst, buf, len);
 	return shmring_msg__finish(r, SHMRING_MSG_T_DATA); /* reserve checked the key */
 }
 
@@ -663,8 +685,7 @@ SHMRING_FORCE_INLINE int shmring_msg_pop(struct shmring *r, void *buf, uint32_t 
 		shmring_msg__hs(r)->cur -= shmring_msg__rec_size((uint32_t)n);
 		return -EMSGSIZE;
 	}
-	if (n)
-		memcpy(buf, p, (size_t)n);
+	shmring_msg__copy(buf, p, (size_t)n);
 	shmring_msg__release(r); /* peek checked the key */
 	return n;
 }
