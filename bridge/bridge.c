@@ -490,7 +490,11 @@ int br_stream_check(struct shmring_bridge *b)
 				overlap_seen = 1;
 				continue;
 			}
-			if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS)
+			/* A cluster still assembling (a node restarting, too few
+			 * peers yet for the replicas asked) or JetStream briefly
+			 * unavailable: wait, as below, rather than give up. */
+			if (s != NATS_TIMEOUT && s != NATS_NO_RESPONDERS && jerr != JSClusterNoPeersErr &&
+			    jerr != JSClusterNotAvailErr)
 				return br_fail_state(b, br_nats_err(s, jerr, "create stream"), "create stream %s: %s",
 						     c->stream, shmring_bridge_errdetail());
 		} else if (s == NATS_NOT_PERMITTED || s == NATS_CONNECTION_AUTH_FAILED) {
