@@ -215,8 +215,8 @@ SHMRING_API int shmring_mpmc__refresh(struct shmring *r, uint64_t t, uint64_t wa
  * nobody claiming in between: become the side's solo claimer if its last
  * grant is old enough.
  */
-SHMRING_API int shmring_mpmc__unsolo(struct shmring *r, uint32_t w);
-SHMRING_API void shmring_mpmc__solo(struct shmring *r);
+SHMRING_API SHMRING_COLD int shmring_mpmc__unsolo(struct shmring *r, uint32_t w);
+SHMRING_API SHMRING_COLD void shmring_mpmc__solo(struct shmring *r);
 
 /* Uncontended claims in a row before asking for the mode (tests define it
  * lower, before including this header, to move the mode more often). */

@@ -71,6 +71,15 @@
 #endif
 #endif
 
+/* Out-of-line slow paths that fast paths call (the MPMC claim mode's
+ * hand-over): the caller's code for them is laid out as unlikely, away
+ * from the fast path a forced inline puts into the user's loop. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SHMRING_COLD __attribute__((cold))
+#else
+#define SHMRING_COLD
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define shmring_likely(x) __builtin_expect(!!(x), 1)
 #define shmring_unlikely(x) __builtin_expect(!!(x), 0)
