@@ -129,7 +129,9 @@ void shmring_bcast__rejoin(struct shmring *r)
 static void join(struct shmring *r, uint32_t where)
 {
 	struct shmring_bcast__hstate *hs = shmring_bcast__hs(r);
+	/* Acquire: pairs with the evicting CAS (the evictions count). */
 	uint64_t ev = shmring_atomic_load(&r->ep->claim_end, SHMRING_ACQUIRE);
+	/* Acquire: pairs with the producer's release store of prod.pos (P5). */
 	uint64_t P = shmring_atomic_load(&r->ctrl->prod.pos, SHMRING_ACQUIRE);
 	uint64_t c = where == SHMRING_BCAST_OLDEST ? oldest_intact(r, P - r->capacity, P) : P;
 	uint64_t P2 = join_at(r, c, ev);
@@ -158,6 +160,7 @@ int shmring_bcast__lapped(struct shmring *r)
 	if (c == p)
 		return -EAGAIN; /* the producer's position is behind the slot: not yet */
 	r->pos = c;
+	/* Acquire: pairs with the evicting CAS, as in shmring_bcast__rejoin. */
 	if (shmring_atomic_load(&r->ep->claim_end, SHMRING_ACQUIRE) != hs->ack)
 		shmring_bcast__rejoin(r);
 	else
@@ -265,6 +268,7 @@ static int evict_gating(struct shmring *r, uint64_t gate, bool force)
 	for (uint32_t i = 2; i < r->ep_count; i++) {
 		uint64_t cp, ev;
 
+		/* Acquire: pairs with the release store of state at registration. */
 		if (shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE ||
 		    !member(&eps[i], &cp, &ev) || (int64_t)(r->pos - cp) < (int64_t)r->capacity)
 			continue;
@@ -348,6 +352,7 @@ static int bcast_recover(struct shmring *r)
 	for (uint32_t i = 2; i < r->ep_count; i++) {
 		uint64_t cp, ev;
 
+		/* Acquire: pairs with the release store of state at registration. */
 		if (shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE) == SHMRING_EP_ACTIVE &&
 		    member(&eps[i], &cp, &ev) && !shmring__ep_alive(&eps[i]))
 			n += evict(r, &eps[i], ev);
@@ -424,6 +429,7 @@ static void bcast_positions(const struct shmring *r, uint64_t *head, uint64_t *t
 	for (uint32_t i = 2; i < r->ep_count; i++) {
 		uint64_t cp, ev;
 
+		/* Acquire: pairs with the release store of state at registration. */
 		if (shmring_atomic_load(&eps[i].state, SHMRING_ACQUIRE) != SHMRING_EP_ACTIVE ||
 		    !member(&eps[i], &cp, &ev))
 			continue;
